@@ -1,0 +1,78 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"strings"
+
+	"tandem/ot"
+)
+
+// DefaultSnapshotEvery is how many operations lie between two snapshots of a
+// document unless a store is told otherwise.
+const DefaultSnapshotEvery = 100
+
+// MaxOpIDLen bounds the length of a client-made operation id, in bytes.
+const MaxOpIDLen = 64
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a fresh random id: 128 bits as 26 lowercase letters and digits,
+// safe in URLs and unguessable.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand panics rather than return an error
+	return idEncoding.EncodeToString(b[:])
+}
+
+// EmailKey is the form of an email address under which uniqueness is checked:
+// trimmed and lower-cased, so that Ann@Example.com and ann@example.com are one.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// CheckBatch validates a batch for AppendOps: not empty, and every op id
+// non-empty, at most MaxOpIDLen bytes, and unique within the batch.
+func CheckBatch(ops []NewOp) error {
+	if len(ops) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrInvalid)
+	}
+	seen := make(map[string]struct{}, len(ops))
+	for _, op := range ops {
+		if op.ID == "" || len(op.ID) > MaxOpIDLen {
+			return fmt.Errorf("%w: operation id must be 1 to %d bytes", ErrInvalid, MaxOpIDLen)
+		}
+		if _, dup := seen[op.ID]; dup {
+			return fmt.Errorf("%w: operation id %q repeated in one batch", ErrInvalid, op.ID)
+		}
+		seen[op.ID] = struct{}{}
+	}
+	return nil
+}
+
+// SnapshotsDue returns the versions in (head, head+n] that are multiples of
+// every: where a batch of n operations appended at head must leave snapshots.
+func SnapshotsDue(head int64, n int, every int64) []int64 {
+	var due []int64
+	for v := (head/every + 1) * every; v <= head+int64(n); v += every {
+		due = append(due, v)
+	}
+	return due
+}
+
+// Replay applies ops, which must follow snapshot's version without a gap, to
+// the snapshot's text. An op that does not apply means the stored history is
+// corrupt; the error wraps ErrInvalid.
+func Replay(snapshot Content, ops []OpRecord) (Content, error) {
+	c := snapshot
+	for _, rec := range ops {
+		if rec.Version != c.Version+1 {
+			return Content{}, fmt.Errorf("%w: history has a gap: version %d follows %d", ErrInvalid, rec.Version, c.Version)
+		}
+		text, err := ot.Apply(c.Text, rec.Op)
+		if err != nil {
+			return Content{}, fmt.Errorf("%w: version %d does not apply: %v", ErrInvalid, rec.Version, err)
+		}
+		c = Content{Version: rec.Version, Text: text, Replayed: c.Replayed + 1}
+	}
+	return c, nil
+}

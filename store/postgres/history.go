@@ -1,0 +1,222 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"tandem/ot"
+	"tandem/store"
+)
+
+// appendSQL moves the document's version from head to head+n and inserts the
+// n operations in one statement: one round trip, atomic. If the version is no
+// longer head, the UPDATE matches no row and nothing is inserted; a concurrent
+// writer at the same head waits on the row lock and then finds the version
+// moved.
+const appendSQL = `WITH head AS (
+	UPDATE documents SET version = $2 + cardinality($3::text[]), updated_at = $6
+	WHERE id = $1 AND version = $2
+	RETURNING id
+)
+INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at)
+SELECT head.id, $2 + o.ord, o.op_id, o.user_id, o.op, $6
+FROM head, unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS o(op_id, user_id, op, ord)`
+
+// AppendOps implements store.History.
+func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []store.NewOp) error {
+	if err := store.CheckBatch(ops); err != nil {
+		return fmt.Errorf("append to document %s: %w", docID, err)
+	}
+	ids := make([]string, len(ops))
+	users := make([]string, len(ops))
+	wires := make([]string, len(ops))
+	for i, op := range ops {
+		ids[i], users[i], wires[i] = op.ID, op.UserID, op.Op.String()
+	}
+	now := db.now()
+	due := store.SnapshotsDue(head, len(ops), db.snapshotEvery)
+
+	var err error
+	if len(due) == 0 {
+		// The common case: one statement, no explicit transaction.
+		err = appendBatch(ctx, db.pool, docID, head, ids, users, wires, now)
+	} else {
+		err = db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			if err := appendBatch(ctx, tx, docID, head, ids, users, wires, now); err != nil {
+				return err
+			}
+			for _, v := range due {
+				if err := db.snapshot(ctx, tx, docID, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if errors.Is(err, errNotStored) {
+		// Diagnosed outside any transaction: a failed one cannot be read
+		// from, and holding its connection while taking another could
+		// exhaust the pool.
+		err = db.whyNotStored(ctx, docID, ids)
+	}
+	if err != nil {
+		return fmt.Errorf("append %d ops to document %s at version %d: %w", len(ops), docID, head, err)
+	}
+	return nil
+}
+
+// errNotStored says that appendBatch stored nothing, for a reason that
+// whyNotStored finds out.
+var errNotStored = errors.New("nothing stored")
+
+func appendBatch(ctx context.Context, q querier, docID string, head int64, ids, users, wires []string, now time.Time) error {
+	tag, err := q.Exec(ctx, appendSQL, docID, head, ids, users, wires, now)
+	switch {
+	case isUnique(err, "operations_doc_id_op_id_key"):
+		return errNotStored
+	case err != nil:
+		return translate(err)
+	case tag.RowsAffected() != int64(len(ids)):
+		return errNotStored
+	}
+	return nil
+}
+
+// whyNotStored explains an append that stored nothing: the document is gone,
+// an op id is already stored (reported whatever the head, so a re-send
+// learns its version), or the version moved on.
+func (db *DB) whyNotStored(ctx context.Context, docID string, ids []string) error {
+	var version int64
+	if err := db.pool.QueryRow(ctx, `SELECT version FROM documents WHERE id = $1`, docID).Scan(&version); err != nil {
+		return fmt.Errorf("document: %w", translate(err))
+	}
+	dup := store.DuplicateError{DocID: docID}
+	err := db.pool.QueryRow(ctx, `SELECT op_id, version FROM operations WHERE doc_id = $1 AND op_id = ANY($2)
+		ORDER BY version LIMIT 1`, docID, ids).Scan(&dup.OpID, &dup.Version)
+	if err == nil {
+		return &dup
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("look for duplicates: %w", err)
+	}
+	return fmt.Errorf("%w: document is at version %d", store.ErrConflict, version)
+}
+
+// snapshot saves the content at version, built from the snapshot before it.
+func (db *DB) snapshot(ctx context.Context, tx pgx.Tx, docID string, version int64) error {
+	c, err := contentAt(ctx, tx, docID, version)
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: %w", version, err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO snapshots (doc_id, version, content, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING`, docID, version, c.Text, db.now())
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: %w", version, err)
+	}
+	return nil
+}
+
+// Ops implements store.History.
+func (db *DB) Ops(ctx context.Context, docID string, from, to int64, limit int) ([]store.OpRecord, error) {
+	recs, err := ops(ctx, db.pool, docID, from, to, limit)
+	if err == nil && len(recs) == 0 {
+		_, err = db.Document(ctx, docID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ops of document %s: %w", docID, err)
+	}
+	return recs, nil
+}
+
+func ops(ctx context.Context, q querier, docID string, from, to int64, limit int) ([]store.OpRecord, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := q.Query(ctx, `SELECT version, op_id, user_id, op, created_at FROM operations
+		WHERE doc_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version
+		LIMIT CASE WHEN $4::int < 0 THEN NULL ELSE $4::int END`, docID, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.OpRecord, error) {
+		var rec store.OpRecord
+		var wire string
+		if err := r.Scan(&rec.Version, &rec.ID, &rec.UserID, &wire, &rec.Time); err != nil {
+			return rec, err
+		}
+		op, err := ot.Parse([]byte(wire))
+		if err != nil {
+			return rec, fmt.Errorf("stored op at version %d: %w", rec.Version, err)
+		}
+		rec.Op = op
+		return rec, nil
+	})
+}
+
+// ContentAt implements store.History.
+func (db *DB) ContentAt(ctx context.Context, docID string, version int64) (store.Content, error) {
+	var c store.Content
+	err := db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		d, err := document(ctx, tx, docID)
+		if err != nil {
+			return err
+		}
+		if version < 0 || version > d.Version {
+			return fmt.Errorf("%w: version %d (document is at %d)", store.ErrNotFound, version, d.Version)
+		}
+		c, err = contentAt(ctx, tx, docID, version)
+		return err
+	})
+	if err != nil {
+		return store.Content{}, fmt.Errorf("content of document %s: %w", docID, err)
+	}
+	return c, nil
+}
+
+// Load implements store.History.
+func (db *DB) Load(ctx context.Context, docID string) (store.Document, store.Content, error) {
+	var d store.Document
+	var c store.Content
+	err := db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if d, err = document(ctx, tx, docID); err != nil {
+			return err
+		}
+		c, err = contentAt(ctx, tx, docID, d.Version)
+		return err
+	})
+	if err != nil {
+		return store.Document{}, store.Content{}, fmt.Errorf("load document %s: %w", docID, err)
+	}
+	return d, c, nil
+}
+
+// contentAt builds the text at version from the nearest snapshot at or before
+// it and the operations after that snapshot.
+func contentAt(ctx context.Context, q querier, docID string, version int64) (store.Content, error) {
+	var snap store.Content
+	err := q.QueryRow(ctx, `SELECT version, content FROM snapshots WHERE doc_id = $1 AND version <= $2
+		ORDER BY version DESC LIMIT 1`, docID, version).Scan(&snap.Version, &snap.Text)
+	if err != nil {
+		return store.Content{}, fmt.Errorf("snapshot: %w", translate(err))
+	}
+	if snap.Version == version {
+		return snap, nil
+	}
+	recs, err := ops(ctx, q, docID, snap.Version+1, version, 0)
+	if err != nil {
+		return store.Content{}, fmt.Errorf("ops after snapshot %d: %w", snap.Version, err)
+	}
+	c, err := store.Replay(snap, recs)
+	if err != nil {
+		return store.Content{}, err
+	}
+	if c.Version != version {
+		return store.Content{}, fmt.Errorf("%w: history ends at %d, before version %d", store.ErrNotFound, c.Version, version)
+	}
+	return c, nil
+}

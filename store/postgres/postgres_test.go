@@ -1,0 +1,38 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"tandem/store"
+	"tandem/store/postgres"
+	"tandem/store/postgres/pgtest"
+	"tandem/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// open returns a store on a fresh migrated database.
+func open(tb testing.TB, snapshotEvery int) store.Store {
+	tb.Helper()
+	db, err := postgres.Open(context.Background(), pgtest.Migrated(tb), postgres.Config{SnapshotEvery: snapshotEvery})
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := postgres.Open(ctx, "postgres://%zz", postgres.Config{}); err == nil {
+		t.Error("a malformed URL opened")
+	}
+	// Nothing listens on port 1.
+	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", postgres.Config{}); err == nil {
+		t.Error("an unreachable server opened")
+	}
+}

@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"tandem/store"
+)
+
+const tokenColumns = `id, user_id, name, created_at, last_used_at`
+
+func scanToken(row pgx.Row) (store.Token, error) {
+	var t store.Token
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.CreatedAt, &t.LastUsedAt)
+	return t, err
+}
+
+// CreateToken implements store.Tokens.
+func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, error) {
+	t := store.Token{ID: store.NewID(), UserID: nt.UserID, Name: nt.Name, CreatedAt: db.now()}
+	_, err := db.pool.Exec(ctx,
+		`INSERT INTO api_tokens (id, user_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		t.ID, t.UserID, t.Name, nt.Hash, t.CreatedAt)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("create token for user %s: %w", nt.UserID, translate(err))
+	}
+	return t, nil
+}
+
+// TokenByHash implements store.Tokens.
+func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	t, err := scanToken(db.pool.QueryRow(ctx,
+		`UPDATE api_tokens SET last_used_at = $2 WHERE hash = $1 RETURNING `+tokenColumns, hash, db.now()))
+	if err != nil {
+		return store.Token{}, fmt.Errorf("token: %w", translate(err))
+	}
+	return t, nil
+}
+
+// ListTokens implements store.Tokens.
+func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT `+tokenColumns+` FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	tokens, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Token, error) { return scanToken(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return tokens, nil
+}
+
+// DeleteToken implements store.Tokens.
+func (db *DB) DeleteToken(ctx context.Context, userID, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1 AND user_id = $2`, id, userID)
+	if err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete token %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

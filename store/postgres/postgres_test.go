@@ -36,3 +36,6 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("an unreachable server opened")
 	}
 }
+
+// BenchmarkStore: go test ./store/postgres -run '^$' -bench . -benchtime 3s
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, open) }

@@ -1,0 +1,101 @@
+// Command tandem is Tandem's one binary: it migrates the database (and, as the
+// server lands, serves and administers it). Every flag can also be set with
+// an environment variable, named in --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `Tandem is a collaborative document editing server.
+
+Usage:
+  tandem <command> [arguments]
+
+Commands:
+  migrate    apply, roll back, inspect or create database migrations
+
+Run "tandem <command> --help" for a command's flags.
+`
+
+// errUsage marks a usage error: the message has been printed with the usage.
+var errUsage = errors.New("usage error")
+
+// run executes the command line args and returns the exit code: 0 on
+// success, 1 on failure, 2 on a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "migrate":
+		err = migrateCommand(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "tandem: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "tandem %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// envOr returns the environment variable's value, or def if it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// parseInterspersed parses flags that may come before and after the
+// positional arguments (as in `tandem migrate up --database-url ...`) and
+// returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			// The flag package has printed the error and the usage.
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// usageError prints msg and the flag set's usage, and returns errUsage.
+func usageError(fs *flag.FlagSet, format string, a ...any) error {
+	fmt.Fprintf(fs.Output(), "%s\n\n", fmt.Sprintf(format, a...))
+	fs.Usage()
+	return errUsage
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"tandem/migrations"
+)
+
+const migrateUsage = `Usage:
+  tandem migrate up                apply every pending migration
+  tandem migrate down [N]          roll back the last N migrations (default 1)
+  tandem migrate status            list migrations and whether each is applied
+  tandem migrate create NAME       write a new empty migration for every dialect
+
+Flags:
+`
+
+func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tandem migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var db dbFlags
+	db.register(fs)
+	dir := fs.String("dir", "migrations", "for create: the migrations folder of the source tree")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), migrateUsage)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageError(fs, "tandem migrate: missing subcommand")
+	}
+	sub, rest := pos[0], pos[1:]
+
+	switch sub {
+	case "create":
+		if len(rest) != 1 {
+			return usageError(fs, "tandem migrate create: want one NAME")
+		}
+		paths, err := migrations.Create(*dir, rest[0])
+		for _, p := range paths {
+			fmt.Fprintf(stdout, "created %s\n", p)
+		}
+		return err
+	case "up", "status":
+		if len(rest) != 0 {
+			return usageError(fs, "tandem migrate %s: unexpected argument %q", sub, rest[0])
+		}
+	case "down":
+		if len(rest) > 1 {
+			return usageError(fs, "tandem migrate down: want at most one N")
+		}
+	default:
+		return usageError(fs, "tandem migrate: unknown subcommand %q", sub)
+	}
+	steps := 1
+	if sub == "down" && len(rest) == 1 {
+		if steps, err = strconv.Atoi(rest[0]); err != nil || steps < 1 {
+			return usageError(fs, "tandem migrate down: N must be a positive integer, not %q", rest[0])
+		}
+	}
+
+	conn, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	m, err := migrations.New(conn.db, conn.dialect)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "up":
+		res, err := m.Up(ctx)
+		printResults(stdout, res)
+		if err == nil && len(res) == 0 {
+			fmt.Fprintln(stdout, "already up to date")
+		}
+		return err
+	case "down":
+		res, err := m.Down(ctx, steps)
+		printResults(stdout, res)
+		if err == nil && len(res) == 0 {
+			fmt.Fprintln(stdout, "nothing to roll back")
+		}
+		return err
+	default:
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tNAME\tSTATE\tAPPLIED AT")
+		for _, s := range st {
+			state, at := "pending", ""
+			if s.Applied {
+				state, at = "applied", s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Version, s.Name, state, at)
+		}
+		return tw.Flush()
+	}
+}
+
+func printResults(w io.Writer, res []migrations.Result) {
+	for _, r := range res {
+		verb := "applied"
+		if !r.Up {
+			verb = "rolled back"
+		}
+		fmt.Fprintf(w, "%s %s (%s)\n", verb, r.Name, r.Duration.Round(1e5))
+	}
+}

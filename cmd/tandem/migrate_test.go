@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tandem/store/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// tandem runs the command line in-process and returns its exit code and output.
+func tandem(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestMigratePostgres(t *testing.T) {
+	url := pgtest.Empty(t)
+	steps := []struct {
+		args     []string
+		wantOut  []string
+		wantNot  []string
+		wantCode int
+	}{
+		{[]string{"migrate", "status", "--database-url", url}, []string{"00001_init.sql", "pending"}, []string{"applied"}, 0},
+		{[]string{"migrate", "up", "--database-url", url}, []string{"applied 00001_init.sql"}, nil, 0},
+		{[]string{"migrate", "--database-url", url, "status"}, []string{"00001_init.sql", "applied"}, []string{"pending"}, 0},
+		{[]string{"migrate", "up", "--database-url", url}, []string{"already up to date"}, nil, 0},
+		{[]string{"migrate", "down", "--database-url", url}, []string{"rolled back 00001_init.sql"}, nil, 0},
+		{[]string{"migrate", "status", "--database-url", url}, []string{"pending"}, []string{"applied"}, 0},
+		{[]string{"migrate", "down", "--database-url", url}, []string{"nothing to roll back"}, nil, 0},
+		{[]string{"migrate", "up", "--database-url", url}, []string{"applied 00001_init.sql"}, nil, 0},
+	}
+	for _, s := range steps {
+		code, out, errOut := tandem(t, s.args...)
+		if code != s.wantCode {
+			t.Fatalf("tandem %s: exit %d, want %d; stderr: %s", strings.Join(s.args[:2], " "), code, s.wantCode, errOut)
+		}
+		for _, w := range s.wantOut {
+			if !strings.Contains(out, w) {
+				t.Errorf("tandem %s: output %q lacks %q", strings.Join(s.args, " "), out, w)
+			}
+		}
+		for _, w := range s.wantNot {
+			if strings.Contains(out, w) {
+				t.Errorf("tandem %s: output %q has %q", strings.Join(s.args, " "), out, w)
+			}
+		}
+	}
+
+	// The environment variable works as the flag does.
+	t.Setenv("TANDEM_DATABASE_URL", url)
+	if code, out, errOut := tandem(t, "migrate", "status"); code != 0 || !strings.Contains(out, "applied") {
+		t.Errorf("status from TANDEM_DATABASE_URL: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+func TestMigrateErrors(t *testing.T) {
+	t.Setenv("TANDEM_DATABASE_URL", "")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no command", nil, 2, "Usage"},
+		{"unknown command", []string{"fly"}, 2, `unknown command "fly"`},
+		{"no subcommand", []string{"migrate"}, 2, "missing subcommand"},
+		{"unknown subcommand", []string{"migrate", "sideways"}, 2, `unknown subcommand "sideways"`},
+		{"unknown flag", []string{"migrate", "up", "--colour"}, 2, "flag provided but not defined"},
+		{"bad down count", []string{"migrate", "down", "zero"}, 2, "positive integer"},
+		{"up takes no argument", []string{"migrate", "up", "now"}, 2, "unexpected argument"},
+		{"create needs a name", []string{"migrate", "create"}, 2, "want one NAME"},
+		{"no database", []string{"migrate", "up"}, 1, "set --database-url"},
+		{"bad url", []string{"migrate", "up", "--database-url", "postgres://%zz"}, 1, "invalid --database-url"},
+		{"unreachable", []string{"migrate", "up", "--database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}, 1, "cannot reach postgres at 127.0.0.1:1/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := tandem(t, tt.args...)
+			if code != tt.wantCode || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, errOut, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+	if code, out, _ := tandem(t, "migrate", "--help"); code != 0 || out != "" {
+		t.Errorf("migrate --help: exit %d", code)
+	}
+}
+
+func TestMigrateCreate(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"postgres", "sqlite"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, "00007_old.sql"), []byte("-- +goose Up\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := tandem(t, "migrate", "create", "Add-Tags", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	for _, d := range []string{"postgres", "sqlite"} {
+		path := filepath.Join(dir, d, "00008_add_tags.sql")
+		body, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(body), "-- +goose Up") || !strings.Contains(string(body), "-- +goose Down") {
+			t.Errorf("%s: %v %q", path, err, body)
+		}
+		if !strings.Contains(out, path) {
+			t.Errorf("output %q does not name %s", out, path)
+		}
+	}
+	if code, _, errOut := tandem(t, "migrate", "create", "add tags!", "--dir", dir); code != 1 || !strings.Contains(errOut, "letters, digits and underscores") {
+		t.Errorf("bad name: exit %d, %q", code, errOut)
+	}
+}

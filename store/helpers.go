@@ -59,10 +59,11 @@ func SnapshotsDue(head int64, n int, every int64) []int64 {
 	return due
 }
 
-// Replay applies ops, which must follow snapshot's version without a gap, to
-// the snapshot's text. An op that does not apply means the stored history is
-// corrupt; the error wraps ErrInvalid.
-func Replay(snapshot Content, ops []OpRecord) (Content, error) {
+// ReplayTo applies ops, which must follow snapshot's version without a gap,
+// to the snapshot's text, and checks that they reach version (ErrNotFound if
+// the history ends before it). An op that does not apply means the stored
+// history is corrupt; that error wraps ErrInvalid.
+func ReplayTo(snapshot Content, ops []OpRecord, version int64) (Content, error) {
 	c := snapshot
 	for _, rec := range ops {
 		if rec.Version != c.Version+1 {
@@ -73,6 +74,9 @@ func Replay(snapshot Content, ops []OpRecord) (Content, error) {
 			return Content{}, fmt.Errorf("%w: version %d does not apply: %v", ErrInvalid, rec.Version, err)
 		}
 		c = Content{Version: rec.Version, Text: text, Replayed: c.Replayed + 1}
+	}
+	if c.Version != version {
+		return Content{}, fmt.Errorf("%w: history ends at %d, before version %d", ErrNotFound, c.Version, version)
 	}
 	return c, nil
 }

@@ -12,31 +12,44 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"tandem/migrations"
+	"tandem/store/sqlite"
 )
 
 // dbFlags chooses the database. This is the one place where the store is
-// chosen: --database-url set means Postgres.
+// chosen: --database-url set means Postgres; otherwise the embedded SQLite
+// store in --data-dir.
 type dbFlags struct {
-	url string
+	url     string
+	dataDir string
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "database-url", envOr("TANDEM_DATABASE_URL", ""),
-		"Postgres URL, e.g. postgres://user@host:5432/db (env TANDEM_DATABASE_URL)")
+		"Postgres URL, e.g. postgres://user@host:5432/db; if unset, the embedded store in --data-dir is used (env TANDEM_DATABASE_URL)")
+	fs.StringVar(&f.dataDir, "data-dir", envOr("TANDEM_DATA_DIR", "./tandem-data"),
+		"directory of the embedded SQLite store, created if missing (env TANDEM_DATA_DIR)")
 }
 
 // sqlConn is a database/sql handle and its dialect, for migrations.
 type sqlConn struct {
 	db      *sql.DB
 	dialect migrations.Dialect
+	close   func() error
 }
 
-func (c sqlConn) Close() error { return c.db.Close() }
+func (c sqlConn) Close() error { return c.close() }
 
 // open connects to the chosen database and checks that it answers.
 func (f *dbFlags) open(ctx context.Context) (sqlConn, error) {
 	if f.url == "" {
-		return sqlConn{}, errors.New("no database: set --database-url or TANDEM_DATABASE_URL")
+		if f.dataDir == "" {
+			return sqlConn{}, errors.New("no database: set --database-url, or --data-dir for the embedded store")
+		}
+		db, err := sqlite.Open(ctx, f.dataDir, sqlite.Config{})
+		if err != nil {
+			return sqlConn{}, fmt.Errorf("embedded store in %s: %w", f.dataDir, err)
+		}
+		return sqlConn{db: db.SQLDB(), dialect: migrations.SQLite, close: db.Close}, nil
 	}
 	cfg, err := pgx.ParseConfig(f.url)
 	if err != nil {
@@ -52,5 +65,5 @@ func (f *dbFlags) open(ctx context.Context) (sqlConn, error) {
 		db.Close()
 		return sqlConn{}, fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
-	return sqlConn{db: db, dialect: migrations.Postgres}, nil
+	return sqlConn{db: db, dialect: migrations.Postgres, close: db.Close}, nil
 }

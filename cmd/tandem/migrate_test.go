@@ -23,20 +23,46 @@ func tandem(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestMigratePostgres(t *testing.T) {
 	url := pgtest.Empty(t)
+	testMigrateSteps(t, "--database-url", url)
+
+	// The environment variable works as the flag does.
+	t.Setenv("TANDEM_DATABASE_URL", url)
+	if code, out, errOut := tandem(t, "migrate", "status"); code != 0 || !strings.Contains(out, "applied") {
+		t.Errorf("status from TANDEM_DATABASE_URL: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+func TestMigrateSQLite(t *testing.T) {
+	t.Setenv("TANDEM_DATABASE_URL", "")
+	dir := filepath.Join(t.TempDir(), "new", "data")
+	testMigrateSteps(t, "--data-dir", dir)
+	if _, err := os.Stat(filepath.Join(dir, "tandem.db")); err != nil {
+		t.Errorf("the data directory was not created: %v", err)
+	}
+	t.Setenv("TANDEM_DATA_DIR", dir)
+	if code, out, errOut := tandem(t, "migrate", "status"); code != 0 || !strings.Contains(out, "applied") {
+		t.Errorf("status from TANDEM_DATA_DIR: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// testMigrateSteps runs status, up, status, up, down, status, down, up on an
+// empty database chosen by the flag and checks each output.
+func testMigrateSteps(t *testing.T, flag, value string) {
+	t.Helper()
 	steps := []struct {
 		args     []string
 		wantOut  []string
 		wantNot  []string
 		wantCode int
 	}{
-		{[]string{"migrate", "status", "--database-url", url}, []string{"00001_init.sql", "pending"}, []string{"applied"}, 0},
-		{[]string{"migrate", "up", "--database-url", url}, []string{"applied 00001_init.sql"}, nil, 0},
-		{[]string{"migrate", "--database-url", url, "status"}, []string{"00001_init.sql", "applied"}, []string{"pending"}, 0},
-		{[]string{"migrate", "up", "--database-url", url}, []string{"already up to date"}, nil, 0},
-		{[]string{"migrate", "down", "--database-url", url}, []string{"rolled back 00001_init.sql"}, nil, 0},
-		{[]string{"migrate", "status", "--database-url", url}, []string{"pending"}, []string{"applied"}, 0},
-		{[]string{"migrate", "down", "--database-url", url}, []string{"nothing to roll back"}, nil, 0},
-		{[]string{"migrate", "up", "--database-url", url}, []string{"applied 00001_init.sql"}, nil, 0},
+		{[]string{"migrate", "status", flag, value}, []string{"00001_init.sql", "pending"}, []string{"applied"}, 0},
+		{[]string{"migrate", "up", flag, value}, []string{"applied 00001_init.sql"}, nil, 0},
+		{[]string{"migrate", flag, value, "status"}, []string{"00001_init.sql", "applied"}, []string{"pending"}, 0},
+		{[]string{"migrate", "up", flag, value}, []string{"already up to date"}, nil, 0},
+		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00001_init.sql"}, nil, 0},
+		{[]string{"migrate", "status", flag, value}, []string{"pending"}, []string{"applied"}, 0},
+		{[]string{"migrate", "down", flag, value}, []string{"nothing to roll back"}, nil, 0},
+		{[]string{"migrate", "up", flag, value}, []string{"applied 00001_init.sql"}, nil, 0},
 	}
 	for _, s := range steps {
 		code, out, errOut := tandem(t, s.args...)
@@ -55,11 +81,6 @@ func TestMigratePostgres(t *testing.T) {
 		}
 	}
 
-	// The environment variable works as the flag does.
-	t.Setenv("TANDEM_DATABASE_URL", url)
-	if code, out, errOut := tandem(t, "migrate", "status"); code != 0 || !strings.Contains(out, "applied") {
-		t.Errorf("status from TANDEM_DATABASE_URL: exit %d, %q %q", code, out, errOut)
-	}
 }
 
 func TestMigrateErrors(t *testing.T) {
@@ -78,7 +99,8 @@ func TestMigrateErrors(t *testing.T) {
 		{"bad down count", []string{"migrate", "down", "zero"}, 2, "positive integer"},
 		{"up takes no argument", []string{"migrate", "up", "now"}, 2, "unexpected argument"},
 		{"create needs a name", []string{"migrate", "create"}, 2, "want one NAME"},
-		{"no database", []string{"migrate", "up"}, 1, "set --database-url"},
+		{"no database", []string{"migrate", "up", "--data-dir", ""}, 1, "set --database-url"},
+		{"data dir is a file", []string{"migrate", "up", "--data-dir", "migrate_test.go"}, 1, "embedded store in migrate_test.go"},
 		{"bad url", []string{"migrate", "up", "--database-url", "postgres://%zz"}, 1, "invalid --database-url"},
 		{"unreachable", []string{"migrate", "up", "--database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}, 1, "cannot reach postgres at 127.0.0.1:1/x"},
 	}

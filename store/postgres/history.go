@@ -211,12 +211,5 @@ func contentAt(ctx context.Context, q querier, docID string, version int64) (sto
 	if err != nil {
 		return store.Content{}, fmt.Errorf("ops after snapshot %d: %w", snap.Version, err)
 	}
-	c, err := store.Replay(snap, recs)
-	if err != nil {
-		return store.Content{}, err
-	}
-	if c.Version != version {
-		return store.Content{}, fmt.Errorf("%w: history ends at %d, before version %d", store.ErrNotFound, c.Version, version)
-	}
-	return c, nil
+	return store.ReplayTo(snap, recs, version)
 }

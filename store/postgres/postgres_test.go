@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/alexedwards/scs/pgxstore"
+
 	"tandem/store"
 	"tandem/store/postgres"
 	"tandem/store/postgres/pgtest"
@@ -39,3 +41,9 @@ func TestOpenErrors(t *testing.T) {
 
 // BenchmarkStore: go test ./store/postgres -run '^$' -bench . -benchtime 3s
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, open) }
+
+func TestSessions(t *testing.T) {
+	db := open(t, 0).(*postgres.DB)
+	s := pgxstore.NewWithCleanupInterval(db.Pool(), 0)
+	storetest.RunSessions(t, s)
+}

@@ -1,0 +1,103 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"tandem/store"
+)
+
+// Role implements store.Members.
+func (db *DB) Role(ctx context.Context, docID, userID string) (store.Role, error) {
+	var role store.Role
+	err := db.read.QueryRowContext(ctx, `SELECT role FROM members WHERE doc_id = ? AND user_id = ?`, docID, userID).Scan(&role)
+	if err != nil {
+		return "", fmt.Errorf("role of user %s on document %s: %w", userID, docID, translate(err))
+	}
+	return role, nil
+}
+
+// ListMembers implements store.Members.
+func (db *DB) ListMembers(ctx context.Context, docID string) ([]store.Member, error) {
+	var members []store.Member
+	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
+		if _, err := document(ctx, tx, docID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role FROM members m
+			JOIN users u ON u.id = m.user_id WHERE m.doc_id = ?
+			ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, u.name, u.id`, docID)
+		if err != nil {
+			return err
+		}
+		members, err = collect(rows, func(r scanner) (store.Member, error) {
+			var m store.Member
+			return m, r.Scan(&m.UserID, &m.Email, &m.Name, &m.Role)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	return members, nil
+}
+
+// SetMember implements store.Members.
+func (db *DB) SetMember(ctx context.Context, docID, userID string, role store.Role) error {
+	if !role.Valid() {
+		return fmt.Errorf("set member: %w: unknown role %q", store.ErrInvalid, role)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := keepAnOwner(ctx, tx, docID, userID, role); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO members (doc_id, user_id, role) VALUES (?, ?, ?)
+			ON CONFLICT (doc_id, user_id) DO UPDATE SET role = excluded.role`, docID, userID, role)
+		return translate(err)
+	})
+	if err != nil {
+		return fmt.Errorf("set member %s of document %s: %w", userID, docID, err)
+	}
+	return nil
+}
+
+// RemoveMember implements store.Members.
+func (db *DB) RemoveMember(ctx context.Context, docID, userID string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := keepAnOwner(ctx, tx, docID, userID, ""); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE doc_id = ? AND user_id = ?`, docID, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: not a member", store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove member %s of document %s: %w", userID, docID, err)
+	}
+	return nil
+}
+
+// keepAnOwner refuses to give userID the role next (empty: remove them) if
+// that would leave the document without an owner. The IMMEDIATE transaction
+// it runs in already serialises every write.
+func keepAnOwner(ctx context.Context, tx *sql.Tx, docID, userID string, next store.Role) error {
+	var owners int
+	var current sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM members WHERE doc_id = d.id AND role = 'owner'),
+			(SELECT role FROM members WHERE doc_id = d.id AND user_id = ?)
+		FROM documents d WHERE d.id = ?`, userID, docID).Scan(&owners, &current)
+	if err != nil {
+		return fmt.Errorf("document: %w", translate(err))
+	}
+	if current.Valid && store.Role(current.String) == store.RoleOwner && next != store.RoleOwner && owners <= 1 {
+		return fmt.Errorf("%w: a document must keep an owner", store.ErrConflict)
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"tandem/store"
+)
+
+const tokenColumns = `id, user_id, name, created_at, last_used_at`
+
+func scanToken(row scanner) (store.Token, error) {
+	var t store.Token
+	var created int64
+	var used sql.NullInt64
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &created, &used)
+	t.CreatedAt = fromMillis(created)
+	if used.Valid {
+		at := fromMillis(used.Int64)
+		t.LastUsedAt = &at
+	}
+	return t, err
+}
+
+// CreateToken implements store.Tokens.
+func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, error) {
+	t := store.Token{ID: store.NewID(), UserID: nt.UserID, Name: nt.Name, CreatedAt: db.now()}
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO api_tokens (id, user_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, t.UserID, t.Name, nt.Hash, millis(t.CreatedAt))
+	if err != nil {
+		return store.Token{}, fmt.Errorf("create token for user %s: %w", nt.UserID, translate(err))
+	}
+	return t, nil
+}
+
+// TokenByHash implements store.Tokens.
+func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	t, err := scanToken(db.write.QueryRowContext(ctx,
+		`UPDATE api_tokens SET last_used_at = ? WHERE hash = ? RETURNING `+tokenColumns, millis(db.now()), hash))
+	if err != nil {
+		return store.Token{}, fmt.Errorf("token: %w", translate(err))
+	}
+	return t, nil
+}
+
+// ListTokens implements store.Tokens.
+func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+tokenColumns+` FROM api_tokens WHERE user_id = ? ORDER BY created_at, rowid`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	tokens, err := collect(rows, scanToken)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return tokens, nil
+}
+
+// DeleteToken implements store.Tokens.
+func (db *DB) DeleteToken(ctx context.Context, userID, id string) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ? AND user_id = ?`, id, userID)
+	if err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete token %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"tandem/migrations"
+	"tandem/store"
+	"tandem/store/postgres"
 	"tandem/store/sqlite"
 )
 
@@ -19,51 +23,107 @@ import (
 // chosen: --database-url set means Postgres; otherwise the embedded SQLite
 // store in --data-dir.
 type dbFlags struct {
-	url     string
-	dataDir string
+	url           string
+	dataDir       string
+	snapshotEvery int
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.url, "database-url", envOr("TANDEM_DATABASE_URL", ""),
-		"Postgres URL, e.g. postgres://user@host:5432/db; if unset, the embedded store in --data-dir is used (env TANDEM_DATABASE_URL)")
-	fs.StringVar(&f.dataDir, "data-dir", envOr("TANDEM_DATA_DIR", "./tandem-data"),
-		"directory of the embedded SQLite store, created if missing (env TANDEM_DATA_DIR)")
+	fs.StringVar(&f.url, "database-url", "",
+		"Postgres URL, e.g. postgres://user@host:5432/db; if unset, the embedded store in --data-dir is used")
+	fs.StringVar(&f.dataDir, "data-dir", "./tandem-data",
+		"directory of the embedded SQLite store, created if missing")
+	fs.IntVar(&f.snapshotEvery, "snapshot-every", store.DefaultSnapshotEvery,
+		"operations between two snapshots of a document")
 }
 
-// sqlConn is a database/sql handle and its dialect, for migrations.
-type sqlConn struct {
-	db      *sql.DB
-	dialect migrations.Dialect
-	close   func() error
+// backend is an open store with what is needed around it.
+type backend struct {
+	store    store.Store
+	sessions scs.Store          // browser sessions, in the store's sessions table
+	sqlDB    *sql.DB            // for migrations
+	dialect  migrations.Dialect // which migrations apply
+	close    func() error
 }
 
-func (c sqlConn) Close() error { return c.close() }
+func (b *backend) Close() error { return b.close() }
+
+// migrator returns the migrations for the backend's database.
+func (b *backend) migrator() (*migrations.Migrator, error) {
+	return migrations.New(b.sqlDB, b.dialect)
+}
 
 // open connects to the chosen database and checks that it answers.
-func (f *dbFlags) open(ctx context.Context) (sqlConn, error) {
-	if f.url == "" {
-		if f.dataDir == "" {
-			return sqlConn{}, errors.New("no database: set --database-url, or --data-dir for the embedded store")
-		}
-		db, err := sqlite.Open(ctx, f.dataDir, sqlite.Config{})
-		if err != nil {
-			return sqlConn{}, fmt.Errorf("embedded store in %s: %w", f.dataDir, err)
-		}
-		return sqlConn{db: db.SQLDB(), dialect: migrations.SQLite, close: db.Close}, nil
+func (f *dbFlags) open(ctx context.Context) (*backend, error) {
+	if f.snapshotEvery < 1 {
+		return nil, fmt.Errorf("--snapshot-every must be at least 1")
 	}
+	if f.url == "" {
+		return f.openSQLite(ctx)
+	}
+	return f.openPostgres(ctx)
+}
+
+func (f *dbFlags) openSQLite(ctx context.Context) (*backend, error) {
+	if f.dataDir == "" {
+		return nil, errors.New("no database: set --database-url, or --data-dir for the embedded store")
+	}
+	db, err := sqlite.Open(ctx, f.dataDir, sqlite.Config{SnapshotEvery: f.snapshotEvery})
+	if err != nil {
+		return nil, fmt.Errorf("embedded store in %s: %w", f.dataDir, err)
+	}
+	sessions := sqlite3store.NewWithCleanupInterval(db.SQLDB(), 10*time.Minute)
+	return &backend{
+		store:    db,
+		sessions: sessions,
+		sqlDB:    db.SQLDB(),
+		dialect:  migrations.SQLite,
+		close: func() error {
+			sessions.StopCleanup()
+			return db.Close()
+		},
+	}, nil
+}
+
+func (f *dbFlags) openPostgres(ctx context.Context) (*backend, error) {
 	cfg, err := pgx.ParseConfig(f.url)
 	if err != nil {
-		return sqlConn{}, fmt.Errorf("invalid --database-url: %w", err)
+		return nil, fmt.Errorf("invalid --database-url: %w", err)
 	}
-	db, err := sql.Open("pgx", f.url)
-	if err != nil {
-		return sqlConn{}, fmt.Errorf("invalid --database-url: %w", err)
-	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		db.Close()
-		return sqlConn{}, fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
+	db, err := postgres.Open(openCtx, f.url, postgres.Config{SnapshotEvery: f.snapshotEvery})
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
-	return sqlConn{db: db, dialect: migrations.Postgres, close: db.Close}, nil
+	// pgxstore's own cleanup goroutine sets the channel that StopCleanup
+	// reads, a data race (-race reports it): sweep expired sessions here.
+	sessions := pgxstore.NewWithCleanupInterval(db.Pool(), 0)
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		tick := time.NewTicker(10 * time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-tick.C:
+				_, _ = db.DeleteExpiredSessions(sweepCtx) // retried next tick
+			}
+		}
+	}()
+	sqlDB := db.SQLDB()
+	return &backend{
+		store:    db,
+		sessions: sessions,
+		sqlDB:    sqlDB,
+		dialect:  migrations.Postgres,
+		close: func() error {
+			stopSweep()
+			<-swept
+			return errors.Join(sqlDB.Close(), db.Close())
+		},
+	}, nil
 }

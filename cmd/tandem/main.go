@@ -11,12 +11,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -27,7 +28,9 @@ Usage:
   tandem <command> [arguments]
 
 Commands:
+  serve      run the server (on the embedded store unless --database-url is set)
   migrate    apply, roll back, inspect or create database migrations
+  user       create and list accounts, set passwords (for operators)
 
 Run "tandem <command> --help" for a command's flags.
 `
@@ -37,15 +40,19 @@ var errUsage = errors.New("usage error")
 
 // run executes the command line args and returns the exit code: 0 on
 // success, 1 on failure, 2 on a usage error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
 	switch args[0] {
+	case "serve":
+		err = serveCommand(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCommand(ctx, args[1:], stdout, stderr)
+	case "user":
+		err = userCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -64,18 +71,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// envOr returns the environment variable's value, or def if it is unset.
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
+// envName is the environment variable that sets a flag: TANDEM_ and the
+// flag's name in capitals, with dashes as underscores.
+func envName(flagName string) string {
+	return "TANDEM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseInterspersed parses flags that may come before and after the
-// positional arguments (as in `tandem migrate up --database-url ...`) and
-// returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+// newFlagSet returns a flag set whose usage names each flag's environment
+// variable.
+func newFlagSet(name, usage string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	named := false
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		if !named {
+			fs.VisitAll(func(f *flag.Flag) { f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name)) })
+			named = true
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs sets flags from their environment variables, then from args,
+// where flags may come before and after the positional arguments (as in
+// `tandem migrate up --database-url ...`). It returns the positional ones.
+// A bad value, from either, is a usage error.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("invalid value %q for %s: %w", v, envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, usageError(fs, "%v", envErr)
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,16 +20,11 @@ Flags:
 `
 
 func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tandem migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("tandem migrate", migrateUsage, stderr)
 	var db dbFlags
 	db.register(fs)
 	dir := fs.String("dir", "migrations", "for create: the migrations folder of the source tree")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), migrateUsage)
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -67,12 +61,12 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 
-	conn, err := db.open(ctx)
+	b, err := db.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	m, err := migrations.New(conn.db, conn.dialect)
+	defer b.Close()
+	m, err := b.migrator()
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,14 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // tandem runs the command line in-process and returns its exit code and output.
 func tandem(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return tandemIn(t, "", args...)
+}
+
+// tandemIn is tandem with stdin.
+func tandemIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut)
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

@@ -87,6 +87,16 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// DeleteExpiredSessions removes browser sessions past their expiry from the
+// sessions table that scs/pgxstore reads.
+func (db *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE expiry < current_timestamp`)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // Close closes the pool.
 func (db *DB) Close() error {
 	db.pool.Close()

@@ -1,0 +1,187 @@
+// Package auth is who the caller is and what they may do: accounts with
+// argon2id passwords, browser sessions (scs v2, kept in the store), API tokens
+// for programs, the middleware that puts the caller in the request context,
+// per-document role checks that REST and the socket share, login rate limits,
+// and the account REST handlers. It also holds the JSON request and error
+// helpers every HTTP handler uses.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"tandem/store"
+)
+
+// Service authenticates callers and serves the account routes.
+type Service struct {
+	store    store.Store
+	sessions *scs.SessionManager
+	hasher   *Hasher
+	limits   *loginLimits
+	log      *slog.Logger
+	cfg      Config
+
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// Config tunes a Service.
+type Config struct {
+	// MaxBodyBytes bounds account request bodies.
+	MaxBodyBytes int64
+	// LoginPerIP and LoginPerAccount are the login and signup attempts
+	// allowed per minute, each with an equal burst.
+	LoginPerIP, LoginPerAccount int
+}
+
+// DefaultConfig holds the defaults the command line starts from.
+var DefaultConfig = Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10}
+
+// New returns a Service on st that keeps sessions in sessions.
+func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Config, log *slog.Logger) *Service {
+	return &Service{
+		store:    st,
+		sessions: sessions,
+		hasher:   hasher,
+		limits:   newLoginLimits(cfg.LoginPerIP, cfg.LoginPerAccount, time.Now),
+		log:      log,
+		cfg:      cfg,
+	}
+}
+
+// Sessions returns the session manager, whose LoadAndSave must wrap every
+// route that uses sessions.
+func (s *Service) Sessions() *scs.SessionManager { return s.sessions }
+
+// sessionUserKey is the session field that holds the signed-in user's id.
+const sessionUserKey = "user_id"
+
+type contextKey struct{}
+
+// Caller is who made a request.
+type Caller struct {
+	User store.User
+	// Token is the API token used, or nil for a browser session.
+	Token *store.Token
+}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, contextKey{}, c)
+}
+
+// CallerFrom returns the caller that Authenticate found, if any.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(contextKey{}).(Caller)
+	return c, ok
+}
+
+// Authenticate finds the caller, from an "Authorization: Bearer" token or
+// the session cookie, and puts them in the request context. It does not
+// refuse anonymous requests (RequireUser does), but it does refuse a bearer
+// token that is malformed, unknown or revoked.
+func (s *Service) Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if h := r.Header.Get("Authorization"); h != "" {
+			secret, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok {
+				WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
+				return
+			}
+			c, err := s.tokenCaller(ctx, strings.TrimSpace(secret))
+			if err != nil {
+				WriteError(w, r, s.log, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
+			return
+		}
+		if id := s.sessions.GetString(ctx, sessionUserKey); id != "" {
+			u, err := s.store.User(ctx, id)
+			if err == nil {
+				next.ServeHTTP(w, r.WithContext(WithCaller(ctx, Caller{User: u})))
+				return
+			}
+			// A session whose user is gone is no session.
+			s.log.WarnContext(ctx, "session for a missing user", "user", id, "err", err)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error) {
+	if !strings.HasPrefix(secret, tokenPrefix) {
+		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid API token")
+	}
+	t, err := s.store.TokenByHash(ctx, hashToken(secret))
+	if err != nil {
+		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid or revoked API token")
+	}
+	u, err := s.store.User(ctx, t.UserID)
+	if err != nil {
+		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid or revoked API token")
+	}
+	return Caller{User: u, Token: &t}, nil
+}
+
+// RequireUser serves h only to a signed-in caller; others get 401.
+func (s *Service) RequireUser(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := CallerFrom(r.Context()); !ok {
+			WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// tokenPrefix starts every API token, so that leaked tokens are easy to
+// recognise (and to scan for).
+const tokenPrefix = "tdm_"
+
+// newTokenSecret returns a fresh API token: the prefix and 256 random bits.
+func newTokenSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// hashToken is the digest stored for a token. The secret has 256 random
+// bits, so a fast hash is as safe as a slow one and keeps lookups cheap.
+func hashToken(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// SessionConfig tunes browser sessions.
+type SessionConfig struct {
+	Lifetime    time.Duration // absolute: sign in again after this
+	IdleTimeout time.Duration // sign in again after this long unused
+	Secure      bool          // cookie only over HTTPS (set under TLS)
+}
+
+// NewSessionManager returns scs sessions kept in st (the store's sessions
+// table), with a cookie that is HttpOnly, SameSite=Lax, and Secure if asked.
+func NewSessionManager(st scs.Store, cfg SessionConfig) *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = st
+	sm.Lifetime = cfg.Lifetime
+	sm.IdleTimeout = cfg.IdleTimeout
+	sm.Cookie.Name = "tandem_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.Secure
+	sm.Cookie.Path = "/"
+	return sm
+}

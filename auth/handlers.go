@@ -1,0 +1,309 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"tandem/store"
+)
+
+// Input limits for accounts.
+const (
+	MinPasswordLen = 8   // bytes
+	MaxPasswordLen = 256 // bytes: argon2 takes any length, but a bound keeps requests small
+	MaxEmailLen    = 254
+	MaxNameLen     = 100 // code points
+	MaxTokenName   = 100 // code points
+)
+
+// Register adds the account routes to mux. Routes that change state are
+// expected behind cross-origin protection, sessions and Authenticate.
+func (s *Service) Register(mux *http.ServeMux) {
+	for _, r := range []struct {
+		pattern string
+		handler http.HandlerFunc
+	}{
+		{"POST /api/signup", s.handleSignup},
+		{"POST /api/login", s.handleLogin},
+		{"POST /api/logout", s.handleLogout},
+		{"GET /api/me", s.RequireUser(s.handleMe)},
+		{"POST /api/tokens", s.RequireUser(s.handleCreateToken)},
+		{"GET /api/tokens", s.RequireUser(s.handleListTokens)},
+		{"DELETE /api/tokens/{id}", s.RequireUser(s.handleDeleteToken)},
+	} {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
+}
+
+// SignupRequest is the body of POST /api/signup.
+type SignupRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+// Validate normalises the request and checks every field.
+func (req *SignupRequest) Validate() error {
+	email, err := ValidateEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	name, err := ValidateName(req.Name, "name", MaxNameLen)
+	if err != nil {
+		return err
+	}
+	if err := ValidatePassword(req.Password); err != nil {
+		return err
+	}
+	req.Email, req.Name = email, name
+	return nil
+}
+
+// ValidateEmail trims email and checks that it is a plain address.
+func ValidateEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if email == "" || len(email) > MaxEmailLen {
+		return "", store.Errorf(store.CodeBadRequest, "email must be 1 to %d bytes", MaxEmailLen)
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return "", store.Errorf(store.CodeBadRequest, "email %q is not a valid address", email)
+	}
+	return email, nil
+}
+
+// ValidateName trims a display name or label and checks its length and that
+// it has no control characters.
+func ValidateName(name, field string, maxLen int) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxLen {
+		return "", store.Errorf(store.CodeBadRequest, "%s must be 1 to %d characters", field, maxLen)
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", store.Errorf(store.CodeBadRequest, "%s must not contain control characters", field)
+	}
+	return name, nil
+}
+
+// ValidatePassword checks a new password's length.
+func ValidatePassword(pw string) error {
+	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
+		return store.Errorf(store.CodeBadRequest, "password must be %d to %d bytes", MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
+}
+
+// UserView is a user as the API shows it.
+type UserView struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+func viewOf(u store.User) UserView { return UserView{ID: u.ID, Email: u.Email, Name: u.Name} }
+
+type userResponse struct {
+	User UserView `json:"user"`
+}
+
+func (s *Service) handleSignup(w http.ResponseWriter, r *http.Request) {
+	var req SignupRequest
+	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	if !s.allowAttempt(w, r, "") {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	u, err := CreateUser(r.Context(), s.store, s.hasher, req)
+	if err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	if err := s.startSession(r.Context(), u); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, userResponse{User: viewOf(u)})
+}
+
+// CreateUser hashes the password and stores a validated new user; a taken
+// email is a conflict. The operator's `tandem user create` uses it too.
+func CreateUser(ctx context.Context, st store.Users, h *Hasher, req SignupRequest) (store.User, error) {
+	hash, err := h.Hash(ctx, req.Password)
+	if err != nil {
+		return store.User{}, err
+	}
+	u, err := st.CreateUser(ctx, store.NewUser{Email: req.Email, Name: req.Name, PasswordHash: hash})
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, store.Errorf(store.CodeConflict, "email %s is already registered", req.Email)
+	}
+	return u, err
+}
+
+// LoginRequest is the body of POST /api/login.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	if !s.allowAttempt(w, r, store.EmailKey(req.Email)) {
+		return
+	}
+	badLogin := store.Errorf(store.CodeUnauthorized, "wrong email or password")
+	if len(req.Password) > MaxPasswordLen {
+		WriteError(w, r, s.log, badLogin)
+		return
+	}
+	u, err := s.store.UserByEmail(r.Context(), req.Email)
+	hash := u.PasswordHash
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			WriteError(w, r, s.log, err)
+			return
+		}
+		hash = s.dummyHash()
+	}
+	ok, verr := s.hasher.Verify(r.Context(), hash, req.Password)
+	if verr != nil && err == nil {
+		WriteError(w, r, s.log, verr)
+		return
+	}
+	if err != nil || !ok {
+		WriteError(w, r, s.log, badLogin)
+		return
+	}
+	if err := s.startSession(r.Context(), u); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, userResponse{User: viewOf(u)})
+}
+
+// dummyHash is verified against when the email is unknown, so that a login
+// takes as long whether or not the account exists. It is made once, with the
+// service's own parameters.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = s.hasher.Hash(context.Background(), "not a password anyone has")
+	})
+	return s.dummy
+}
+
+// startSession signs u in with a fresh session token (never the one the
+// browser came with: that would allow session fixation).
+func (s *Service) startSession(ctx context.Context, u store.User) error {
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessionUserKey, u.ID)
+	return nil
+}
+
+func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.sessions.Destroy(r.Context()); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
+	c, _ := CallerFrom(r.Context())
+	WriteJSON(w, http.StatusOK, userResponse{User: viewOf(c.User)})
+}
+
+// allowAttempt applies the login limits for the client's IP and the account;
+// when they are spent it answers 429 with Retry-After and returns false.
+func (s *Service) allowAttempt(w http.ResponseWriter, r *http.Request, account string) bool {
+	ok, retry := s.limits.allow(ClientIP(r), account)
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		WriteError(w, r, s.log, store.Errorf(store.CodeRateLimited, "too many attempts; retry in %d s", retry))
+	}
+	return ok
+}
+
+// ClientIP is the request's peer address without the port. (Behind a
+// reverse proxy, have the proxy rewrite it, or rate limits apply to the
+// proxy as a whole.)
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// TokenRequest is the body of POST /api/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+}
+
+// tokenCreated is a new token with its secret, shown this once.
+type tokenCreated struct {
+	store.Token
+	Secret string `json:"token"`
+}
+
+func (s *Service) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	c, _ := CallerFrom(r.Context())
+	var req TokenRequest
+	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	name, err := ValidateName(req.Name, "name", MaxTokenName)
+	if err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	secret := newTokenSecret()
+	t, err := s.store.CreateToken(r.Context(), store.NewToken{UserID: c.User.ID, Name: name, Hash: hashToken(secret)})
+	if err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, tokenCreated{Token: t, Secret: secret})
+}
+
+func (s *Service) handleListTokens(w http.ResponseWriter, r *http.Request) {
+	c, _ := CallerFrom(r.Context())
+	tokens, err := s.store.ListTokens(r.Context(), c.User.ID)
+	if err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	if tokens == nil {
+		tokens = []store.Token{}
+	}
+	WriteJSON(w, http.StatusOK, struct {
+		Tokens []store.Token `json:"tokens"`
+	}{tokens})
+}
+
+func (s *Service) handleDeleteToken(w http.ResponseWriter, r *http.Request) {
+	c, _ := CallerFrom(r.Context())
+	if err := s.store.DeleteToken(r.Context(), c.User.ID, r.PathValue("id")); err != nil {
+		WriteError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"tandem/auth"
+	"tandem/collab"
+)
+
+const serveUsage = `Usage:
+  tandem serve [flags]
+
+Runs the server: the REST API, the web editor and the metrics. With no flags
+it keeps its data in ./tandem-data (the embedded store) and listens on
+127.0.0.1:8080.
+
+Flags:
+`
+
+// serveConfig is everything serve is told, from flags and environment.
+type serveConfig struct {
+	addr            string
+	db              dbFlags
+	migrate         bool
+	allowedOrigins  string
+	tlsCert, tlsKey string
+	secureCookies   bool
+	sessionLifetime time.Duration
+	sessionIdle     time.Duration
+	logFormat       string
+	logLevel        string
+	shutdownTimeout time.Duration
+
+	auth         auth.Config
+	argon2       auth.Argon2Params
+	hashParallel int
+	limits       collab.Limits
+}
+
+func (c *serveConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	c.db.register(fs)
+	fs.BoolVar(&c.migrate, "migrate", false, "apply pending migrations at start instead of refusing to start")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "",
+		"comma-separated origins (scheme://host[:port]) besides the server's own that browsers may call from")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS and WSS")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", false,
+		"mark cookies Secure even without --tls-cert (behind a TLS-terminating proxy); always on under TLS")
+	fs.DurationVar(&c.sessionLifetime, "session-lifetime", 30*24*time.Hour, "a session ends this long after sign-in")
+	fs.DurationVar(&c.sessionIdle, "session-idle", 7*24*time.Hour, "a session ends after this long unused")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second,
+		"on SIGINT/SIGTERM, how long in-flight requests may take to finish")
+
+	c.auth = auth.DefaultConfig
+	fs.Int64Var(&c.auth.MaxBodyBytes, "max-body-bytes", c.auth.MaxBodyBytes, "largest request body, except document content")
+	fs.IntVar(&c.auth.LoginPerIP, "login-rate-ip", c.auth.LoginPerIP, "sign-in and sign-up attempts per minute per client IP")
+	fs.IntVar(&c.auth.LoginPerAccount, "login-rate-account", c.auth.LoginPerAccount, "sign-in attempts per minute per account")
+	c.argon2 = auth.DefaultArgon2
+	var memKiB uint = uint(c.argon2.MemoryKiB)
+	fs.Func("argon2-memory-kib", fmt.Sprintf("argon2id memory per password hash, KiB (default %d)", memKiB), func(s string) error {
+		var n uint
+		if _, err := fmt.Sscan(s, &n); err != nil || n < 8*1024 || n > 4*1024*1024 {
+			return errors.New("must be 8192 to 4194304")
+		}
+		c.argon2.MemoryKiB = uint32(n)
+		return nil
+	})
+	fs.IntVar(&c.hashParallel, "hash-concurrency", 2, "password hashes computed at once (each takes --argon2-memory-kib)")
+	c.limits = collab.DefaultLimits
+	fs.IntVar(&c.limits.MaxDocBytes, "max-doc-bytes", c.limits.MaxDocBytes, "largest document, in bytes of UTF-8")
+	fs.IntVar(&c.limits.MaxPageOps, "max-page-ops", c.limits.MaxPageOps, "most operations in one page of history")
+}
+
+// validate checks the settings together, after parsing.
+func (c *serveConfig) validate() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return fmt.Errorf("--addr %q: %w", c.addr, err)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	for _, o := range c.origins() {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return fmt.Errorf("--allowed-origins: %q must start with http:// or https://", o)
+		}
+	}
+	positive := map[string]int64{
+		"--max-body-bytes": c.auth.MaxBodyBytes, "--login-rate-ip": int64(c.auth.LoginPerIP),
+		"--login-rate-account": int64(c.auth.LoginPerAccount), "--hash-concurrency": int64(c.hashParallel),
+		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
+		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
+		"--shutdown-timeout": int64(c.shutdownTimeout),
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+	return nil
+}
+
+func (c *serveConfig) origins() []string {
+	var out []string
+	for o := range strings.SplitSeq(c.allowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, strings.TrimSuffix(o, "/"))
+		}
+	}
+	return out
+}
+
+func (c *serveConfig) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.logLevel)) // validated
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tandem serve", serveUsage, stderr)
+	var cfg serveConfig
+	cfg.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "tandem serve: unexpected argument %q", pos[0])
+	}
+	if err := cfg.validate(); err != nil {
+		return usageError(fs, "tandem serve: %v", err)
+	}
+	log := cfg.logger(stderr)
+	srv, err := newServer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tandem: serving on %s\n", srv.URL())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve() }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

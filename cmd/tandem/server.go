@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"tandem/auth"
+	"tandem/collab"
+	"tandem/docs"
+	"tandem/migrations"
+	"tandem/store"
+)
+
+// server is a running tandem serve: the wiring of store, auth, the APIs and
+// the HTTP server. Tests start one on port 0 and a temp dir.
+type server struct {
+	cfg      serveConfig
+	log      *slog.Logger
+	backend  *backend
+	migrator *migrations.Migrator
+	http     *http.Server
+	listener net.Listener
+	tls      bool
+}
+
+// newServer opens the store, checks (or applies) migrations, builds the
+// handler and listens. Serve then serves.
+func newServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
+	b, err := cfg.db.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, backend: b, tls: cfg.tlsCert != ""}
+	if err := s.start(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) start(ctx context.Context) error {
+	m, err := s.backend.migrator()
+	if err != nil {
+		return err
+	}
+	s.migrator = m
+	if s.cfg.migrate {
+		res, err := m.Up(ctx)
+		for _, r := range res {
+			s.log.Info("applied migration", "name", r.Name, "duration", r.Duration)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := m.CheckCurrent(ctx); err != nil {
+		return fmt.Errorf("%w; or start with --migrate", err)
+	}
+
+	handler, err := s.handler()
+	if err != nil {
+		return err
+	}
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.tls {
+		cert, err := tls.LoadX509KeyPair(s.cfg.tlsCert, s.cfg.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.listener = ln
+	return nil
+}
+
+// handler builds the routes and the middleware around them, outermost
+// first: request log and metrics, cross-origin protection, sessions, caller.
+func (s *server) handler() (http.Handler, error) {
+	st := s.backend.store
+	sessions := auth.NewSessionManager(s.backend.sessions, auth.SessionConfig{
+		Lifetime:    s.cfg.sessionLifetime,
+		IdleTimeout: s.cfg.sessionIdle,
+		Secure:      s.tls || s.cfg.secureCookies,
+	})
+	hasher := auth.NewHasher(s.cfg.argon2, s.cfg.hashParallel)
+	authSvc := auth.New(st, sessions, hasher, s.cfg.auth, s.log)
+	docsAPI := collab.NewDocsAPI(st, authSvc, s.cfg.limits, s.log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newHTTPMetrics(reg)
+
+	mux := http.NewServeMux()
+	authSvc.Register(mux)
+	docsAPI.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(docs.OpenAPI)
+	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		auth.WriteError(w, r, s.log, store.Errorf(store.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+
+	cop := http.NewCrossOriginProtection()
+	for _, o := range s.cfg.origins() {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("--allowed-origins: %w", err)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "cross-origin request refused"))
+	}))
+
+	h := capture(mux)
+	h = authSvc.Authenticate(h)
+	h = sessions.LoadAndSave(h)
+	h = cop.Handler(h)
+	h = observe(s.log, metrics, h)
+	return h, nil
+}
+
+// handleReady answers 200 when the store answers and its schema is current.
+func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.backend.store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		auth.WriteError(w, r, s.log, store.Errorf(store.CodeUnavailable, "store unreachable"))
+		return
+	}
+	if err := s.migrator.CheckCurrent(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		auth.WriteError(w, r, s.log, store.Errorf(store.CodeUnavailable, "database schema is not current"))
+		return
+	}
+	auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// URL is where the server listens, e.g. http://127.0.0.1:8080.
+func (s *server) URL() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.listener.Addr().String()
+}
+
+// Serve serves until Shutdown or Close; then it returns http.ErrServerClosed.
+func (s *server) Serve() error {
+	if s.tls {
+		return s.http.ServeTLS(s.listener, "", "")
+	}
+	return s.http.Serve(s.listener)
+}
+
+// Shutdown stops accepting, waits for in-flight requests (until ctx ends),
+// then closes the store.
+func (s *server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	return errors.Join(err, s.backend.Close())
+}
+
+// Close stops at once and closes the store.
+func (s *server) Close() error {
+	err := s.http.Close()
+	return errors.Join(err, s.backend.Close())
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is an error code that clients see, on REST and on the socket alike.
+// The set is fixed; the protocol document lists it.
+type Code string
+
+// The error codes.
+const (
+	CodeBadRequest   Code = "bad_request"  // malformed or invalid input
+	CodeUnauthorized Code = "unauthorized" // not signed in, or bad credentials
+	CodeForbidden    Code = "forbidden"    // signed in, but the role does not allow it
+	CodeNotFound     Code = "not_found"    // no such thing, or not yours to see
+	CodeConflict     Code = "conflict"     // clashes with existing data
+	CodeInvalidOp    Code = "invalid_op"   // an operation that does not parse or apply
+	CodeTooLarge     Code = "too_large"    // over a size limit
+	CodeRateLimited  Code = "rate_limited" // too many requests; retry later
+	CodeInternal     Code = "internal"     // our fault; details are in the server log
+	CodeUnavailable  Code = "unavailable"  // shutting down or the store is unreachable
+	CodeUnsupported  Code = "unsupported"  // e.g. a wrong content type or subprotocol
+)
+
+// Error is an error whose message is safe to show to clients, with its code.
+// Anything that is not an *Error (or a sentinel of this package) is shown to
+// clients as "internal" with a generic message, and logged in full.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code clients see for err, and the message they see:
+// an *Error's own, a generic one for the sentinels, and "internal error" for
+// everything else.
+func ErrorCode(err error) (Code, string) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Code, e.Message
+	case errors.Is(err, ErrNotFound):
+		return CodeNotFound, "not found"
+	case errors.Is(err, ErrDuplicate):
+		return CodeConflict, "operation already stored"
+	case errors.Is(err, ErrConflict):
+		return CodeConflict, "conflict"
+	case errors.Is(err, ErrInvalid):
+		return CodeBadRequest, "invalid request"
+	}
+	return CodeInternal, "internal error"
+}

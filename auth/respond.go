@@ -74,12 +74,13 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 	if err != nil {
 		return jsonError(err)
 	}
-	return decodeJSON(body, dst)
+	return Decode(body, dst)
 }
 
-// decodeJSON is DecodeJSON's core, apart for fuzzing. It checks the bytes
-// are UTF-8 first: encoding/json would silently replace invalid ones.
-func decodeJSON(body []byte, dst any) error {
+// Decode is DecodeJSON for a body already read: one JSON object into dst,
+// strictly. It checks that the bytes are UTF-8 first: encoding/json would
+// silently replace invalid ones.
+func Decode(body []byte, dst any) error {
 	if !utf8.Valid(body) {
 		return store.Errorf(store.CodeBadRequest, "request body is not valid UTF-8")
 	}

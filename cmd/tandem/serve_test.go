@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tandem/store/postgres/pgtest"
 )
 
 func TestServeTLS(t *testing.T) {
@@ -89,11 +91,21 @@ func writeCert(t *testing.T) (certFile, keyFile string) {
 }
 
 func TestServeRefusesOldSchema(t *testing.T) {
+	// A brand-new embedded store is set up without --migrate.
+	dir := t.TempDir()
 	cfg := testConfig(t, "sqlite")
-	cfg.migrate = false
-	code, _, errOut := tandem(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", cfg.db.dataDir)
+	cfg.migrate, cfg.db.dataDir = false, dir
+	srv := startServer(t, cfg)
+	c := newClient(t, srv)
+	c.want(c.do("GET", "/readyz", nil), 200, "", "ready on a new embedded store")
+
+	// A database that is behind is refused without --migrate; with one
+	// migration so far, an unmigrated Postgres database is the case to show
+	// (nothing is ever set up implicitly there).
+	url := pgtest.Empty(t)
+	code, _, errOut := tandem(t, "serve", "--addr", "127.0.0.1:0", "--database-url", url)
 	if code != 1 || !strings.Contains(errOut, "schema is behind") || !strings.Contains(errOut, "--migrate") {
-		t.Fatalf("serve on an unmigrated store: exit %d, %q", code, errOut)
+		t.Fatalf("serve on an unmigrated Postgres: exit %d, %q", code, errOut)
 	}
 }
 

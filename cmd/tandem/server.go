@@ -54,7 +54,18 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	s.migrator = m
-	if s.cfg.migrate {
+	migrate := s.cfg.migrate
+	if !migrate && s.backend.dialect == migrations.SQLite {
+		// A brand-new embedded store is set up, not upgraded: that is what
+		// makes `tandem serve` work with no other step. An existing one that
+		// is behind is refused like Postgres, so an upgrade is a decision.
+		current, _, err := m.Versions(ctx)
+		if err != nil {
+			return err
+		}
+		migrate = current == 0
+	}
+	if migrate {
 		res, err := m.Up(ctx)
 		for _, r := range res {
 			s.log.Info("applied migration", "name", r.Name, "duration", r.Duration)

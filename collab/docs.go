@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"tandem/auth"
+	"tandem/ot"
 	"tandem/store"
 )
 
@@ -30,17 +31,19 @@ var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPage
 // MaxTitleLen bounds a document title, in code points.
 const MaxTitleLen = 200
 
-// DocsAPI serves the document REST routes.
+// DocsAPI serves the document REST routes and the socket.
 type DocsAPI struct {
 	store  store.Store
 	auth   *auth.Service
+	hub    *Hub
 	limits Limits
 	log    *slog.Logger
 }
 
-// NewDocsAPI returns the document API on st.
-func NewDocsAPI(st store.Store, a *auth.Service, limits Limits, log *slog.Logger) *DocsAPI {
-	return &DocsAPI{store: st, auth: a, limits: limits, log: log}
+// NewDocsAPI returns the document API on st, whose edits and membership
+// changes go through hub.
+func NewDocsAPI(st store.Store, a *auth.Service, hub *Hub, limits Limits, log *slog.Logger) *DocsAPI {
+	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log}
 }
 
 // Register adds the document routes to mux.
@@ -56,6 +59,8 @@ func (api *DocsAPI) Register(mux *http.ServeMux) {
 		{"DELETE /api/docs/{id}", api.handleDelete},
 		{"GET /api/docs/{id}/content", api.handleContent},
 		{"GET /api/docs/{id}/ops", api.handleOps},
+		{"POST /api/docs/{id}/ops", api.handleSubmit},
+		{"GET /api/socket", api.hub.ServeSocket},
 		{"GET /api/docs/{id}/members", api.handleMembers},
 		{"PUT /api/docs/{id}/members", api.handleSetMember},
 		{"DELETE /api/docs/{id}/members/{user}", api.handleRemoveMember},
@@ -219,6 +224,7 @@ func (api *DocsAPI) handleDelete(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
+	api.hub.MembersChanged(r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -371,6 +377,7 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, memberError(err))
 		return
 	}
+	api.hub.MembersChanged(r.PathValue("id"))
 	auth.WriteJSON(w, http.StatusOK, store.Member{UserID: u.ID, Email: u.Email, Name: u.Name, Role: req.Role})
 }
 
@@ -388,6 +395,7 @@ func (api *DocsAPI) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, memberError(err))
 		return
 	}
+	api.hub.MembersChanged(r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -400,4 +408,46 @@ func memberError(err error) error {
 		return store.Errorf(store.CodeNotFound, "no such member")
 	}
 	return err
+}
+
+// SubmitRequest is the body of POST /api/docs/{id}/ops: an edit made against
+// version, with a client-made id that makes re-sending it safe.
+type SubmitRequest struct {
+	Version *int64 `json:"version"`
+	ID      string `json:"id"`
+	Op      *ot.Op `json:"op"`
+}
+
+func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	if _, err := api.authorize(r, auth.NeedEdit); err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	var req SubmitRequest
+	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
+		if code, _ := store.ErrorCode(err); code == store.CodeBadRequest && strings.Contains(err.Error(), "ot: ") {
+			err = store.Errorf(store.CodeInvalidOp, "%v", err)
+		}
+		api.fail(w, r, err)
+		return
+	}
+	switch {
+	case req.Version == nil || *req.Version < 0:
+		api.fail(w, r, store.Errorf(store.CodeBadRequest, "version must be a non-negative integer"))
+		return
+	case req.ID == "" || len(req.ID) > store.MaxOpIDLen:
+		api.fail(w, r, store.Errorf(store.CodeBadRequest, "id must be 1 to %d bytes", store.MaxOpIDLen))
+		return
+	case req.Op == nil:
+		api.fail(w, r, store.Errorf(store.CodeBadRequest, "op is required"))
+		return
+	}
+	v, err := api.hub.Submit(r.Context(), r.PathValue("id"), caller(r).ID, *req.Version, req.ID, *req.Op)
+	if err != nil {
+		api.fail(w, r, err)
+		return
+	}
+	auth.WriteJSON(w, http.StatusOK, struct {
+		Version int64 `json:"version"`
+	}{v})
 }

@@ -44,6 +44,7 @@ type serveConfig struct {
 	argon2       auth.Argon2Params
 	hashParallel int
 	limits       collab.Limits
+	engine       collab.Config
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet) {
@@ -81,6 +82,22 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	c.limits = collab.DefaultLimits
 	fs.IntVar(&c.limits.MaxDocBytes, "max-doc-bytes", c.limits.MaxDocBytes, "largest document, in bytes of UTF-8")
 	fs.IntVar(&c.limits.MaxPageOps, "max-page-ops", c.limits.MaxPageOps, "most operations in one page of history")
+
+	c.engine = collab.DefaultConfig
+	e := &c.engine
+	fs.Int64Var(&e.MaxFrameBytes, "max-frame-bytes", e.MaxFrameBytes, "largest WebSocket message a client may send")
+	fs.Float64Var(&e.OpsPerSecond, "ops-per-second", e.OpsPerSecond, "ops a connection may send per second (token bucket)")
+	fs.IntVar(&e.OpsBurst, "ops-burst", e.OpsBurst, "burst of the ops token bucket")
+	fs.Float64Var(&e.PresencePerSecond, "presence-per-second", e.PresencePerSecond, "presence updates a connection may send per second")
+	fs.IntVar(&e.PresenceBurst, "presence-burst", e.PresenceBurst, "burst of the presence token bucket")
+	fs.IntVar(&e.FloodStrikes, "flood-strikes", e.FloodStrikes, "rate-limited messages in a row before a connection is closed")
+	fs.IntVar(&e.DocsPerConn, "docs-per-conn", e.DocsPerConn, "documents one connection may join")
+	fs.IntVar(&e.ConnsPerUser, "conns-per-user", e.ConnsPerUser, "sockets one user may hold open")
+	fs.IntVar(&e.OutQueue, "out-queue", e.OutQueue, "messages queued for a slow connection before it is dropped")
+	fs.DurationVar(&e.PingInterval, "ping-interval", e.PingInterval, "keepalive ping period")
+	fs.DurationVar(&e.PingTimeout, "ping-timeout", e.PingTimeout, "a peer that does not answer a ping within this is dropped")
+	fs.DurationVar(&e.IdleRoom, "idle-room", e.IdleRoom, "an empty document room closes after this")
+	fs.IntVar(&e.MaxBatch, "max-batch", e.MaxBatch, "most operations in one group commit")
 }
 
 // validate checks the settings together, after parsing.
@@ -109,6 +126,13 @@ func (c *serveConfig) validate() error {
 		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
 		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
 		"--shutdown-timeout": int64(c.shutdownTimeout),
+		"--max-frame-bytes": c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),
+		"--ops-burst": int64(c.engine.OpsBurst), "--presence-per-second": int64(c.engine.PresencePerSecond * 1000),
+		"--presence-burst": int64(c.engine.PresenceBurst), "--flood-strikes": int64(c.engine.FloodStrikes),
+		"--docs-per-conn": int64(c.engine.DocsPerConn), "--conns-per-user": int64(c.engine.ConnsPerUser),
+		"--out-queue": int64(c.engine.OutQueue), "--ping-interval": int64(c.engine.PingInterval),
+		"--ping-timeout": int64(c.engine.PingTimeout), "--idle-room": int64(c.engine.IdleRoom),
+		"--max-batch": int64(c.engine.MaxBatch),
 	}
 	for name, v := range positive {
 		if v <= 0 {

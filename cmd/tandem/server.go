@@ -28,6 +28,7 @@ type server struct {
 	log      *slog.Logger
 	backend  *backend
 	migrator *migrations.Migrator
+	hub      *collab.Hub
 	http     *http.Server
 	listener net.Listener
 	tls      bool
@@ -115,11 +116,15 @@ func (s *server) handler() (http.Handler, error) {
 	})
 	hasher := auth.NewHasher(s.cfg.argon2, s.cfg.hashParallel)
 	authSvc := auth.New(st, sessions, hasher, s.cfg.auth, s.log)
-	docsAPI := collab.NewDocsAPI(st, authSvc, s.cfg.limits, s.log)
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHTTPMetrics(reg)
+
+	engine := s.cfg.engine
+	engine.MaxDocBytes = s.cfg.limits.MaxDocBytes
+	engine.AllowedOrigins = s.cfg.origins()
+	s.hub = collab.NewHub(st, engine, s.log, reg)
+	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
 
 	mux := http.NewServeMux()
 	authSvc.Register(mux)
@@ -190,14 +195,20 @@ func (s *server) Serve() error {
 }
 
 // Shutdown stops accepting, waits for in-flight requests (until ctx ends),
-// then closes the store.
+// lets every room commit and acknowledge what it accepted, closes the
+// sockets with "going away", then closes the store. (http.Server.Shutdown
+// does not wait for hijacked connections: the hub has its own Close.)
 func (s *server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	err = errors.Join(err, s.hub.Close(ctx))
 	return errors.Join(err, s.backend.Close())
 }
 
-// Close stops at once and closes the store.
+// Close stops at once: the rooms still drain, for at most a few seconds.
 func (s *server) Close() error {
 	err := s.http.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = errors.Join(err, s.hub.Close(ctx))
 	return errors.Join(err, s.backend.Close())
 }

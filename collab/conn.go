@@ -1,0 +1,390 @@
+package collab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"tandem/auth"
+	"tandem/store"
+)
+
+// Close codes the server uses (docs/protocol.md lists them).
+const (
+	closeNormal    = websocket.StatusNormalClosure   // 1000
+	closeGoingAway = websocket.StatusGoingAway       // 1001: shutting down; reconnect
+	closePolicy    = websocket.StatusPolicyViolation // 1008: flooding, or too slow to keep up
+	closeInternal  = websocket.StatusInternalError   // 1011: a document failed; reconnect
+)
+
+// Conn is one WebSocket connection: one browser tab or program, joined to
+// any number of documents. Its reader is the handler's goroutine; a writer
+// goroutine drains its bounded queue, several messages to a frame.
+type Conn struct {
+	hub     *Hub
+	ws      *websocket.Conn
+	session string
+	user    store.User
+	info    UserInfo
+	out     chan []byte
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	finished chan struct{} // closed when the handler has returned
+
+	closeOnce   sync.Once
+	closeCode   websocket.StatusCode
+	closeReason string
+
+	mu    sync.Mutex
+	rooms map[string]*room // joined documents
+
+	ops, presence *rate.Limiter
+	strikes       int // rate-limited messages in a row
+}
+
+// ServeSocket upgrades GET /api/socket to protocol v1. The caller must be
+// signed in (session cookie or bearer token); a browser's Origin must be the
+// server's own or an allowed one; the subprotocol must be tandem.v1.
+func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
+	log := h.log
+	caller, ok := auth.CallerFrom(r.Context())
+	if !ok {
+		auth.WriteError(w, r, log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
+		return
+	}
+	if err := h.checkOrigin(r); err != nil {
+		auth.WriteError(w, r, log, err)
+		return
+	}
+	if !offersSubprotocol(r) {
+		auth.WriteError(w, r, log, store.Errorf(store.CodeBadRequest, "the WebSocket subprotocol must be %s", Subprotocol))
+		return
+	}
+	c := &Conn{
+		hub:      h,
+		session:  newSessionID(),
+		user:     caller.User,
+		info:     UserInfo{ID: caller.User.ID, Name: caller.User.Name, Color: colorOf(caller.User.ID)},
+		out:      make(chan []byte, h.cfg.OutQueue),
+		finished: make(chan struct{}),
+		rooms:    make(map[string]*room),
+		ops:      rate.NewLimiter(rate.Limit(h.cfg.OpsPerSecond), h.cfg.OpsBurst),
+		presence: rate.NewLimiter(rate.Limit(h.cfg.PresencePerSecond), h.cfg.PresenceBurst),
+	}
+	if err := h.addConn(c); err != nil {
+		if errors.Is(err, ErrClosing) {
+			w.Header().Set("Retry-After", "1")
+		}
+		auth.WriteError(w, r, log, err)
+		return
+	}
+	defer close(c.finished)
+	defer h.removeConn(c)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{Subprotocol},
+		OriginPatterns: h.cfg.AllowedOrigins, // checked above too; kept as a second lock
+	})
+	if err != nil {
+		log.Debug("websocket accept failed", "err", err)
+		return
+	}
+	c.ws = ws
+	ws.SetReadLimit(h.cfg.MaxFrameBytes)
+	// The connection outlives the request's context, which ends with
+	// server shutdown before the hub has drained.
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	defer c.cancel()
+
+	var wg sync.WaitGroup
+	wg.Go(c.writeLoop)
+	wg.Go(c.pingLoop)
+	c.send(encode(helloMsg{Type: "hello", Session: c.session, User: c.info}))
+	c.readLoop()
+	c.leaveAll()
+	c.cancel()
+	wg.Wait()
+}
+
+// checkOrigin refuses a browser on a foreign origin, even with a valid
+// cookie: that is cross-site WebSocket hijacking. Programs send no Origin.
+func (h *Hub) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err == nil && strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, allowed := range h.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin) {
+			return nil
+		}
+	}
+	return store.Errorf(store.CodeForbidden, "origin %s may not open a socket here", origin)
+}
+
+func offersSubprotocol(r *http.Request) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(p) == Subprotocol {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func newSessionID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// send queues msg without waiting. A full queue means the peer is not
+// keeping up: the connection is closed (it will reconnect and catch up) and
+// send returns false, so no room ever waits for a slow client.
+func (c *Conn) send(msg []byte) bool {
+	select {
+	case c.out <- msg:
+		return true
+	default:
+		c.kick(closePolicy, "too slow: fell behind")
+		return false
+	}
+}
+
+// sendDocError sends an error about a document (and op id).
+func (c *Conn) sendDocError(doc, id string, err error) {
+	if code, _ := store.ErrorCode(err); code == store.CodeInternal {
+		c.hub.log.Error("socket request failed", "doc", doc, "user", c.user.ID, "err", err)
+	}
+	c.send(errorFrame(doc, id, err))
+}
+
+// kick closes the connection with code and reason, once, without waiting.
+func (c *Conn) kick(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
+		if c.cancel != nil {
+			c.cancel()
+		}
+	})
+}
+
+// forget drops a document from the joined set (the room has let it go).
+func (c *Conn) forget(doc string) {
+	c.mu.Lock()
+	delete(c.rooms, doc)
+	c.mu.Unlock()
+}
+
+func (c *Conn) joined(doc string) *room {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rooms[doc]
+}
+
+func (c *Conn) writeLoop() {
+	batch := make([][]byte, 0, 64)
+	for {
+		select {
+		case <-c.ctx.Done():
+			code, reason := c.closeCode, c.closeReason
+			if code == 0 {
+				code, reason = closeNormal, ""
+			}
+			_ = c.ws.Close(code, reason)
+			return
+		case msg := <-c.out:
+			batch = append(batch[:0], msg)
+		more:
+			for len(batch) < cap(batch) {
+				select {
+				case m := <-c.out:
+					batch = append(batch, m)
+				default:
+					break more
+				}
+			}
+			if err := c.write(batch); err != nil {
+				c.kick(closeNormal, "")
+			}
+		}
+	}
+}
+
+// write sends one frame: a message, or a JSON array of several in order.
+func (c *Conn) write(batch [][]byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if len(batch) == 1 {
+		return c.ws.Write(ctx, websocket.MessageText, batch[0])
+	}
+	size := 1 + len(batch)
+	for _, m := range batch {
+		size += len(m)
+	}
+	frame := make([]byte, 0, size)
+	frame = append(frame, '[')
+	for i, m := range batch {
+		if i > 0 {
+			frame = append(frame, ',')
+		}
+		frame = append(frame, m...)
+	}
+	frame = append(frame, ']')
+	return c.ws.Write(ctx, websocket.MessageText, frame)
+}
+
+// pingLoop drops a peer that stops answering pings.
+func (c *Conn) pingLoop() {
+	t := time.NewTicker(c.hub.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.kick(closePolicy, "no pong")
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) readLoop() {
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return // closed by the peer, by kick, or too big (the library closes with 1009)
+		}
+		if typ != websocket.MessageText {
+			c.send(errorFrame("", "", store.Errorf(store.CodeBadRequest, "messages are JSON text frames")))
+			continue
+		}
+		m, err := DecodeClientMessage(data)
+		if err != nil {
+			c.send(errorFrame(m.Doc, m.ID, err))
+			continue
+		}
+		c.dispatch(m)
+	}
+}
+
+// limited applies a rate limiter; a connection that keeps going past it is
+// closed.
+func (c *Conn) limited(lim *rate.Limiter, m ClientMessage) bool {
+	if lim.Allow() {
+		c.strikes = 0
+		return false
+	}
+	c.hub.metrics.limited.Inc()
+	c.strikes++
+	if c.strikes >= c.hub.cfg.FloodStrikes {
+		c.kick(closePolicy, "flooding")
+		return true
+	}
+	c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeRateLimited, "too many messages; slow down")))
+	return true
+}
+
+func (c *Conn) dispatch(m ClientMessage) {
+	switch m.Type {
+	case TypeJoin:
+		c.join(m)
+	case TypeLeave:
+		if r := c.joined(m.Doc); r != nil {
+			c.forget(m.Doc)
+			_ = r.send(c.ctx, leaveReq{c: c})
+		}
+	case TypeOp:
+		if c.limited(c.ops, m) {
+			return
+		}
+		r := c.joined(m.Doc)
+		if r == nil {
+			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeBadRequest, "join the document before sending ops")))
+			return
+		}
+		if err := r.send(c.ctx, submitReq{c: c, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
+			c.forget(m.Doc)
+			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send")))
+		}
+	case TypePresence:
+		if c.limited(c.presence, m) {
+			return
+		}
+		if r := c.joined(m.Doc); r != nil {
+			_ = r.send(c.ctx, presenceReq{c: c, version: m.Version, sel: m.Selection})
+		} else {
+			c.send(errorFrame(m.Doc, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence")))
+		}
+	}
+}
+
+func (c *Conn) join(m ClientMessage) {
+	if c.joined(m.Doc) != nil {
+		c.send(errorFrame(m.Doc, "", store.Errorf(store.CodeBadRequest, "already joined")))
+		return
+	}
+	c.mu.Lock()
+	full := len(c.rooms) >= c.hub.cfg.DocsPerConn
+	c.mu.Unlock()
+	if full {
+		c.send(errorFrame(m.Doc, "", store.Errorf(store.CodeBadRequest, "at most %d documents per connection", c.hub.cfg.DocsPerConn)))
+		return
+	}
+	role, err := auth.Authorize(c.ctx, c.hub.store, m.Doc, c.user.ID, auth.NeedRead)
+	if err != nil {
+		c.sendDocError(m.Doc, "", err)
+		return
+	}
+	reply := make(chan error, 1)
+	err = c.hub.withRoom(m.Doc, func(r *room) error {
+		if err := r.send(c.ctx, joinReq{c: c, role: role, version: m.Version, reply: reply}); err != nil {
+			return err
+		}
+		select {
+		case err := <-reply:
+			if err == nil {
+				c.mu.Lock()
+				c.rooms[m.Doc] = r
+				c.mu.Unlock()
+			}
+			return err
+		case <-r.done:
+			return errRoomClosed
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	})
+	if err != nil && c.ctx.Err() == nil {
+		c.sendDocError(m.Doc, "", err)
+	}
+}
+
+// leaveAll takes the connection out of every room it is in.
+func (c *Conn) leaveAll() {
+	c.mu.Lock()
+	rooms := c.rooms
+	c.rooms = make(map[string]*room)
+	c.mu.Unlock()
+	for _, r := range rooms {
+		r.post(leaveReq{c: c})
+	}
+}

@@ -1,0 +1,305 @@
+package collab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tandem/ot"
+	"tandem/store"
+)
+
+// Config holds the engine's limits and timings. Zero fields take the
+// defaults of DefaultConfig.
+type Config struct {
+	MaxDocBytes       int           // a document's text, in UTF-8 bytes
+	MaxFrameBytes     int64         // one incoming WebSocket message
+	OutQueue          int           // messages waiting for a slow connection before it is dropped
+	OpsPerSecond      float64       // per connection, with OpsBurst
+	OpsBurst          int           //
+	PresencePerSecond float64       // per connection, with PresenceBurst
+	PresenceBurst     int           //
+	FloodStrikes      int           // rate-limited messages in a row before the connection is closed
+	DocsPerConn       int           // documents one connection may join
+	ConnsPerUser      int           // sockets one user may hold open
+	PingInterval      time.Duration // keepalive ping period
+	PingTimeout       time.Duration // a pong later than this drops the peer
+	IdleRoom          time.Duration // a room with no one in it closes after this
+	MaxBatch          int           // operations in one group commit
+	WindowOps         int           // recent operations a room keeps in memory
+	MaxBehind         int           // how far behind the head an op's base version may be
+	PresenceEvery     time.Duration // presence broadcasts are coalesced over this period
+	AllowedOrigins    []string      // origins besides the server's own (scheme://host[:port])
+}
+
+// DefaultConfig holds the defaults the command line starts from.
+var DefaultConfig = Config{
+	MaxDocBytes:       1 << 20,
+	MaxFrameBytes:     256 << 10,
+	OutQueue:          512,
+	OpsPerSecond:      100,
+	OpsBurst:          200,
+	PresencePerSecond: 30,
+	PresenceBurst:     60,
+	FloodStrikes:      100,
+	DocsPerConn:       32,
+	ConnsPerUser:      32,
+	PingInterval:      25 * time.Second,
+	PingTimeout:       15 * time.Second,
+	IdleRoom:          30 * time.Second,
+	MaxBatch:          256,
+	WindowOps:         1000,
+	MaxBehind:         10000,
+	PresenceEvery:     40 * time.Millisecond,
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig
+	set := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&c.MaxDocBytes, d.MaxDocBytes)
+	set(&c.OutQueue, d.OutQueue)
+	set(&c.OpsBurst, d.OpsBurst)
+	set(&c.PresenceBurst, d.PresenceBurst)
+	set(&c.FloodStrikes, d.FloodStrikes)
+	set(&c.DocsPerConn, d.DocsPerConn)
+	set(&c.ConnsPerUser, d.ConnsPerUser)
+	set(&c.MaxBatch, d.MaxBatch)
+	set(&c.WindowOps, d.WindowOps)
+	set(&c.MaxBehind, d.MaxBehind)
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = d.MaxFrameBytes
+	}
+	if c.OpsPerSecond <= 0 {
+		c.OpsPerSecond = d.OpsPerSecond
+	}
+	if c.PresencePerSecond <= 0 {
+		c.PresencePerSecond = d.PresencePerSecond
+	}
+	for _, p := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.PingInterval, d.PingInterval}, {&c.PingTimeout, d.PingTimeout},
+		{&c.IdleRoom, d.IdleRoom}, {&c.PresenceEvery, d.PresenceEvery},
+	} {
+		if *p.v <= 0 {
+			*p.v = p.def
+		}
+	}
+	return c
+}
+
+// Hub holds the open document rooms and the connections. One room per
+// document, created on first use and closed when idle.
+type Hub struct {
+	store   store.Store
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	conns   map[*Conn]struct{}
+	perUser map[string]int
+	closing bool
+	running sync.WaitGroup // room goroutines
+}
+
+// ErrClosing is returned once the hub has begun to shut down.
+var ErrClosing = store.Errorf(store.CodeUnavailable, "the server is shutting down")
+
+// NewHub returns a hub on st, registering its metrics with reg.
+func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Hub {
+	return &Hub{
+		store:   st,
+		cfg:     cfg.withDefaults(),
+		log:     log,
+		metrics: newMetrics(reg),
+		rooms:   make(map[string]*room),
+		conns:   make(map[*Conn]struct{}),
+		perUser: make(map[string]int),
+	}
+}
+
+// withRoom calls fn with the document's room, starting one if needed, and
+// retries once if the room closed under it (idle or failed).
+func (h *Hub) withRoom(docID string, fn func(r *room) error) error {
+	for range 3 {
+		r, err := h.room(docID)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); !errors.Is(err, errRoomClosed) {
+			return err
+		}
+	}
+	return store.Errorf(store.CodeUnavailable, "document %s is restarting; retry", docID)
+}
+
+func (h *Hub) room(docID string) (*room, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, ErrClosing
+	}
+	if r, ok := h.rooms[docID]; ok {
+		return r, nil
+	}
+	r := newRoom(h, docID)
+	h.rooms[docID] = r
+	h.metrics.rooms.Inc()
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		r.run()
+	}()
+	return r, nil
+}
+
+// forget removes a room that has stopped.
+func (h *Hub) forget(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rooms[r.id] == r {
+		delete(h.rooms, r.id)
+		h.metrics.rooms.Dec()
+	}
+}
+
+// idle is called by a room that has had no one in it for a while. The room
+// stops if, with the hub locked (so no join can find it meanwhile), it is
+// still empty.
+func (h *Hub) idle(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rooms[r.id] != r {
+		return
+	}
+	reply := make(chan bool, 1)
+	select {
+	case r.inbox <- stopReq{reply: reply}:
+	case <-r.done:
+		return
+	}
+	select {
+	case stopped := <-reply:
+		if stopped {
+			delete(h.rooms, r.id)
+			h.metrics.rooms.Dec()
+		}
+	case <-r.done:
+	}
+}
+
+// MembersChanged tells the document's room, if open, to check the roles of
+// everyone in it again: after a share, a role change, a removal or a delete.
+func (h *Hub) MembersChanged(docID string) {
+	h.mu.Lock()
+	r, ok := h.rooms[docID]
+	h.mu.Unlock()
+	if ok {
+		r.post(refreshReq{})
+	}
+}
+
+// Submit sequences one operation for a program (POST /api/docs/{id}/ops),
+// through the same room as the sockets, and returns its version once it is
+// stored. The caller has checked the user may edit.
+func (h *Hub) Submit(ctx context.Context, docID, userID string, base int64, id string, op ot.Op) (int64, error) {
+	reply := make(chan submitResult, 1)
+	err := h.withRoom(docID, func(r *room) error {
+		return r.send(ctx, submitReq{user: userID, base: base, id: id, op: op, reply: reply, received: time.Now()})
+	})
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case res := <-reply:
+		return res.version, res.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("waiting for the commit: %w", ctx.Err())
+	}
+}
+
+// Close shuts the engine down: it refuses new work, lets every room commit
+// and acknowledge what it has accepted, then closes every connection with
+// "going away" so clients reconnect (to this server when it returns, or to
+// another).
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.post(drainReq{})
+	}
+	done := make(chan struct{})
+	go func() {
+		h.running.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("rooms did not drain: %w", ctx.Err())
+	}
+	h.mu.Lock()
+	conns := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.kick(closeGoingAway, "server shutting down")
+	}
+	for _, c := range conns {
+		select {
+		case <-c.finished:
+		case <-ctx.Done():
+			return errors.Join(err, fmt.Errorf("connections did not close: %w", ctx.Err()))
+		}
+	}
+	return err
+}
+
+// addConn registers a connection, enforcing the per-user cap.
+func (h *Hub) addConn(c *Conn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return ErrClosing
+	}
+	if h.perUser[c.user.ID] >= h.cfg.ConnsPerUser {
+		return store.Errorf(store.CodeRateLimited, "at most %d connections per user", h.cfg.ConnsPerUser)
+	}
+	h.perUser[c.user.ID]++
+	h.conns[c] = struct{}{}
+	h.metrics.conns.Inc()
+	return nil
+}
+
+func (h *Hub) removeConn(c *Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[c]; !ok {
+		return
+	}
+	delete(h.conns, c)
+	if h.perUser[c.user.ID]--; h.perUser[c.user.ID] <= 0 {
+		delete(h.perUser, c.user.ID)
+	}
+	h.metrics.conns.Dec()
+}

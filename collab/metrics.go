@@ -1,0 +1,37 @@
+package collab
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the engine's Prometheus series.
+type metrics struct {
+	rooms      prometheus.Gauge
+	conns      prometheus.Gauge
+	sequenced  prometheus.Counter
+	batch      prometheus.Histogram
+	ackLatency prometheus.Histogram
+	dropped    prometheus.Counter
+	limited    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tandem_rooms_open", Help: "Document rooms open."}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tandem_connections_open", Help: "WebSocket connections open."}),
+		sequenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_ops_sequenced_total", Help: "Operations committed and acknowledged."}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tandem_commit_batch_ops", Help: "Operations per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tandem_ack_latency_seconds", Help: "From receiving an operation to acknowledging it (after commit).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_slow_subscribers_dropped_total", Help: "Connections dropped from a room for falling behind."}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_rate_limited_messages_total", Help: "Socket messages refused by a rate limit."}),
+	}
+	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited)
+	return m
+}

@@ -1,0 +1,598 @@
+package collab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"tandem/auth"
+	"tandem/ot"
+	"tandem/store"
+)
+
+// errRoomClosed is returned by a send to a room that has stopped; the hub
+// then finds or starts a fresh one.
+var errRoomClosed = errors.New("room closed")
+
+// room is one open document. Its goroutine owns every field below inbox and
+// is the document's only writer: it transforms each op over what landed
+// since the op's base, applies it, and group-commits. Everything it sends to
+// clients (joined, acks, ops, presence) is at its committed version, so
+// nobody sees an op before it is durable.
+type room struct {
+	id    string
+	hub   *Hub
+	inbox chan any
+	done  chan struct{} // closed when the goroutine has stopped
+
+	loaded    bool
+	version   int64  // head, counting ops accepted but not yet committed
+	text      string // the text at version
+	committed int64  // head in the store
+	stable    string // the text at committed: what joiners get
+
+	// window holds the most recent ops, consecutive, ending at version.
+	window []store.OpRecord
+
+	pending  []*pendingOp // accepted, waiting for the next commit
+	inflight []*pendingOp // in the commit under way
+	commits  chan error   // the commit's result
+
+	members  map[*Conn]*member
+	dirty    map[*Conn]bool // presence to broadcast at the next flush
+	draining bool
+	idleFor  time.Duration
+}
+
+// member is one connection in the room.
+type member struct {
+	role      store.Role
+	user      UserInfo
+	selection []ot.Range // at committed
+}
+
+// pendingOp is an accepted op until it is committed and acknowledged.
+type pendingOp struct {
+	rec      store.OpRecord
+	from     *Conn               // the author's connection, or nil
+	reply    chan submitResult   // a program's request, or nil
+	also     []*Conn             // connections that re-sent it meanwhile
+	waiters  []chan submitResult // programs that re-sent it meanwhile
+	received time.Time
+}
+
+// Requests to the room goroutine.
+type (
+	joinReq struct {
+		c       *Conn
+		role    store.Role
+		version int64 // -1: send the content
+		reply   chan error
+	}
+	leaveReq    struct{ c *Conn }
+	presenceReq struct {
+		c       *Conn
+		version int64
+		sel     []ot.Range
+	}
+	submitReq struct {
+		c        *Conn // nil for a program
+		user     string
+		base     int64
+		id       string
+		op       ot.Op
+		reply    chan submitResult // for a program
+		received time.Time
+	}
+	submitResult struct {
+		version int64
+		err     error
+	}
+	refreshReq struct{}
+	stopReq    struct{ reply chan bool }
+	drainReq   struct{}
+)
+
+func newRoom(h *Hub, id string) *room {
+	return &room{
+		id:      id,
+		hub:     h,
+		inbox:   make(chan any, 256),
+		done:    make(chan struct{}),
+		commits: make(chan error, 1),
+		members: make(map[*Conn]*member),
+		dirty:   make(map[*Conn]bool),
+	}
+}
+
+// send hands the room a request, waiting while its inbox is full (which
+// slows only the sender), unless the room has stopped or ctx ends.
+func (r *room) send(ctx context.Context, req any) error {
+	select {
+	case r.inbox <- req:
+		return nil
+	case <-r.done:
+		return errRoomClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// post is send without a caller's context.
+func (r *room) post(req any) { _ = r.send(context.Background(), req) }
+
+func (r *room) run() {
+	defer close(r.done)
+	tick := time.NewTicker(r.hub.cfg.PresenceEvery)
+	defer tick.Stop()
+	if err := r.load(); err != nil {
+		r.fail(err)
+		return
+	}
+	for {
+		select {
+		case req := <-r.inbox:
+			if r.handle(req) {
+				return
+			}
+		case err := <-r.commits:
+			if err != nil {
+				r.fail(fmt.Errorf("commit: %w", err))
+				return
+			}
+			if err := r.committedBatch(); err != nil {
+				r.fail(err)
+				return
+			}
+			if r.draining && len(r.pending) == 0 && r.inflight == nil {
+				r.stop()
+				return
+			}
+		case <-tick.C:
+			r.flushPresence()
+			if len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0 {
+				r.idleFor += r.hub.cfg.PresenceEvery
+				if r.idleFor >= r.hub.cfg.IdleRoom {
+					r.idleFor = 0
+					// The hub answers through the inbox: ask from aside.
+					go r.hub.idle(r)
+				}
+			} else {
+				r.idleFor = 0
+			}
+		}
+	}
+}
+
+// load reads the document's head from the store.
+func (r *room) load() error {
+	_, c, err := r.hub.store.Load(context.Background(), r.id)
+	if err != nil {
+		return err
+	}
+	r.version, r.committed = c.Version, c.Version
+	r.text, r.stable = c.Text, c.Text
+	r.loaded = true
+	return nil
+}
+
+// handle serves one request; it returns true when the room has stopped.
+func (r *room) handle(req any) bool {
+	switch q := req.(type) {
+	case joinReq:
+		q.reply <- r.join(q)
+	case leaveReq:
+		r.leave(q.c)
+	case submitReq:
+		r.submit(q)
+	case presenceReq:
+		r.presence(q)
+	case refreshReq:
+		r.refresh()
+	case stopReq:
+		stop := len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0
+		q.reply <- stop
+		if stop {
+			r.stop()
+		}
+		return stop
+	case drainReq:
+		r.draining = true
+		if r.inflight == nil && len(r.pending) == 0 {
+			r.stop()
+			return true
+		}
+	}
+	return false
+}
+
+// stop ends the room cleanly: everyone still in it is told to rejoin.
+func (r *room) stop() {
+	for c := range r.members {
+		c.forget(r.id)
+	}
+	r.hub.forget(r)
+}
+
+// fail ends the room after an error it cannot recover from (a load or a
+// commit that failed): nothing unacknowledged was promised, so every
+// connection in it is closed to reconnect, and programs get the error.
+func (r *room) fail(err error) {
+	notFound := errors.Is(err, store.ErrNotFound)
+	if !notFound {
+		r.hub.log.Error("room failed", "doc", r.id, "err", err)
+	}
+	for _, p := range append(r.inflight, r.pending...) {
+		for _, w := range append(p.waiters, p.reply) {
+			if w != nil {
+				w <- submitResult{err: failErr(err)}
+			}
+		}
+	}
+	for c := range r.members {
+		if notFound {
+			c.sendDocError(r.id, "", store.Errorf(store.CodeNotFound, "document %s no longer exists", r.id))
+			c.forget(r.id)
+		} else {
+			c.kick(closeInternal, "document failed; reconnect")
+		}
+	}
+	// Requests already queued get the news too.
+	for {
+		select {
+		case req := <-r.inbox:
+			switch q := req.(type) {
+			case joinReq:
+				q.reply <- failErr(err)
+			case submitReq:
+				if q.reply != nil {
+					q.reply <- submitResult{err: failErr(err)}
+				}
+			case stopReq:
+				q.reply <- true
+			}
+		default:
+			r.hub.forget(r)
+			return
+		}
+	}
+}
+
+func failErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Errorf(store.CodeNotFound, "no such document")
+	}
+	return store.Errorf(store.CodeUnavailable, "document unavailable; retry")
+}
+
+func (r *room) join(q joinReq) error {
+	if r.draining {
+		return ErrClosing
+	}
+	c := q.c
+	m := &member{role: q.role, user: c.info}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.committed, Role: q.role, Presence: r.presenceList(c)}
+	ops, ok := r.catchUp(q.version)
+	if ok {
+		msg.Ops = &ops
+	} else {
+		msg.Content = &r.stable
+	}
+	if !c.send(encode(msg)) {
+		return store.Errorf(store.CodeUnavailable, "connection too slow")
+	}
+	r.members[c] = m
+	r.dirty[c] = true // the others learn who came
+	return nil
+}
+
+// catchUp returns the ops a client at version needs to reach committed, or
+// false if it should get the content instead (no version, or too far back).
+func (r *room) catchUp(version int64) ([]opMsg, bool) {
+	if version < 0 || version > r.committed || r.committed-version > int64(r.hub.cfg.WindowOps) {
+		return nil, false
+	}
+	recs, err := r.history(version, r.committed)
+	if err != nil {
+		r.hub.log.Warn("catch-up from the store failed; sending content", "doc", r.id, "err", err)
+		return nil, false
+	}
+	ops := make([]opMsg, len(recs))
+	for i, rec := range recs {
+		ops[i] = opMsg{Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}
+	}
+	return ops, true
+}
+
+// history returns the ops after version `from` up to `to` (both at most
+// version), from the window, reading older ones from the store.
+func (r *room) history(from, to int64) ([]store.OpRecord, error) {
+	if from >= to {
+		return nil, nil
+	}
+	start := r.version - int64(len(r.window)) + 1 // first version in the window
+	if from+1 >= start {
+		return r.window[from+1-start : to-start+1], nil
+	}
+	older, err := r.hub.store.Ops(context.Background(), r.id, from+1, start-1, 0)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(older)) != start-1-from {
+		return nil, fmt.Errorf("store returned %d ops for versions %d..%d", len(older), from+1, start-1)
+	}
+	return append(older, r.window[:to-start+1]...), nil
+}
+
+func (r *room) leave(c *Conn) {
+	if _, ok := r.members[c]; !ok {
+		return
+	}
+	delete(r.members, c)
+	delete(r.dirty, c)
+	// Everyone else sees the cursor go.
+	r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true,
+		PresenceInfo: PresenceInfo{Session: c.session, User: c.info}}), nil)
+}
+
+// submit sequences one op: dedupe, transform over what landed since its
+// base, validate, apply, and queue it for the next commit.
+func (r *room) submit(q submitReq) {
+	reject := func(err error) {
+		if q.reply != nil {
+			q.reply <- submitResult{err: err}
+		} else {
+			q.c.sendDocError(r.id, q.id, err)
+		}
+	}
+	if q.c != nil {
+		m, ok := r.members[q.c]
+		if !ok {
+			reject(store.Errorf(store.CodeBadRequest, "join the document before sending ops"))
+			return
+		}
+		if !m.role.CanEdit() {
+			reject(store.Errorf(store.CodeForbidden, "a %s may not edit this document", m.role))
+			return
+		}
+	}
+	if r.draining {
+		reject(ErrClosing)
+		return
+	}
+	if q.base > r.committed {
+		// A client only ever knows committed versions.
+		reject(store.Errorf(store.CodeBadRequest, "version %d is ahead of the document (%d)", q.base, r.committed))
+		return
+	}
+	if r.version-q.base > int64(r.hub.cfg.MaxBehind) {
+		reject(store.Errorf(store.CodeBadRequest, "version %d is too far behind (head %d): rejoin", q.base, r.version))
+		return
+	}
+	since, err := r.history(q.base, r.version)
+	if err != nil {
+		reject(fmt.Errorf("read history: %w", err))
+		return
+	}
+	// A re-sent op was sequenced after its base: it is among these.
+	for _, rec := range since {
+		if rec.ID == q.id && rec.UserID == q.user {
+			r.duplicate(q, rec.Version)
+			return
+		}
+	}
+	op := q.op
+	for _, rec := range since {
+		if _, op, err = ot.Transform(rec.Op, op); err != nil {
+			reject(store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err))
+			return
+		}
+	}
+	text, err := ot.Apply(r.text, op)
+	if err != nil {
+		reject(store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err))
+		return
+	}
+	if len(text) > r.hub.cfg.MaxDocBytes {
+		reject(store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", r.hub.cfg.MaxDocBytes))
+		return
+	}
+	r.version++
+	r.text = text
+	rec := store.OpRecord{Version: r.version, ID: q.id, UserID: q.user, Op: op}
+	r.window = append(r.window, rec)
+	r.trimWindow()
+	r.pending = append(r.pending, &pendingOp{rec: rec, from: q.c, reply: q.reply, received: q.received})
+	r.startCommit()
+}
+
+// duplicate acknowledges a re-sent op with the version it already has: now
+// if it is committed, or when its commit is.
+func (r *room) duplicate(q submitReq, version int64) {
+	if version <= r.committed {
+		if q.reply != nil {
+			q.reply <- submitResult{version: version}
+		} else {
+			q.c.send(encode(ackMsg{Type: "ack", Doc: r.id, ID: q.id, Version: version}))
+		}
+		return
+	}
+	for _, p := range append(r.inflight, r.pending...) {
+		if p.rec.Version == version {
+			if q.reply != nil {
+				p.waiters = append(p.waiters, q.reply)
+			} else {
+				p.also = append(p.also, q.c)
+			}
+			return
+		}
+	}
+}
+
+// trimWindow drops committed ops beyond the window size.
+func (r *room) trimWindow() {
+	extra := len(r.window) - r.hub.cfg.WindowOps
+	committedInWindow := len(r.window) - int(r.version-r.committed)
+	if drop := min(extra, committedInWindow); drop > 0 {
+		r.window = append(r.window[:0:0], r.window[drop:]...)
+	}
+}
+
+// startCommit writes the pending ops as one batch, if no commit is under way.
+func (r *room) startCommit() {
+	if r.inflight != nil || len(r.pending) == 0 {
+		return
+	}
+	n := min(len(r.pending), r.hub.cfg.MaxBatch)
+	r.inflight = r.pending[:n:n]
+	r.pending = append([]*pendingOp(nil), r.pending[n:]...)
+	batch := make([]store.NewOp, n)
+	for i, p := range r.inflight {
+		batch[i] = store.NewOp{ID: p.rec.ID, UserID: p.rec.UserID, Op: p.rec.Op}
+	}
+	head := r.committed
+	r.hub.metrics.batch.Observe(float64(n))
+	go func() {
+		r.commits <- r.hub.store.AppendOps(context.Background(), r.id, head, batch)
+	}()
+}
+
+// committedBatch acknowledges the ops just committed, sends them to
+// everyone else, moves presence over them and starts the next commit.
+func (r *room) committedBatch() error {
+	now := time.Now()
+	last := r.inflight[len(r.inflight)-1].rec.Version
+	for _, p := range r.inflight {
+		rec := p.rec
+		r.committed = rec.Version
+		if last != r.version {
+			// More ops are queued behind these: bring the stable text along.
+			stable, err := ot.Apply(r.stable, rec.Op)
+			if err != nil {
+				return fmt.Errorf("version %d does not apply to the committed text: %w", rec.Version, err)
+			}
+			r.stable = stable
+		}
+		for c, m := range r.members {
+			if m.selection != nil {
+				m.selection = ot.TransformRanges(m.selection, rec.Op, c == p.from)
+			}
+		}
+		ack := encode(ackMsg{Type: "ack", Doc: r.id, ID: rec.ID, Version: rec.Version})
+		for _, c := range append(p.also, p.from) {
+			if c != nil && r.members[c] != nil && !c.send(ack) {
+				r.drop(c)
+			}
+		}
+		for _, w := range append(p.waiters, p.reply) {
+			if w != nil {
+				w <- submitResult{version: rec.Version}
+			}
+		}
+		r.broadcast(encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}), p.from)
+		r.hub.metrics.sequenced.Inc()
+		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
+	}
+	if last == r.version {
+		r.stable = r.text
+	}
+	r.inflight = nil
+	r.trimWindow()
+	r.startCommit()
+	return nil
+}
+
+// broadcast sends msg to every member except skip; members whose queue is
+// full are dropped (they reconnect and catch up).
+func (r *room) broadcast(msg []byte, skip *Conn) {
+	for c := range r.members {
+		if c != skip && !c.send(msg) {
+			r.drop(c)
+		}
+	}
+}
+
+// drop removes a member that cannot keep up.
+func (r *room) drop(c *Conn) {
+	delete(r.members, c)
+	delete(r.dirty, c)
+	r.hub.metrics.dropped.Inc()
+}
+
+func (r *room) presence(q presenceReq) {
+	m, ok := r.members[q.c]
+	if !ok {
+		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
+		return
+	}
+	if q.version > r.committed {
+		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "version %d is ahead of the document (%d)", q.version, r.committed))
+		return
+	}
+	sel := q.sel
+	if sel != nil {
+		since, err := r.history(q.version, r.committed)
+		if err != nil {
+			q.c.sendDocError(r.id, "", fmt.Errorf("read history: %w", err))
+			return
+		}
+		for _, rec := range since {
+			sel = ot.TransformRanges(sel, rec.Op, false)
+		}
+		n := utf8.RuneCountInString(r.stable)
+		for i := range sel {
+			sel[i] = ot.Range{Anchor: min(sel[i].Anchor, n), Head: min(sel[i].Head, n)}
+		}
+		if sel == nil {
+			sel = []ot.Range{}
+		}
+	}
+	m.selection = sel
+	r.dirty[q.c] = true
+}
+
+// flushPresence broadcasts the latest presence of each member that moved
+// since the last flush: a burst of cursor moves costs one message.
+func (r *room) flushPresence() {
+	for c := range r.dirty {
+		m, ok := r.members[c]
+		if !ok {
+			continue
+		}
+		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed,
+			PresenceInfo: PresenceInfo{Session: c.session, User: m.user, Selection: m.selection}}), c)
+	}
+	clear(r.dirty)
+}
+
+// presenceList is everyone's presence but c's, for joined.
+func (r *room) presenceList(c *Conn) []PresenceInfo {
+	out := []PresenceInfo{}
+	for other, m := range r.members {
+		if other != c {
+			out = append(out, PresenceInfo{Session: other.session, User: m.user, Selection: m.selection})
+		}
+	}
+	return out
+}
+
+// refresh checks every member's role again, after the document's members
+// changed: a removed member is told and leaves, a changed role applies to
+// the next op.
+func (r *room) refresh() {
+	for c, m := range r.members {
+		role, err := auth.Authorize(context.Background(), r.hub.store, r.id, c.user.ID, auth.NeedRead)
+		if err != nil {
+			c.sendDocError(r.id, "", err)
+			c.forget(r.id)
+			r.leave(c)
+			continue
+		}
+		if role != m.role {
+			m.role = role
+			c.send(encode(roleMsg{Type: "role", Doc: r.id, Role: role}))
+		}
+	}
+}

@@ -37,10 +37,14 @@ type Conn struct {
 	info    UserInfo
 	out     chan []byte
 
-	ctx      context.Context
+	ctx      context.Context // ends when the connection is finished
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when the handler has returned
 
+	// kicked is closed to have the writer send a close frame with
+	// closeCode and closeReason. (Cancelling a read's context would drop the
+	// connection without one, and without what is still queued.)
+	kicked      chan struct{}
 	closeOnce   sync.Once
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -77,6 +81,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		info:     UserInfo{ID: caller.User.ID, Name: caller.User.Name, Color: colorOf(caller.User.ID)},
 		out:      make(chan []byte, h.cfg.OutQueue),
 		finished: make(chan struct{}),
+		kicked:   make(chan struct{}),
 		rooms:    make(map[string]*room),
 		ops:      rate.NewLimiter(rate.Limit(h.cfg.OpsPerSecond), h.cfg.OpsBurst),
 		presence: rate.NewLimiter(rate.Limit(h.cfg.PresencePerSecond), h.cfg.PresenceBurst),
@@ -111,7 +116,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	c.send(encode(helloMsg{Type: "hello", Session: c.session, User: c.info}))
 	c.readLoop()
 	c.leaveAll()
-	c.cancel()
+	c.kick(closeNormal, "")
 	wg.Wait()
 }
 
@@ -172,13 +177,13 @@ func (c *Conn) sendDocError(doc, id string, err error) {
 	c.send(errorFrame(doc, id, err))
 }
 
-// kick closes the connection with code and reason, once, without waiting.
+// kick closes the connection with code and reason, once, without waiting:
+// the writer sends what is queued (unless the peer is too slow for that)
+// and then the close frame.
 func (c *Conn) kick(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
-		if c.cancel != nil {
-			c.cancel()
-		}
+		close(c.kicked)
 	})
 }
 
@@ -196,37 +201,52 @@ func (c *Conn) joined(doc string) *room {
 }
 
 func (c *Conn) writeLoop() {
+	defer c.cancel() // ends the reader and the pings
 	batch := make([][]byte, 0, 64)
 	for {
 		select {
-		case <-c.ctx.Done():
-			code, reason := c.closeCode, c.closeReason
-			if code == 0 {
-				code, reason = closeNormal, ""
+		case <-c.kicked:
+			if c.closeCode != closePolicy {
+				c.flush(batch)
 			}
-			_ = c.ws.Close(code, reason)
+			_ = c.ws.Close(c.closeCode, c.closeReason)
 			return
 		case msg := <-c.out:
-			batch = append(batch[:0], msg)
-		more:
-			for len(batch) < cap(batch) {
-				select {
-				case m := <-c.out:
-					batch = append(batch, m)
-				default:
-					break more
-				}
-			}
-			if err := c.write(batch); err != nil {
+			if err := c.write(c.collect(append(batch[:0], msg))); err != nil {
 				c.kick(closeNormal, "")
+				_ = c.ws.CloseNow()
+				return
 			}
+		}
+	}
+}
+
+// collect adds what else is queued to batch, up to its capacity.
+func (c *Conn) collect(batch [][]byte) [][]byte {
+	for len(batch) < cap(batch) {
+		select {
+		case m := <-c.out:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// flush writes everything still queued, for a clean close.
+func (c *Conn) flush(batch [][]byte) {
+	for {
+		batch = c.collect(batch[:0])
+		if len(batch) == 0 || c.write(batch) != nil {
+			return
 		}
 	}
 }
 
 // write sends one frame: a message, or a JSON array of several in order.
 func (c *Conn) write(batch [][]byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
 	defer cancel()
 	if len(batch) == 1 {
 		return c.ws.Write(ctx, websocket.MessageText, batch[0])

@@ -29,6 +29,7 @@ type Config struct {
 	ConnsPerUser      int           // sockets one user may hold open
 	PingInterval      time.Duration // keepalive ping period
 	PingTimeout       time.Duration // a pong later than this drops the peer
+	WriteTimeout      time.Duration // a frame the peer takes longer than this to accept drops it
 	IdleRoom          time.Duration // a room with no one in it closes after this
 	MaxBatch          int           // operations in one group commit
 	WindowOps         int           // recent operations a room keeps in memory
@@ -51,6 +52,7 @@ var DefaultConfig = Config{
 	ConnsPerUser:      32,
 	PingInterval:      25 * time.Second,
 	PingTimeout:       15 * time.Second,
+	WriteTimeout:      10 * time.Second,
 	IdleRoom:          30 * time.Second,
 	MaxBatch:          256,
 	WindowOps:         1000,
@@ -88,7 +90,7 @@ func (c Config) withDefaults() Config {
 		v   *time.Duration
 		def time.Duration
 	}{
-		{&c.PingInterval, d.PingInterval}, {&c.PingTimeout, d.PingTimeout},
+		{&c.PingInterval, d.PingInterval}, {&c.PingTimeout, d.PingTimeout}, {&c.WriteTimeout, d.WriteTimeout},
 		{&c.IdleRoom, d.IdleRoom}, {&c.PresenceEvery, d.PresenceEvery},
 	} {
 		if *p.v <= 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -191,6 +192,8 @@ func (r *room) handle(req any) bool {
 		r.presence(q)
 	case refreshReq:
 		r.refresh()
+	case func(*room):
+		q(r) // run in the room's goroutine: for tests and diagnostics
 	case stopReq:
 		stop := len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0
 		q.reply <- stop
@@ -334,7 +337,7 @@ func (r *room) leave(c *Conn) {
 	delete(r.dirty, c)
 	// Everyone else sees the cursor go.
 	r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true,
-		PresenceInfo: PresenceInfo{Session: c.session, User: c.info}}), nil)
+		PresenceInfo: PresenceInfo{Session: c.session, User: c.info}}))
 }
 
 // submit sequences one op: dedupe, transform over what landed since its
@@ -491,7 +494,9 @@ func (r *room) committedBatch() error {
 				w <- submitResult{version: rec.Version}
 			}
 		}
-		r.broadcast(encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}), p.from)
+		// Its author's connections have the ack instead (a re-send may have
+		// come on a new connection).
+		r.broadcast(encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}), append(p.also, p.from)...)
 		r.hub.metrics.sequenced.Inc()
 		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
 	}
@@ -504,11 +509,11 @@ func (r *room) committedBatch() error {
 	return nil
 }
 
-// broadcast sends msg to every member except skip; members whose queue is
-// full are dropped (they reconnect and catch up).
-func (r *room) broadcast(msg []byte, skip *Conn) {
+// broadcast sends msg to every member except those in skip; members whose
+// queue is full are dropped (they reconnect and catch up).
+func (r *room) broadcast(msg []byte, skip ...*Conn) {
 	for c := range r.members {
-		if c != skip && !c.send(msg) {
+		if !slices.Contains(skip, c) && !c.send(msg) {
 			r.drop(c)
 		}
 	}

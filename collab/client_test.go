@@ -1,0 +1,145 @@
+package collab
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"tandem/ot"
+)
+
+// editor is the protocol's client state machine, as docs/protocol.md
+// describes it: synchronized, awaiting an ack, or awaiting an ack with a
+// buffer of local edits composed into one op.
+type editor struct {
+	t       testing.TB
+	s       *socket
+	doc     string
+	name    string
+	version int64  // the last server version this client has
+	text    string // what the user sees: the server's text plus pending edits
+
+	outstanding *sent  // sent, not acked
+	buffer      *ot.Op // local edits made while awaiting the ack
+	seq         int
+	acked       map[string]int64 // op id → version, for checks
+}
+
+// sent is an op on its way: as first sent (for a re-send, which the server
+// dedupes by id), and as transformed since (for local state).
+type sent struct {
+	id   string
+	base int64
+	orig ot.Op
+	op   ot.Op
+}
+
+func newEditor(t testing.TB, s *socket, doc, name string, joined map[string]any) *editor {
+	e := &editor{t: t, s: s, doc: doc, name: name, acked: map[string]int64{}}
+	e.version = num(joined["version"])
+	content, ok := joined["content"].(string)
+	if !ok {
+		t.Fatalf("%s: joined without content: %v", name, joined)
+	}
+	e.text = content
+	return e
+}
+
+// edit applies a local edit and sends it, or buffers it.
+func (e *editor) edit(op ot.Op) {
+	e.t.Helper()
+	text, err := ot.Apply(e.text, op)
+	if err != nil {
+		e.t.Fatalf("%s: local edit %s: %v", e.name, op, err)
+	}
+	e.text = text
+	switch {
+	case e.outstanding == nil:
+		e.send(op)
+	case e.buffer == nil:
+		e.buffer = &op
+	default:
+		composed, err := ot.Compose(*e.buffer, op)
+		if err != nil {
+			e.t.Fatalf("%s: compose: %v", e.name, err)
+		}
+		e.buffer = &composed
+	}
+}
+
+func (e *editor) send(op ot.Op) {
+	e.seq++
+	e.outstanding = &sent{id: fmt.Sprintf("%s-%d", e.name, e.seq), base: e.version, orig: op, op: op}
+	e.resend()
+}
+
+// resend sends the outstanding op as it was first sent.
+func (e *editor) resend() {
+	e.s.send(map[string]any{"type": "op", "doc": e.doc, "version": e.outstanding.base, "id": e.outstanding.id, "op": e.outstanding.orig})
+}
+
+// handle applies one server message.
+func (e *editor) handle(m map[string]any) {
+	e.t.Helper()
+	switch m["type"] {
+	case "ack":
+		e.ack(m["id"].(string), num(m["version"]))
+	case "op":
+		e.remote(m)
+	case "error":
+		e.t.Fatalf("%s: server error: %v", e.name, m)
+	}
+}
+
+func (e *editor) ack(id string, version int64) {
+	e.t.Helper()
+	if e.outstanding == nil || e.outstanding.id != id {
+		e.t.Fatalf("%s: ack for %s, but awaiting %v", e.name, id, e.outstanding)
+	}
+	e.acked[id] = version
+	e.version = version
+	e.outstanding = nil
+	if e.buffer != nil {
+		op := *e.buffer
+		e.buffer = nil
+		e.send(op)
+	}
+}
+
+func (e *editor) remote(m map[string]any) {
+	e.t.Helper()
+	var op ot.Op
+	raw, _ := json.Marshal(m["op"])
+	if err := json.Unmarshal(raw, &op); err != nil {
+		e.t.Fatalf("%s: bad op %v: %v", e.name, m["op"], err)
+	}
+	if e.outstanding != nil && m["id"] == e.outstanding.id {
+		// Our own op, seen in a catch-up after a reconnect: an ack.
+		e.ack(e.outstanding.id, num(m["version"]))
+		return
+	}
+	if v := num(m["version"]); v != e.version+1 {
+		e.t.Fatalf("%s: op version %d after %d", e.name, v, e.version)
+	}
+	e.version++
+	var err error
+	if e.outstanding != nil {
+		// The server sequenced op first: it is the left side.
+		if op, e.outstanding.op, err = ot.Transform(op, e.outstanding.op); err != nil {
+			e.t.Fatalf("%s: transform over outstanding: %v", e.name, err)
+		}
+	}
+	if e.buffer != nil {
+		var b ot.Op
+		if op, b, err = ot.Transform(op, *e.buffer); err != nil {
+			e.t.Fatalf("%s: transform over buffer: %v", e.name, err)
+		}
+		e.buffer = &b
+	}
+	if e.text, err = ot.Apply(e.text, op); err != nil {
+		e.t.Fatalf("%s: apply remote %s to %q: %v", e.name, op, e.text, err)
+	}
+}
+
+// synced reports whether nothing local is waiting.
+func (e *editor) synced() bool { return e.outstanding == nil && e.buffer == nil }

@@ -1,0 +1,328 @@
+package collab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tandem/auth"
+	"tandem/migrations"
+	"tandem/store"
+	"tandem/store/postgres"
+	"tandem/store/postgres/pgtest"
+	"tandem/store/sqlite"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var backends = []string{"sqlite", "postgres"}
+
+// env is a real server on loopback: a store, auth, the document API and the
+// hub, behind the same middleware as tandem serve.
+type env struct {
+	t   testing.TB
+	srv *httptest.Server
+	hub *Hub
+	st  store.Store
+}
+
+// openStore opens a fresh migrated store of the kind, and its session store.
+func openStore(tb testing.TB, kind string) (store.Store, scs.Store) {
+	tb.Helper()
+	ctx := context.Background()
+	switch kind {
+	case "sqlite":
+		db, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Config{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		m, err := migrations.New(db.SQLDB(), migrations.SQLite)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := m.Up(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		return db, sqlite3store.NewWithCleanupInterval(db.SQLDB(), 0)
+	case "postgres":
+		db, err := postgres.Open(ctx, pgtest.Migrated(tb), postgres.Config{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		return db, pgxstore.NewWithCleanupInterval(db.Pool(), 0)
+	}
+	tb.Fatalf("unknown store %q", kind)
+	return nil, nil
+}
+
+// testEngine is the engine configuration of the tests: small queues so that
+// slowness shows quickly; everything else as in production.
+func testEngine() Config {
+	cfg := DefaultConfig
+	cfg.PingInterval = time.Second
+	cfg.PingTimeout = time.Second
+	return cfg
+}
+
+func newEnv(tb testing.TB, kind string, cfg Config) *env {
+	tb.Helper()
+	st, sessions := openStore(tb, kind)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sm := auth.NewSessionManager(sessions, auth.SessionConfig{Lifetime: time.Hour, IdleTimeout: time.Hour})
+	cheap := auth.NewHasher(auth.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}, 4)
+	authCfg := auth.DefaultConfig
+	authCfg.LoginPerIP, authCfg.LoginPerAccount = 10000, 10000
+	a := auth.New(st, sm, cheap, authCfg, log)
+	hub := NewHub(st, cfg, log, prometheus.NewRegistry())
+	api := NewDocsAPI(st, a, hub, Limits{MaxDocBytes: hub.cfg.MaxDocBytes, MaxBodyBytes: 64 << 10, MaxPageOps: 1000}, log)
+	mux := http.NewServeMux()
+	a.Register(mux)
+	api.Register(mux)
+	srv := httptest.NewServer(sm.LoadAndSave(a.Authenticate(mux)))
+	e := &env{t: tb, srv: srv, hub: hub, st: st}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Close()
+		if err := hub.Close(ctx); err != nil {
+			tb.Errorf("hub close: %v", err)
+		}
+	})
+	return e
+}
+
+// user is a signed-in account: an HTTP client with its session cookie.
+type user struct {
+	id, email string
+	http      *http.Client
+	e         *env
+}
+
+func (e *env) signup(email string) *user {
+	e.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	u := &user{email: email, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}, e: e}
+	var out struct {
+		User struct{ ID string } `json:"user"`
+	}
+	u.call("POST", "/api/signup", map[string]string{"email": email, "password": "correct horse", "name": strings.Split(email, "@")[0]}, 201, &out)
+	u.id = out.User.ID
+	return u
+}
+
+// call makes a JSON request and decodes the response into out (if not nil),
+// failing unless the status is want.
+func (u *user) call(method, path string, body any, want int, out any) {
+	u.e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, u.e.srv.URL+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := u.http.Do(req)
+	if err != nil {
+		u.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		u.e.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, data, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			u.e.t.Fatalf("%s %s: decode %s: %v", method, path, data, err)
+		}
+	}
+}
+
+func (u *user) createDoc(content string) string {
+	u.e.t.Helper()
+	var d struct{ ID string }
+	u.call("POST", "/api/docs", map[string]string{"title": "t", "content": content}, 201, &d)
+	return d.ID
+}
+
+func (u *user) share(doc, email string, role store.Role) {
+	u.e.t.Helper()
+	u.call("PUT", "/api/docs/"+doc+"/members", map[string]string{"email": email, "role": string(role)}, 200, nil)
+}
+
+// content is the document's text and version as the server has it.
+func (u *user) content(doc string) (string, int64) {
+	u.e.t.Helper()
+	var c struct {
+		Version int64
+		Content string
+	}
+	u.call("GET", "/api/docs/"+doc+"/content", nil, 200, &c)
+	return c.Content, c.Version
+}
+
+// socket is a raw protocol client: it splits frames into messages and
+// hands them out in order.
+type socket struct {
+	t      testing.TB
+	ws     *websocket.Conn
+	msgs   chan map[string]any
+	raw    chan json.RawMessage
+	closed chan struct{}
+	status websocket.StatusCode
+	mu     sync.Mutex
+}
+
+// dial opens a socket as u, with the protocol's subprotocol.
+func (u *user) dial() *socket {
+	u.e.t.Helper()
+	s, resp, err := u.tryDial(nil)
+	if err != nil {
+		u.e.t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	return s
+}
+
+func (u *user) tryDial(header http.Header) (*socket, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := &websocket.DialOptions{HTTPClient: u.http, HTTPHeader: header, Subprotocols: []string{Subprotocol}}
+	if header != nil && header.Get("X-No-Subprotocol") != "" {
+		opts.Subprotocols = nil
+		header.Del("X-No-Subprotocol")
+	}
+	ws, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(u.e.srv.URL, "http")+"/api/socket", opts)
+	if err != nil {
+		return nil, resp, err
+	}
+	ws.SetReadLimit(64 << 20)
+	s := &socket{t: u.e.t, ws: ws, msgs: make(chan map[string]any, 100000), closed: make(chan struct{})}
+	go s.readLoop()
+	return s, resp, nil
+}
+
+func (s *socket) readLoop() {
+	defer close(s.closed)
+	for {
+		_, data, err := s.ws.Read(context.Background())
+		if err != nil {
+			s.mu.Lock()
+			s.status = websocket.CloseStatus(err)
+			s.mu.Unlock()
+			return
+		}
+		var batch []map[string]any
+		if len(data) > 0 && data[0] == '[' {
+			if err := json.Unmarshal(data, &batch); err != nil {
+				panic(fmt.Sprintf("bad frame %s: %v", data, err))
+			}
+		} else {
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				panic(fmt.Sprintf("bad frame %s: %v", data, err))
+			}
+			batch = append(batch, m)
+		}
+		for _, m := range batch {
+			s.msgs <- m
+		}
+	}
+}
+
+func (s *socket) send(msg any) {
+	s.t.Helper()
+	data, err := json.Marshal(msg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.sendRaw(data)
+}
+
+func (s *socket) sendRaw(data []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.ws.Write(ctx, websocket.MessageText, data) // a closed socket shows in the reads
+}
+
+// next returns the next message of one of the types, skipping others
+// (presence, unless asked for), or fails after a timeout.
+func (s *socket) next(types ...string) map[string]any {
+	s.t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-s.msgs:
+			for _, t := range types {
+				if m["type"] == t {
+					return m
+				}
+			}
+		case <-s.closed:
+			// Drain what arrived before the close.
+			select {
+			case m := <-s.msgs:
+				for _, t := range types {
+					if m["type"] == t {
+						return m
+					}
+				}
+				continue
+			default:
+			}
+			s.t.Fatalf("socket closed (%d) while waiting for %v", s.closeStatus(), types)
+		case <-timeout:
+			s.t.Fatalf("no %v message within 15s", types)
+		}
+	}
+}
+
+func (s *socket) closeStatus() websocket.StatusCode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// waitClosed waits for the server to close the socket and returns the code.
+func (s *socket) waitClosed() websocket.StatusCode {
+	s.t.Helper()
+	select {
+	case <-s.closed:
+		return s.closeStatus()
+	case <-time.After(15 * time.Second):
+		s.t.Fatal("the server did not close the socket")
+		return 0
+	}
+}
+
+func (s *socket) close() { s.ws.CloseNow() }
+
+// join joins doc (at version, or -1 for the content) and returns joined.
+func (s *socket) join(doc string, version int64) map[string]any {
+	s.t.Helper()
+	msg := map[string]any{"type": "join", "doc": doc}
+	if version >= 0 {
+		msg["version"] = version
+	}
+	s.send(msg)
+	return s.next("joined", "error")
+}
+
+func num(v any) int64 { f, _ := v.(float64); return int64(f) }

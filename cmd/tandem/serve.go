@@ -126,7 +126,7 @@ func (c *serveConfig) validate() error {
 		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
 		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
 		"--shutdown-timeout": int64(c.shutdownTimeout),
-		"--max-frame-bytes": c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),
+		"--max-frame-bytes":  c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),
 		"--ops-burst": int64(c.engine.OpsBurst), "--presence-per-second": int64(c.engine.PresencePerSecond * 1000),
 		"--presence-burst": int64(c.engine.PresenceBurst), "--flood-strikes": int64(c.engine.FloodStrikes),
 		"--docs-per-conn": int64(c.engine.DocsPerConn), "--conns-per-user": int64(c.engine.ConnsPerUser),

@@ -89,6 +89,8 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	if err := h.addConn(c); err != nil {
 		if errors.Is(err, ErrClosing) {
 			w.Header().Set("Retry-After", "1")
+		} else {
+			w.Header().Set("Retry-After", "10")
 		}
 		auth.WriteError(w, r, log, err)
 		return

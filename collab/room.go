@@ -41,11 +41,17 @@ type room struct {
 	inflight []*pendingOp // in the commit under way
 	commits  chan error   // the commit's result
 
+	ids map[opKey]int64 // (author, op id) → version, for the ops in window
+
 	members  map[*Conn]*member
 	dirty    map[*Conn]bool // presence to broadcast at the next flush
+	gone     []PresenceInfo // dropped members, announced at the next flush
 	draining bool
 	idleFor  time.Duration
 }
+
+// opKey identifies an op as the store does: ids are unique per author.
+type opKey struct{ user, id string }
 
 // member is one connection in the room.
 type member struct {
@@ -103,6 +109,7 @@ func newRoom(h *Hub, id string) *room {
 		inbox:   make(chan any, 256),
 		done:    make(chan struct{}),
 		commits: make(chan error, 1),
+		ids:     make(map[opKey]int64),
 		members: make(map[*Conn]*member),
 		dirty:   make(map[*Conn]bool),
 	}
@@ -140,7 +147,7 @@ func (r *room) run() {
 			}
 		case err := <-r.commits:
 			if err != nil {
-				r.fail(fmt.Errorf("commit: %w", err))
+				r.commitFailed(err)
 				return
 			}
 			if err := r.committedBatch(); err != nil {
@@ -217,6 +224,23 @@ func (r *room) stop() {
 		c.forget(r.id)
 	}
 	r.hub.forget(r)
+}
+
+// commitFailed ends the room after a commit that stored nothing. An op id
+// its author had already used (beyond what the room remembers) is the one
+// failure a client can cause: that author is told, and everyone reconnects
+// and re-sends what was not acknowledged.
+func (r *room) commitFailed(err error) {
+	var dup *store.DuplicateError
+	if errors.As(err, &dup) {
+		for _, p := range r.inflight {
+			if p.rec.ID == dup.OpID && p.from != nil {
+				p.from.sendDocError(r.id, p.rec.ID, store.Errorf(store.CodeConflict,
+					"op id %q was already used for version %d: ids must be new", dup.OpID, dup.Version))
+			}
+		}
+	}
+	r.fail(fmt.Errorf("commit: %w", err))
 }
 
 // fail ends the room after an error it cannot recover from (a load or a
@@ -374,6 +398,10 @@ func (r *room) submit(q submitReq) {
 		reject(store.Errorf(store.CodeBadRequest, "version %d is too far behind (head %d): rejoin", q.base, r.version))
 		return
 	}
+	if v, ok := r.ids[opKey{q.user, q.id}]; ok && v <= q.base {
+		reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
+		return
+	}
 	since, err := r.history(q.base, r.version)
 	if err != nil {
 		reject(fmt.Errorf("read history: %w", err))
@@ -406,6 +434,7 @@ func (r *room) submit(q submitReq) {
 	r.text = text
 	rec := store.OpRecord{Version: r.version, ID: q.id, UserID: q.user, Op: op}
 	r.window = append(r.window, rec)
+	r.ids[opKey{rec.UserID, rec.ID}] = rec.Version
 	r.trimWindow()
 	r.pending = append(r.pending, &pendingOp{rec: rec, from: q.c, reply: q.reply, received: q.received})
 	r.startCommit()
@@ -434,12 +463,18 @@ func (r *room) duplicate(q submitReq, version int64) {
 	}
 }
 
-// trimWindow drops committed ops beyond the window size.
+// trimWindow drops the oldest committed ops once the window holds twice its
+// size, copying it once per WindowOps ops rather than on every op.
 func (r *room) trimWindow() {
-	extra := len(r.window) - r.hub.cfg.WindowOps
+	if len(r.window) < 2*r.hub.cfg.WindowOps {
+		return
+	}
 	committedInWindow := len(r.window) - int(r.version-r.committed)
-	if drop := min(extra, committedInWindow); drop > 0 {
-		r.window = append(r.window[:0:0], r.window[drop:]...)
+	if drop := min(len(r.window)-r.hub.cfg.WindowOps, committedInWindow); drop > 0 {
+		for _, rec := range r.window[:drop] {
+			delete(r.ids, opKey{rec.UserID, rec.ID})
+		}
+		r.window = append([]store.OpRecord(nil), r.window[drop:]...)
 	}
 }
 
@@ -519,8 +554,12 @@ func (r *room) broadcast(msg []byte, skip ...*Conn) {
 	}
 }
 
-// drop removes a member that cannot keep up.
+// drop removes a member that cannot keep up; the others learn it left at
+// the next presence flush (not now: drop runs inside broadcasts).
 func (r *room) drop(c *Conn) {
+	if m, ok := r.members[c]; ok {
+		r.gone = append(r.gone, PresenceInfo{Session: c.session, User: m.user})
+	}
 	delete(r.members, c)
 	delete(r.dirty, c)
 	r.hub.metrics.dropped.Inc()
@@ -532,8 +571,8 @@ func (r *room) presence(q presenceReq) {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
 		return
 	}
-	if q.version > r.committed {
-		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "version %d is ahead of the document (%d)", q.version, r.committed))
+	if q.version > r.committed || r.committed-q.version > int64(r.hub.cfg.MaxBehind) {
+		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.committed))
 		return
 	}
 	sel := q.sel
@@ -561,6 +600,11 @@ func (r *room) presence(q presenceReq) {
 // flushPresence broadcasts the latest presence of each member that moved
 // since the last flush: a burst of cursor moves costs one message.
 func (r *room) flushPresence() {
+	gone := r.gone
+	r.gone = nil
+	for _, p := range gone {
+		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true, PresenceInfo: p}))
+	}
 	for c := range r.dirty {
 		m, ok := r.members[c]
 		if !ok {

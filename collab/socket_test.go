@@ -435,3 +435,33 @@ func roomMembers(h *Hub, doc string) int {
 		return 0
 	}
 }
+
+// TestOpIDReuse: op ids are unique per author; reusing one is refused with
+// conflict and changes nothing, while another author may use the same id.
+func TestOpIDReuse(t *testing.T) {
+	forEachBackend(t, testEngine(), func(t *testing.T, env *env) {
+		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
+		doc := ann.createDoc("")
+		ann.share(doc, bob.email, store.RoleEditor)
+		a, b := ann.dial(), bob.dial()
+		a.join(doc, -1)
+		b.join(doc, -1)
+		a.send(opMessage(doc, 0, "same", ot.Insertion(0, 0, "a")))
+		if m := a.next("ack"); num(m["version"]) != 1 {
+			t.Fatalf("ack = %v", m)
+		}
+		b.send(opMessage(doc, 1, "same", ot.Insertion(1, 1, "b")))
+		if m := b.next("ack", "error"); m["type"] != "ack" || num(m["version"]) != 2 {
+			t.Fatalf("another author's op with the same id: %v", m)
+		}
+		a.send(opMessage(doc, 2, "same", ot.Insertion(2, 2, "c")))
+		wantError(t, a, "conflict", "reused op id")
+		a.send(opMessage(doc, 2, "fresh", ot.Insertion(2, 2, "c")))
+		if m := a.next("ack", "error"); m["type"] != "ack" || num(m["version"]) != 3 {
+			t.Fatalf("the room did not carry on: %v", m)
+		}
+		if text, v := ann.content(doc); text != "abc" || v != 3 {
+			t.Errorf("document = %q at %d", text, v)
+		}
+	})
+}

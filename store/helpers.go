@@ -31,20 +31,23 @@ func NewID() string {
 func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // CheckBatch validates a batch for AppendOps: not empty, and every op id
-// non-empty, at most MaxOpIDLen bytes, and unique within the batch.
+// non-empty, at most MaxOpIDLen bytes, and unique for its author within the
+// batch.
 func CheckBatch(ops []NewOp) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
 	}
-	seen := make(map[string]struct{}, len(ops))
+	type key struct{ user, id string }
+	seen := make(map[key]struct{}, len(ops))
 	for _, op := range ops {
 		if op.ID == "" || len(op.ID) > MaxOpIDLen {
 			return fmt.Errorf("%w: operation id must be 1 to %d bytes", ErrInvalid, MaxOpIDLen)
 		}
-		if _, dup := seen[op.ID]; dup {
+		k := key{op.UserID, op.ID}
+		if _, dup := seen[k]; dup {
 			return fmt.Errorf("%w: operation id %q repeated in one batch", ErrInvalid, op.ID)
 		}
-		seen[op.ID] = struct{}{}
+		seen[k] = struct{}{}
 	}
 	return nil
 }

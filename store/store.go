@@ -25,8 +25,8 @@ var (
 	// e.g. another writer took the version, the email is registered, or the
 	// change would leave a document without an owner.
 	ErrConflict = errors.New("conflict")
-	// ErrDuplicate: an operation id is already stored for the document. The
-	// error is a *DuplicateError that carries the stored version.
+	// ErrDuplicate: the author's operation id is already stored for the
+	// document. The error is a *DuplicateError that carries the stored version.
 	ErrDuplicate = errors.New("duplicate operation")
 	// ErrInvalid: an argument is malformed (an empty batch, a bad role, ...).
 	ErrInvalid = errors.New("invalid argument")
@@ -135,8 +135,9 @@ type History interface {
 	// none are stored:
 	//   - ErrConflict if the document's version is not head (another writer
 	//     took it);
-	//   - a *DuplicateError (ErrDuplicate) if an op id is already stored, with
-	//     the version it was stored at;
+	//   - a *DuplicateError (ErrDuplicate) if an op's id is already stored for
+	//     its author (ids are unique per document and author), with the
+	//     version it was stored at;
 	//   - ErrNotFound if there is no such document;
 	//   - ErrInvalid for an empty batch, a repeated or empty op id, or an op
 	//     that does not apply (when a snapshot is computed).
@@ -241,7 +242,7 @@ type Member struct {
 
 // NewOp is an operation the sequencer has placed and is about to store.
 type NewOp struct {
-	ID     string // made by the client; unique per document
+	ID     string // made by the client; unique per document and author
 	UserID string // the author
 	Op     ot.Op
 }

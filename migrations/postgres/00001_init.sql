@@ -43,6 +43,8 @@ CREATE INDEX members_user_idx ON members (user_id);
 
 -- The history. op is the ot wire form. user_id records the author and has
 -- no foreign key: history outlives accounts, and the append path stays lean.
+-- Op ids are made by clients, so they are unique per author: one user's ids
+-- can never collide with another's.
 CREATE TABLE operations (
     doc_id     TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
     version    BIGINT NOT NULL CHECK (version > 0),
@@ -51,7 +53,7 @@ CREATE TABLE operations (
     op         TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (doc_id, version),
-    UNIQUE (doc_id, op_id)
+    UNIQUE (doc_id, user_id, op_id)
 );
 
 -- Content at a version: at version 0 and at every multiple of the snapshot

@@ -45,7 +45,7 @@ CREATE TABLE operations (
     op         TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (doc_id, version),
-    UNIQUE (doc_id, op_id)
+    UNIQUE (doc_id, user_id, op_id)
 );
 
 CREATE TABLE snapshots (

@@ -61,7 +61,7 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 		// Diagnosed outside any transaction: a failed one cannot be read
 		// from, and holding its connection while taking another could
 		// exhaust the pool.
-		err = db.whyNotStored(ctx, docID, ids)
+		err = db.whyNotStored(ctx, docID, users, ids)
 	}
 	if err != nil {
 		return fmt.Errorf("append %d ops to document %s at version %d: %w", len(ops), docID, head, err)
@@ -76,7 +76,7 @@ var errNotStored = errors.New("nothing stored")
 func appendBatch(ctx context.Context, q querier, docID string, head int64, ids, users, wires []string, now time.Time) error {
 	tag, err := q.Exec(ctx, appendSQL, docID, head, ids, users, wires, now)
 	switch {
-	case isUnique(err, "operations_doc_id_op_id_key"):
+	case isUnique(err, "operations_doc_id_user_id_op_id_key"):
 		return errNotStored
 	case err != nil:
 		return translate(err)
@@ -89,14 +89,15 @@ func appendBatch(ctx context.Context, q querier, docID string, head int64, ids, 
 // whyNotStored explains an append that stored nothing: the document is gone,
 // an op id is already stored (reported whatever the head, so a re-send
 // learns its version), or the version moved on.
-func (db *DB) whyNotStored(ctx context.Context, docID string, ids []string) error {
+func (db *DB) whyNotStored(ctx context.Context, docID string, users, ids []string) error {
 	var version int64
 	if err := db.pool.QueryRow(ctx, `SELECT version FROM documents WHERE id = $1`, docID).Scan(&version); err != nil {
 		return fmt.Errorf("document: %w", translate(err))
 	}
 	dup := store.DuplicateError{DocID: docID}
-	err := db.pool.QueryRow(ctx, `SELECT op_id, version FROM operations WHERE doc_id = $1 AND op_id = ANY($2)
-		ORDER BY version LIMIT 1`, docID, ids).Scan(&dup.OpID, &dup.Version)
+	err := db.pool.QueryRow(ctx, `SELECT op_id, version FROM operations
+		WHERE doc_id = $1 AND (user_id, op_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+		ORDER BY version LIMIT 1`, docID, users, ids).Scan(&dup.OpID, &dup.Version)
 	if err == nil {
 		return &dup
 	}

@@ -38,7 +38,7 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 		defer stmt.Close()
 		for i, op := range ops {
 			_, err := stmt.ExecContext(ctx, docID, head+int64(i)+1, op.ID, op.UserID, op.Op.String(), now)
-			if isUnique(err, "operations.doc_id, operations.op_id") {
+			if isUnique(err, "operations.doc_id, operations.user_id, operations.op_id") {
 				if err := duplicate(ctx, tx, docID, ops); err != nil {
 					return err
 				}
@@ -64,17 +64,18 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 	return nil
 }
 
-// duplicate returns a *store.DuplicateError if one of ops' ids is already
-// stored, and nil if none is.
+// duplicate returns a *store.DuplicateError if one of ops' (author, id)
+// pairs is already stored, and nil if none is.
 func duplicate(ctx context.Context, q querier, docID string, ops []store.NewOp) error {
-	args := make([]any, 0, len(ops)+1)
+	args := make([]any, 0, 2*len(ops)+1)
 	args = append(args, docID)
 	for _, op := range ops {
-		args = append(args, op.ID)
+		args = append(args, op.UserID, op.ID)
 	}
 	dup := store.DuplicateError{DocID: docID}
-	err := q.QueryRowContext(ctx, `SELECT op_id, version FROM operations WHERE doc_id = ? AND op_id IN (?`+
-		strings.Repeat(", ?", len(ops)-1)+`) ORDER BY version LIMIT 1`, args...).Scan(&dup.OpID, &dup.Version)
+	err := q.QueryRowContext(ctx, `SELECT op_id, version FROM operations WHERE doc_id = ? AND (`+
+		strings.Repeat("(user_id = ? AND op_id = ?) OR ", len(ops)-1)+`(user_id = ? AND op_id = ?))
+		ORDER BY version LIMIT 1`, args...).Scan(&dup.OpID, &dup.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil

@@ -131,9 +131,13 @@ func testDuplicate(t *testing.T, open Opener) {
 	if recs, err := s.Ops(ctx, d.ID, 1, 10, 0); err != nil || len(recs) != 3 {
 		t.Errorf("after the re-send the history has %d ops (%v), want 3", len(recs), err)
 	}
-	// Op ids are per document: another document may use the same one.
+	// Op ids are per document and author: another document, or another
+	// author, may use the same one.
 	other := mustDoc(t, s, ann, "")
 	must(t, s.AppendOps(ctx, other.ID, 0, batches[0]), "same op id in another document")
+	bob := mustUser(t, s, "bob@example.com")
+	sameID := []store.NewOp{{ID: "op-1", UserID: bob.ID, Op: ot.Insertion(3, 0, "b")}}
+	must(t, s.AppendOps(ctx, d.ID, 3, sameID), "another author's op with the same id")
 }
 
 func testSnapshots(t *testing.T, open Opener) {

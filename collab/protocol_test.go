@@ -1,0 +1,105 @@
+package collab
+
+import (
+	"encoding/json"
+	"testing"
+
+	"tandem/store"
+)
+
+func TestDecodeClientMessage(t *testing.T) {
+	good := []struct {
+		in   string
+		want ClientMessage
+	}{
+		{`{"type":"join","doc":"d1"}`, ClientMessage{Type: "join", Doc: "d1", Version: -1}},
+		{`{"type":"join","doc":"d1","version":7}`, ClientMessage{Type: "join", Doc: "d1", Version: 7}},
+		{`{"type":"leave","doc":"d1"}`, ClientMessage{Type: "leave", Doc: "d1", Version: -1}},
+		{`{"type":"presence","doc":"d1","version":3,"selection":null}`, ClientMessage{Type: "presence", Doc: "d1", Version: 3}},
+	}
+	for _, tc := range good {
+		m, err := DecodeClientMessage([]byte(tc.in))
+		if err != nil || m.Type != tc.want.Type || m.Doc != tc.want.Doc || m.Version != tc.want.Version || m.Selection != nil {
+			t.Errorf("%s: %+v, %v", tc.in, m, err)
+		}
+	}
+	m, err := DecodeClientMessage([]byte(`{"type":"op","doc":"d","version":2,"id":"x1","op":[1,"é",-1]}`))
+	if err != nil || m.Op.String() != `[1,"é",-1]` || m.ID != "x1" || m.Version != 2 {
+		t.Errorf("op: %+v, %v", m, err)
+	}
+	m, err = DecodeClientMessage([]byte(`{"type":"presence","doc":"d","version":0,"selection":[{"anchor":1,"head":3}]}`))
+	if err != nil || len(m.Selection) != 1 || m.Selection[0].Head != 3 {
+		t.Errorf("presence: %+v, %v", m, err)
+	}
+
+	bad := map[string]store.Code{
+		`{}`:                                                           store.CodeBadRequest,
+		`[]`:                                                           store.CodeBadRequest,
+		`{"type":"join"}`:                                              store.CodeBadRequest,
+		`{"type":"nap","doc":"d"}`:                                     store.CodeBadRequest,
+		`{"type":"join","doc":"d"}x`:                                   store.CodeBadRequest,
+		`{"type":"join","doc":"d","version":-1}`:                       store.CodeBadRequest,
+		`{"type":"join","doc":"d","id":"x"}`:                           store.CodeBadRequest,
+		`{"type":"leave","doc":"d","version":1}`:                       store.CodeBadRequest,
+		`{"type":"op","doc":"d","id":"x","op":[1]}`:                    store.CodeBadRequest,
+		`{"type":"op","doc":"d","version":0,"op":[1]}`:                 store.CodeBadRequest,
+		`{"type":"op","doc":"d","version":0,"id":"x"}`:                 store.CodeBadRequest,
+		`{"type":"op","doc":"d","version":0,"id":"x","op":[0]}`:        store.CodeInvalidOp,
+		`{"type":"op","doc":"d","version":0,"id":"x","op":["\ud800"]}`: store.CodeInvalidOp,
+		`{"type":"presence","doc":"d","selection":null}`:               store.CodeBadRequest,
+		`{"type":"presence","doc":"d","version":0,"selection":[{"anchor":1}]}`:        store.CodeBadRequest,
+		`{"type":"presence","doc":"d","version":0,"selection":{"anchor":1,"head":1}}`: store.CodeBadRequest,
+		"{\"type\":\"join\",\"doc\":\"\xff\"}":                                        store.CodeBadRequest,
+	}
+	for in, want := range bad {
+		_, err := DecodeClientMessage([]byte(in))
+		if code, _ := store.ErrorCode(err); err == nil || code != want {
+			t.Errorf("%s: err %v (code %s), want %s", in, err, code, want)
+		}
+	}
+}
+
+// FuzzDecodeClientMessage: any bytes decode to a valid message or a client
+// error (never a panic or an internal error), and what decodes meets the
+// protocol's rules.
+func FuzzDecodeClientMessage(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"join","doc":"d1","version":3}`,
+		`{"type":"op","doc":"d","version":2,"id":"x1","op":[1,"é",-1]}`,
+		`{"type":"presence","doc":"d","version":0,"selection":[{"anchor":1,"head":3}]}`,
+		`{"type":"leave","doc":"d"}`, `{"type":"op","doc":"d","version":0,"id":"x","op":[1.5]}`,
+		`[{"type":"join"}]`, `null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeClientMessage(data)
+		if err != nil {
+			if code, _ := store.ErrorCode(err); code != store.CodeBadRequest && code != store.CodeInvalidOp {
+				t.Fatalf("%q: error %v has code %s", data, err, code)
+			}
+			return
+		}
+		if m.Doc == "" || len(m.Doc) > MaxDocIDLen || !json.Valid(data) {
+			t.Fatalf("%q accepted with doc %q", data, m.Doc)
+		}
+		switch m.Type {
+		case TypeOp:
+			if m.ID == "" || len(m.ID) > store.MaxOpIDLen || m.Version < 0 {
+				t.Fatalf("%q: accepted op %+v", data, m)
+			}
+		case TypePresence:
+			if m.Version < 0 || len(m.Selection) > MaxSelectionLen {
+				t.Fatalf("%q: accepted presence %+v", data, m)
+			}
+			for _, r := range m.Selection {
+				if r.Anchor < 0 || r.Head < 0 {
+					t.Fatalf("%q: negative range %+v", data, r)
+				}
+			}
+		case TypeJoin, TypeLeave:
+		default:
+			t.Fatalf("%q: accepted type %q", data, m.Type)
+		}
+	})
+}

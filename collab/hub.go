@@ -177,31 +177,6 @@ func (h *Hub) forget(r *room) {
 	}
 }
 
-// idle is called by a room that has had no one in it for a while. The room
-// stops if, with the hub locked (so no join can find it meanwhile), it is
-// still empty.
-func (h *Hub) idle(r *room) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.rooms[r.id] != r {
-		return
-	}
-	reply := make(chan bool, 1)
-	select {
-	case r.inbox <- stopReq{reply: reply}:
-	case <-r.done:
-		return
-	}
-	select {
-	case stopped := <-reply:
-		if stopped {
-			delete(h.rooms, r.id)
-			h.metrics.rooms.Dec()
-		}
-	case <-r.done:
-	}
-}
-
 // MembersChanged tells the document's room, if open, to check the roles of
 // everyone in it again: after a share, a role change, a removal or a delete.
 func (h *Hub) MembersChanged(docID string) {
@@ -217,19 +192,37 @@ func (h *Hub) MembersChanged(docID string) {
 // through the same room as the sockets, and returns its version once it is
 // stored. The caller has checked the user may edit.
 func (h *Hub) Submit(ctx context.Context, docID, userID string, base int64, id string, op ot.Op) (int64, error) {
-	reply := make(chan submitResult, 1)
-	err := h.withRoom(docID, func(r *room) error {
-		return r.send(ctx, submitReq{user: userID, base: base, id: id, op: op, reply: reply, received: time.Now()})
-	})
-	if err != nil {
-		return 0, err
+	for range 3 {
+		r, err := h.room(docID)
+		if err != nil {
+			return 0, err
+		}
+		reply := make(chan submitResult, 1)
+		if err := r.send(ctx, submitReq{user: userID, base: base, id: id, op: op, reply: reply, received: time.Now()}); errors.Is(err, errRoomClosed) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		select {
+		case res := <-reply:
+			if errors.Is(res.err, errRoomClosed) {
+				continue // it closed before reading the request: try its successor
+			}
+			return res.version, res.err
+		case <-r.done:
+			select {
+			case res := <-reply:
+				if !errors.Is(res.err, errRoomClosed) {
+					return res.version, res.err
+				}
+			default:
+			}
+			continue
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for the commit: %w", ctx.Err())
+		}
 	}
-	select {
-	case res := <-reply:
-		return res.version, res.err
-	case <-ctx.Done():
-		return 0, fmt.Errorf("waiting for the commit: %w", ctx.Err())
-	}
+	return 0, store.Errorf(store.CodeUnavailable, "document %s is restarting; retry", docID)
 }
 
 // Close shuts the engine down: it refuses new work, lets every room commit

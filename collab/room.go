@@ -98,7 +98,6 @@ type (
 		err     error
 	}
 	refreshReq struct{}
-	stopReq    struct{ reply chan bool }
 	drainReq   struct{}
 )
 
@@ -163,9 +162,8 @@ func (r *room) run() {
 			if len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0 {
 				r.idleFor += r.hub.cfg.PresenceEvery
 				if r.idleFor >= r.hub.cfg.IdleRoom {
-					r.idleFor = 0
-					// The hub answers through the inbox: ask from aside.
-					go r.hub.idle(r)
+					r.stop()
+					return
 				}
 			} else {
 				r.idleFor = 0
@@ -201,13 +199,6 @@ func (r *room) handle(req any) bool {
 		r.refresh()
 	case func(*room):
 		q(r) // run in the room's goroutine: for tests and diagnostics
-	case stopReq:
-		stop := len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0
-		q.reply <- stop
-		if stop {
-			r.stop()
-		}
-		return stop
 	case drainReq:
 		r.draining = true
 		if r.inflight == nil && len(r.pending) == 0 {
@@ -218,12 +209,38 @@ func (r *room) handle(req any) bool {
 	return false
 }
 
-// stop ends the room cleanly: everyone still in it is told to rejoin.
+// stop ends the room cleanly (idle, or drained for shutdown): the hub
+// forgets it first, so new requests go to a successor, and what is already
+// queued is turned away to retry there.
 func (r *room) stop() {
 	for c := range r.members {
 		c.forget(r.id)
 	}
 	r.hub.forget(r)
+	r.refuseQueued(errRoomClosed)
+}
+
+// refuseQueued answers every request still in the inbox with err; on
+// errRoomClosed the sender retries with the hub's current room for the
+// document. Senders also watch done, for anything that arrives after this.
+func (r *room) refuseQueued(err error) {
+	for {
+		select {
+		case req := <-r.inbox:
+			switch q := req.(type) {
+			case joinReq:
+				q.reply <- err
+			case submitReq:
+				if q.reply != nil {
+					q.reply <- submitResult{err: err}
+				} else {
+					q.c.sendDocError(r.id, q.id, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send"))
+				}
+			}
+		default:
+			return
+		}
+	}
 }
 
 // commitFailed ends the room after a commit that stored nothing. An op id
@@ -266,24 +283,11 @@ func (r *room) fail(err error) {
 			c.kick(closeInternal, "document failed; reconnect")
 		}
 	}
-	// Requests already queued get the news too.
-	for {
-		select {
-		case req := <-r.inbox:
-			switch q := req.(type) {
-			case joinReq:
-				q.reply <- failErr(err)
-			case submitReq:
-				if q.reply != nil {
-					q.reply <- submitResult{err: failErr(err)}
-				}
-			case stopReq:
-				q.reply <- true
-			}
-		default:
-			r.hub.forget(r)
-			return
-		}
+	r.hub.forget(r)
+	if notFound {
+		r.refuseQueued(failErr(err))
+	} else {
+		r.refuseQueued(errRoomClosed) // a successor reloads from the store
 	}
 }
 

@@ -465,3 +465,41 @@ func TestOpIDReuse(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleRoomCloses: an empty room closes after the idle time, and the
+// document opens again on the next join, its history intact; joins and
+// edits racing the close find a room either way.
+func TestIdleRoomCloses(t *testing.T) {
+	cfg := testEngine()
+	cfg.IdleRoom = 80 * time.Millisecond
+	cfg.PresenceEvery = 10 * time.Millisecond
+	env := newEnv(t, "sqlite", cfg)
+	ann := env.signup("ann@example.com")
+	doc := ann.createDoc("")
+	version := int64(0)
+	for round := range 8 {
+		s := ann.dial()
+		j := s.join(doc, -1)
+		if num(j["version"]) != version {
+			t.Fatalf("round %d: joined at %v, want %d", round, j["version"], version)
+		}
+		s.send(opMessage(doc, version, fmt.Sprintf("r%d", round), ot.Insertion(int(version), int(version), "x")))
+		if m := s.next("ack", "error"); m["type"] != "ack" {
+			t.Fatalf("round %d: %v", round, m)
+		}
+		version++
+		s.close()
+		// Sometimes wait for the room to close, sometimes race it.
+		if round%2 == 0 {
+			waitFor(t, func() bool { env.hub.mu.Lock(); defer env.hub.mu.Unlock(); return len(env.hub.rooms) == 0 })
+		} else {
+			time.Sleep(time.Duration(round*10) * time.Millisecond)
+		}
+		var res struct{ Version int64 }
+		ann.call("POST", "/api/docs/"+doc+"/ops", map[string]any{"version": version, "id": fmt.Sprintf("rest%d", round), "op": ot.Insertion(int(version), 0, "y")}, 200, &res)
+		version = res.Version
+	}
+	if text, v := ann.content(doc); v != version || utf8.RuneCountInString(text) != int(version) {
+		t.Errorf("document %q at %d, want %d characters", text, v, version)
+	}
+}

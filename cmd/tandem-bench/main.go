@@ -1,0 +1,434 @@
+// Command tandem-bench is Tandem's load generator. It drives a running
+// server through the public protocol only: REST to make users and documents,
+// then one WebSocket per editor, each running the client state machine. It
+// reports acknowledged ops/s, latency from an editor's send to its ack and
+// to the other editors' receipt, errors by code and the server's memory per
+// connection, and checks at the end that every editor converged to the
+// server's text and that every acknowledged op is stored exactly once.
+//
+// The server must allow the sign-ups: start it with a generous
+// --login-rate-ip and, for many users, a cheap --argon2-memory-kib.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+type config struct {
+	url         string
+	docs        int
+	editors     int // per document
+	rate        float64
+	idle        int
+	users       int
+	duration    time.Duration
+	warmup      time.Duration
+	seed        uint64
+	jsonOut     bool
+	allowRemote bool
+	connectPar  int
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run1(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL")
+	fs.IntVar(&c.docs, "docs", 1, "documents (D)")
+	fs.IntVar(&c.editors, "editors", 4, "editors per document (K), one socket each")
+	fs.Float64Var(&c.rate, "rate", 0, "ops per second per editor; 0 is a closed loop (next op when the last is acked)")
+	fs.IntVar(&c.idle, "idle", 0, "also hold this many idle sockets, joined to the documents")
+	fs.IntVar(&c.users, "users", 0, "accounts to spread the sockets over (default: one per 16 sockets)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to measure")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "how long to type before measuring")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed for the typing")
+	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a server that is not on this machine's loopback")
+	fs.IntVar(&c.connectPar, "connect-parallel", 32, "sockets opened at once while connecting")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server and reports throughput, latency and convergence.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
+		return 2
+	}
+	res, err := bench(ctx, c, stderr)
+	if res != nil {
+		if c.jsonOut {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(res)
+		} else {
+			res.print(stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func (c config) validate() error {
+	u, err := url.Parse(c.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: want http(s)://host:port", c.url)
+	}
+	if !c.allowRemote {
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--url %s is not loopback; pass --allow-remote to load another machine", c.url)
+		}
+	}
+	switch {
+	case c.docs < 1 || c.docs > 100_000:
+		return errors.New("--docs must be 1 to 100000")
+	case c.editors < 0 || c.editors > 10_000 || c.docs*c.editors > 100_000:
+		return errors.New("--editors must be 0 to 10000, and docs × editors at most 100000")
+	case c.idle < 0 || c.idle > 100_000:
+		return errors.New("--idle must be 0 to 100000")
+	case c.editors == 0 && c.idle == 0:
+		return errors.New("nothing to do: --editors and --idle are both 0")
+	case c.rate < 0 || c.rate > 1000:
+		return errors.New("--rate must be 0 to 1000")
+	case c.duration <= 0 || c.duration > time.Hour || c.warmup < 0 || c.warmup > 10*time.Minute:
+		return errors.New("--duration must be in (0, 1h] and --warmup in [0, 10m]")
+	case c.connectPar < 1:
+		return errors.New("--connect-parallel must be at least 1")
+	}
+	return nil
+}
+
+// result is what a benchmark reports.
+type result struct {
+	Docs       int              `json:"docs"`
+	Editors    int              `json:"editors_per_doc"`
+	Rate       float64          `json:"rate_per_editor"`
+	Idle       int              `json:"idle_sockets"`
+	Seconds    float64          `json:"seconds"`
+	AckedOps   int64            `json:"acked_ops"`
+	OpsPerSec  float64          `json:"acked_ops_per_sec"`
+	Ack        summary          `json:"ack_latency"`
+	Remote     summary          `json:"remote_latency"`
+	Errors     map[string]int64 `json:"errors"`
+	RSSPerConn float64          `json:"server_rss_bytes_per_socket"`
+	Converged  bool             `json:"converged"`
+	Problems   []string         `json:"problems,omitempty"`
+	FinalOps   int64            `json:"final_versions_total"`
+}
+
+func (r *result) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	mode := "closed loop"
+	if r.Rate > 0 {
+		mode = fmt.Sprintf("%g ops/s each", r.Rate)
+	}
+	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Idle, r.Seconds)
+	fmt.Fprintf(tw, "acked ops/s\t%.0f (%d ops)\n", r.OpsPerSec, r.AckedOps)
+	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
+	fmt.Fprintf(tw, "  send → ack (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Ack.P50, r.Ack.P95, r.Ack.P99, r.Ack.Max)
+	fmt.Fprintf(tw, "  send → others (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Remote.P50, r.Remote.P95, r.Remote.P99, r.Remote.Max)
+	fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
+	codes := make([]string, 0, len(r.Errors))
+	for c := range r.Errors {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	errs := "none"
+	if len(codes) > 0 {
+		parts := make([]string, len(codes))
+		for i, c := range codes {
+			parts[i] = fmt.Sprintf("%s=%d", c, r.Errors[c])
+		}
+		errs = strings.Join(parts, " ")
+	}
+	fmt.Fprintf(tw, "errors\t%s\n", errs)
+	conv := "yes: every editor has the server's text, every acked op stored once"
+	if !r.Converged {
+		conv = "NO: " + strings.Join(r.Problems, "; ")
+	}
+	fmt.Fprintf(tw, "converged\t%s\n", conv)
+	tw.Flush()
+}
+
+// bench sets up, runs and checks one benchmark.
+func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
+	sockets := c.docs*c.editors + c.idle
+	users := c.users
+	if users <= 0 {
+		users = max(1, (sockets+15)/16)
+	}
+	users = min(users, sockets)
+	tag := fmt.Sprintf("%d-%d", time.Now().UnixNano(), c.seed)
+	fmt.Fprintf(progress, "setting up %d users, %d documents...\n", users, c.docs)
+
+	owner, err := signup(ctx, c.url, fmt.Sprintf("bench-%s-owner@example.com", tag))
+	if err != nil {
+		return nil, fmt.Errorf("sign up: %w", err)
+	}
+	accts := make([]*api, users)
+	emails := make([]string, users)
+	if err := parallel(ctx, users, 4, func(i int) error {
+		emails[i] = fmt.Sprintf("bench-%s-%d@example.com", tag, i)
+		a, err := signup(ctx, c.url, emails[i])
+		accts[i] = a
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("sign up: %w", err)
+	}
+	docs := make([]string, c.docs)
+	if err := parallel(ctx, c.docs, 8, func(d int) error {
+		id, err := owner.createDoc(ctx, fmt.Sprintf("bench %d", d))
+		if err != nil {
+			return err
+		}
+		docs[d] = id
+		for _, e := range emails {
+			if err := owner.share(ctx, id, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("documents: %w", err)
+	}
+
+	rssBefore, _ := owner.rss(ctx)
+	r := &run{measuring: make(chan struct{})}
+	eds := make([]*editor, c.docs*c.editors)
+	fmt.Fprintf(progress, "connecting %d sockets...\n", sockets)
+	if err := parallel(ctx, len(eds), c.connectPar, func(i int) error {
+		d := i / c.editors
+		e, err := dial(ctx, c.url, accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i))
+		eds[i] = e
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	idlers := make([]*editor, c.idle)
+	if err := parallel(ctx, c.idle, c.connectPar, func(i int) error {
+		e, err := dial(ctx, c.url, accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0)
+		idlers[i] = e
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, e := range slices.Concat(eds, idlers) {
+			if e != nil {
+				e.ws.CloseNow()
+			}
+		}
+	}()
+	rssAfter, _ := owner.rss(ctx)
+
+	// Idle sockets only drain what the server sends them.
+	for _, e := range idlers {
+		go func() {
+			for range e.msgs {
+			}
+		}()
+	}
+
+	stop := make(chan struct{})
+	errc := make(chan error, len(eds))
+	var wg sync.WaitGroup
+	for _, e := range eds {
+		wg.Go(func() { errc <- e.loop(c.rate, stop) })
+	}
+	fmt.Fprintf(progress, "warming up for %v...\n", c.warmup)
+	if !sleep(ctx, c.warmup) {
+		close(stop)
+		wg.Wait()
+		return nil, ctx.Err()
+	}
+	r.ackLat.reset()
+	r.remoteLat.reset()
+	close(r.measuring)
+	start := time.Now()
+	t := time.NewTicker(time.Second)
+	for end := start.Add(c.duration); time.Now().Before(end); {
+		select {
+		case <-t.C:
+			el := time.Since(start).Seconds()
+			fmt.Fprintf(progress, "\r%5.0fs  %8.0f acked ops/s  p99 remote %6.1f ms ", el, float64(r.ackedOps.get())/el, r.remoteLat.summary().P99)
+		case <-ctx.Done():
+			end = time.Now()
+		}
+	}
+	t.Stop()
+	elapsed := time.Since(start)
+	acked := r.ackedOps.get()
+	ackSum, remoteSum := r.ackLat.summary(), r.remoteLat.summary()
+	fmt.Fprintln(progress)
+	close(stop)
+	wg.Wait()
+	close(errc)
+	var runErrs []error
+	for err := range errc {
+		if err != nil {
+			runErrs = append(runErrs, err)
+		}
+	}
+
+	res := &result{
+		Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,
+		Seconds: elapsed.Seconds(), AckedOps: acked, OpsPerSec: float64(acked) / elapsed.Seconds(),
+		Ack: ackSum, Remote: remoteSum, Errors: map[string]int64{},
+	}
+	r.errors.Range(func(k, v any) bool { res.Errors[k.(string)] = *v.(*int64); return true })
+	if sockets > 0 && rssAfter > rssBefore {
+		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
+	}
+	if len(runErrs) > 0 {
+		res.Problems = append(res.Problems, errors.Join(runErrs...).Error())
+		return res, fmt.Errorf("%d editors failed; first: %w", len(runErrs), runErrs[0])
+	}
+
+	fmt.Fprintf(progress, "checking convergence...\n")
+	states := make(map[string]docState, c.docs)
+	for _, d := range docs {
+		text, version, err := owner.content(ctx, d)
+		if err != nil {
+			return res, err
+		}
+		stored, err := owner.storedOps(ctx, d)
+		if err != nil {
+			return res, err
+		}
+		states[d] = docState{text: text, version: version, stored: stored}
+		res.FinalOps += version
+	}
+	for _, e := range eds {
+		if err := e.catchUp(states[e.doc].version); err != nil {
+			res.Problems = append(res.Problems, err.Error())
+		}
+	}
+	ackedIDs := map[string]int64{}
+	r.acked.Range(func(k, v any) bool { ackedIDs[k.(string)] = v.(int64); return true })
+	res.Problems = append(res.Problems, checkConvergence(states, eds, ackedIDs)...)
+	res.Converged = len(res.Problems) == 0
+	if !res.Converged {
+		return res, errors.New("editors diverged or ops were lost")
+	}
+	return res, nil
+}
+
+// docState is a document as the server has it at the end.
+type docState struct {
+	text    string
+	version int64
+	stored  []storedOp
+}
+
+// checkConvergence reports every way the run went wrong: an editor whose
+// text is not the server's, an acknowledged op missing, stored twice or at
+// another version, and a stored op nobody had acknowledged.
+func checkConvergence(docs map[string]docState, eds []*editor, acked map[string]int64) []string {
+	var problems []string
+	for _, e := range eds {
+		d := docs[e.doc]
+		if e.text != d.text || e.version != d.version {
+			problems = append(problems, fmt.Sprintf("%s diverged: version %d, %d bytes; server version %d, %d bytes",
+				e.name, e.version, len(e.text), d.version, len(d.text)))
+		}
+	}
+	storedAt := map[string]int64{}
+	for doc, d := range docs {
+		if int64(len(d.stored)) != d.version {
+			problems = append(problems, fmt.Sprintf("document %s: %d ops stored for version %d", doc, len(d.stored), d.version))
+		}
+		for _, op := range d.stored {
+			if _, dup := storedAt[op.ID]; dup {
+				problems = append(problems, fmt.Sprintf("op %s stored twice", op.ID))
+			}
+			storedAt[op.ID] = op.Version
+		}
+	}
+	for id, v := range acked {
+		switch sv, ok := storedAt[id]; {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("op %s acked as version %d but not stored", id, v))
+		case sv != v:
+			problems = append(problems, fmt.Sprintf("op %s acked as version %d, stored as %d", id, v, sv))
+		}
+	}
+	if len(storedAt) != len(acked) {
+		problems = append(problems, fmt.Sprintf("%d ops stored, %d acknowledged", len(storedAt), len(acked)))
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// parallel runs fn(0..n-1) with at most par at once, stopping at the first
+// error.
+func parallel(ctx context.Context, n, par int, fn func(i int) error) error {
+	var mu sync.Mutex
+	var first error
+	next := 0
+	var wg sync.WaitGroup
+	for range min(par, n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= n || ctx.Err() != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

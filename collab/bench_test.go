@@ -87,9 +87,16 @@ func benchRoom(b *testing.B, kind string, subs int) {
 	conns := make([]*Conn, subs)
 	ackCh := make([]chan int64, subs)
 	for i := range conns {
-		conns[i], ackCh[i] = benchConn(h, fmt.Sprintf("u%d", i))
+		u, err := st.CreateUser(ctx, store.NewUser{Email: fmt.Sprintf("u%d@example.com", i), Name: "u", PasswordHash: "x"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.SetMember(ctx, d.ID, u.ID, store.RoleEditor); err != nil {
+			b.Fatal(err)
+		}
+		conns[i], ackCh[i] = benchConn(h, u.ID)
 		reply := make(chan error, 1)
-		r.post(joinReq{c: conns[i], role: store.RoleEditor, version: -1, reply: reply})
+		r.post(joinReq{c: conns[i], version: -1, reply: reply})
 		if err := <-reply; err != nil {
 			b.Fatal(err)
 		}

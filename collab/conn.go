@@ -52,8 +52,8 @@ type Conn struct {
 	mu    sync.Mutex
 	rooms map[string]*room // joined documents
 
-	ops, presence *rate.Limiter
-	strikes       int // rate-limited messages in a row
+	ops, presence, control *rate.Limiter // control: joins and leaves
+	strikes                int           // rate-limited messages in a row
 }
 
 // ServeSocket upgrades GET /api/socket to protocol v1. The caller must be
@@ -85,6 +85,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		rooms:    make(map[string]*room),
 		ops:      rate.NewLimiter(rate.Limit(h.cfg.OpsPerSecond), h.cfg.OpsBurst),
 		presence: rate.NewLimiter(rate.Limit(h.cfg.PresencePerSecond), h.cfg.PresenceBurst),
+		control:  rate.NewLimiter(rate.Limit(h.cfg.JoinsPerSecond), 2*int(max(1, h.cfg.JoinsPerSecond))),
 	}
 	if err := h.addConn(c); err != nil {
 		if errors.Is(err, ErrClosing) {
@@ -189,6 +190,19 @@ func (c *Conn) kick(code websocket.StatusCode, reason string) {
 	})
 }
 
+// remember adds a room to the joined set, unless the set is full; rooms
+// call it as they admit the connection, so the set never misses a room that
+// holds the connection.
+func (c *Conn) remember(r *room) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.rooms) >= c.hub.cfg.DocsPerConn {
+		return false
+	}
+	c.rooms[r.id] = r
+	return true
+}
+
 // forget drops a document from the joined set (the room has let it go).
 func (c *Conn) forget(doc string) {
 	c.mu.Lock()
@@ -214,7 +228,19 @@ func (c *Conn) writeLoop() {
 			_ = c.ws.Close(c.closeCode, c.closeReason)
 			return
 		case msg := <-c.out:
-			if err := c.write(c.collect(append(batch[:0], msg))); err != nil {
+			batch = append(batch[:0], msg)
+			if linger := c.hub.cfg.Coalesce; linger > 0 && len(c.out) < cap(batch)-1 {
+				// Wait a moment for more: in a busy room one frame then
+				// carries several messages, and a write syscall per message
+				// per subscriber is what limits a big room.
+				timer := time.NewTimer(linger)
+				select {
+				case <-timer.C:
+				case <-c.kicked:
+					timer.Stop()
+				}
+			}
+			if err := c.write(c.collect(batch)); err != nil {
 				c.kick(closeNormal, "")
 				_ = c.ws.CloseNow()
 				return
@@ -328,11 +354,16 @@ func (c *Conn) limited(lim *rate.Limiter, m ClientMessage) bool {
 func (c *Conn) dispatch(m ClientMessage) {
 	switch m.Type {
 	case TypeJoin:
-		c.join(m)
+		if !c.limited(c.control, m) {
+			c.join(m)
+		}
 	case TypeLeave:
+		if c.limited(c.control, m) {
+			return
+		}
 		if r := c.joined(m.Doc); r != nil {
-			c.forget(m.Doc)
-			_ = r.send(c.ctx, leaveReq{c: c})
+			c.forget(m.Doc) // a join right after finds the document free
+			r.post(leaveReq{c: c})
 		}
 	case TypeOp:
 		if c.limited(c.ops, m) {
@@ -364,34 +395,19 @@ func (c *Conn) join(m ClientMessage) {
 		c.send(errorFrame(m.Doc, "", store.Errorf(store.CodeBadRequest, "already joined")))
 		return
 	}
-	c.mu.Lock()
-	full := len(c.rooms) >= c.hub.cfg.DocsPerConn
-	c.mu.Unlock()
-	if full {
-		c.send(errorFrame(m.Doc, "", store.Errorf(store.CodeBadRequest, "at most %d documents per connection", c.hub.cfg.DocsPerConn)))
-		return
-	}
-	role, err := auth.Authorize(c.ctx, c.hub.store, m.Doc, c.user.ID, auth.NeedRead)
-	if err != nil {
-		c.sendDocError(m.Doc, "", err)
-		return
-	}
 	reply := make(chan error, 1)
-	err = c.hub.withRoom(m.Doc, func(r *room) error {
-		if err := r.send(c.ctx, joinReq{c: c, role: role, version: m.Version, reply: reply}); err != nil {
+	err := c.hub.withRoom(m.Doc, func(r *room) error {
+		if err := r.send(c.ctx, joinReq{c: c, version: m.Version, reply: reply}); err != nil {
 			return err
 		}
 		select {
 		case err := <-reply:
-			if err == nil {
-				c.mu.Lock()
-				c.rooms[m.Doc] = r
-				c.mu.Unlock()
-			}
 			return err
 		case <-r.done:
 			return errRoomClosed
 		case <-c.ctx.Done():
+			// The room may admit us yet: make sure it lets go.
+			r.post(leaveReq{c: c})
 			return c.ctx.Err()
 		}
 	})
@@ -403,8 +419,10 @@ func (c *Conn) join(m ClientMessage) {
 // leaveAll takes the connection out of every room it is in.
 func (c *Conn) leaveAll() {
 	c.mu.Lock()
-	rooms := c.rooms
-	c.rooms = make(map[string]*room)
+	rooms := make([]*room, 0, len(c.rooms))
+	for _, r := range c.rooms {
+		rooms = append(rooms, r)
+	}
 	c.mu.Unlock()
 	for _, r := range rooms {
 		r.post(leaveReq{c: c})

@@ -24,12 +24,14 @@ type Config struct {
 	OpsBurst          int           //
 	PresencePerSecond float64       // per connection, with PresenceBurst
 	PresenceBurst     int           //
+	JoinsPerSecond    float64       // joins and leaves per connection (burst: twice that)
 	FloodStrikes      int           // rate-limited messages in a row before the connection is closed
 	DocsPerConn       int           // documents one connection may join
 	ConnsPerUser      int           // sockets one user may hold open
 	PingInterval      time.Duration // keepalive ping period
 	PingTimeout       time.Duration // a pong later than this drops the peer
 	WriteTimeout      time.Duration // a frame the peer takes longer than this to accept drops it
+	Coalesce          time.Duration // a writer waits this long after a message for more to send in one frame (0: off)
 	IdleRoom          time.Duration // a room with no one in it closes after this
 	MaxBatch          int           // operations in one group commit
 	WindowOps         int           // recent operations a room keeps in memory
@@ -47,12 +49,14 @@ var DefaultConfig = Config{
 	OpsBurst:          200,
 	PresencePerSecond: 30,
 	PresenceBurst:     60,
+	JoinsPerSecond:    10,
 	FloodStrikes:      100,
 	DocsPerConn:       32,
 	ConnsPerUser:      32,
 	PingInterval:      25 * time.Second,
 	PingTimeout:       15 * time.Second,
 	WriteTimeout:      10 * time.Second,
+	Coalesce:          3 * time.Millisecond,
 	IdleRoom:          30 * time.Second,
 	MaxBatch:          256,
 	WindowOps:         1000,
@@ -85,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PresencePerSecond <= 0 {
 		c.PresencePerSecond = d.PresencePerSecond
+	}
+	if c.JoinsPerSecond <= 0 {
+		c.JoinsPerSecond = d.JoinsPerSecond
 	}
 	for _, p := range []struct {
 		v   *time.Duration

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -50,6 +49,17 @@ type room struct {
 	idleFor  time.Duration
 }
 
+// sender is one membership of a connection in the room. The member pointer
+// tells a membership from a later one of the same connection (after a leave
+// and a rejoin), which must get the op rather than its ack.
+type sender struct {
+	c *Conn
+	m *member
+}
+
+// current reports whether s is still the connection's membership.
+func (r *room) current(s sender) bool { return s.c != nil && r.members[s.c] == s.m }
+
 // opKey identifies an op as the store does: ids are unique per author.
 type opKey struct{ user, id string }
 
@@ -63,9 +73,9 @@ type member struct {
 // pendingOp is an accepted op until it is committed and acknowledged.
 type pendingOp struct {
 	rec      store.OpRecord
-	from     *Conn               // the author's connection, or nil
+	from     sender              // the author's membership; none for a program
 	reply    chan submitResult   // a program's request, or nil
-	also     []*Conn             // connections that re-sent it meanwhile
+	also     []sender            // memberships that re-sent it meanwhile
 	waiters  []chan submitResult // programs that re-sent it meanwhile
 	received time.Time
 }
@@ -74,7 +84,6 @@ type pendingOp struct {
 type (
 	joinReq struct {
 		c       *Conn
-		role    store.Role
 		version int64 // -1: send the content
 		reply   chan error
 	}
@@ -118,6 +127,11 @@ func newRoom(h *Hub, id string) *room {
 // slows only the sender), unless the room has stopped or ctx ends.
 func (r *room) send(ctx context.Context, req any) error {
 	select {
+	case <-r.done: // first, so a stopped room is not fed while it has room
+		return errRoomClosed
+	default:
+	}
+	select {
 	case r.inbox <- req:
 		return nil
 	case <-r.done:
@@ -131,7 +145,11 @@ func (r *room) send(ctx context.Context, req any) error {
 func (r *room) post(req any) { _ = r.send(context.Background(), req) }
 
 func (r *room) run() {
-	defer close(r.done)
+	defer func() {
+		close(r.done)
+		// Whatever slipped into the inbox as it stopped is turned away too.
+		r.refuseQueued(errRoomClosed)
+	}()
 	tick := time.NewTicker(r.hub.cfg.PresenceEvery)
 	defer tick.Stop()
 	if err := r.load(); err != nil {
@@ -251,9 +269,16 @@ func (r *room) commitFailed(err error) {
 	var dup *store.DuplicateError
 	if errors.As(err, &dup) {
 		for _, p := range r.inflight {
-			if p.rec.ID == dup.OpID && p.from != nil {
-				p.from.sendDocError(r.id, p.rec.ID, store.Errorf(store.CodeConflict,
-					"op id %q was already used for version %d: ids must be new", dup.OpID, dup.Version))
+			if p.rec.ID != dup.OpID {
+				continue
+			}
+			refusal := store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", dup.OpID, dup.Version)
+			if p.from.c != nil {
+				p.from.c.sendDocError(r.id, p.rec.ID, refusal)
+			}
+			if p.reply != nil {
+				p.reply <- submitResult{err: refusal}
+				p.reply = nil
 			}
 		}
 	}
@@ -303,15 +328,28 @@ func (r *room) join(q joinReq) error {
 		return ErrClosing
 	}
 	c := q.c
-	m := &member{role: q.role, user: c.info}
-	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.committed, Role: q.role, Presence: r.presenceList(c)}
+	// The role is read here, in the room, so that no membership change
+	// can fall between the check and the join.
+	role, err := auth.Authorize(context.Background(), r.hub.store, r.id, c.user.ID, auth.NeedRead)
+	if err != nil {
+		return err
+	}
+	if _, ok := r.members[c]; ok {
+		return store.Errorf(store.CodeBadRequest, "already joined")
+	}
+	m := &member{role: role, user: c.info}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.committed, Role: role, Presence: r.presenceList(c)}
 	ops, ok := r.catchUp(q.version)
 	if ok {
 		msg.Ops = &ops
 	} else {
 		msg.Content = &r.stable
 	}
+	if !c.remember(r) {
+		return store.Errorf(store.CodeBadRequest, "at most %d documents per connection", r.hub.cfg.DocsPerConn)
+	}
 	if !c.send(encode(msg)) {
+		c.forget(r.id)
 		return store.Errorf(store.CodeUnavailable, "connection too slow")
 	}
 	r.members[c] = m
@@ -358,14 +396,15 @@ func (r *room) history(from, to int64) ([]store.OpRecord, error) {
 }
 
 func (r *room) leave(c *Conn) {
-	if _, ok := r.members[c]; !ok {
+	m, ok := r.members[c]
+	if !ok {
 		return
 	}
+	c.forget(r.id)
 	delete(r.members, c)
 	delete(r.dirty, c)
-	// Everyone else sees the cursor go.
-	r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true,
-		PresenceInfo: PresenceInfo{Session: c.session, User: c.info}}))
+	// Everyone else sees the cursor go, at the next flush.
+	r.gone = append(r.gone, PresenceInfo{Session: c.session, User: m.user})
 }
 
 // submit sequences one op: dedupe, transform over what landed since its
@@ -388,6 +427,10 @@ func (r *room) submit(q submitReq) {
 			reject(store.Errorf(store.CodeForbidden, "a %s may not edit this document", m.role))
 			return
 		}
+	} else if _, err := auth.Authorize(context.Background(), r.hub.store, r.id, q.user, auth.NeedEdit); err != nil {
+		// A program's role is read here, in the room, like a join's.
+		reject(err)
+		return
 	}
 	if r.draining {
 		reject(ErrClosing)
@@ -440,7 +483,7 @@ func (r *room) submit(q submitReq) {
 	r.window = append(r.window, rec)
 	r.ids[opKey{rec.UserID, rec.ID}] = rec.Version
 	r.trimWindow()
-	r.pending = append(r.pending, &pendingOp{rec: rec, from: q.c, reply: q.reply, received: q.received})
+	r.pending = append(r.pending, &pendingOp{rec: rec, from: sender{q.c, r.members[q.c]}, reply: q.reply, received: q.received})
 	r.startCommit()
 }
 
@@ -460,7 +503,7 @@ func (r *room) duplicate(q submitReq, version int64) {
 			if q.reply != nil {
 				p.waiters = append(p.waiters, q.reply)
 			} else {
-				p.also = append(p.also, q.c)
+				p.also = append(p.also, sender{q.c, r.members[q.c]})
 			}
 			return
 		}
@@ -517,15 +560,21 @@ func (r *room) committedBatch() error {
 			}
 			r.stable = stable
 		}
-		for c, m := range r.members {
+		for _, m := range r.members {
 			if m.selection != nil {
-				m.selection = ot.TransformRanges(m.selection, rec.Op, c == p.from)
+				m.selection = ot.TransformRanges(m.selection, rec.Op, m.user.ID == rec.UserID)
 			}
 		}
+		// The author's memberships get the ack; everyone else, including a
+		// later membership of the author's connection, gets the op.
 		ack := encode(ackMsg{Type: "ack", Doc: r.id, ID: rec.ID, Version: rec.Version})
-		for _, c := range append(p.also, p.from) {
-			if c != nil && r.members[c] != nil && !c.send(ack) {
-				r.drop(c)
+		acked := make(map[*Conn]bool, 1+len(p.also))
+		for _, s := range append(p.also, p.from) {
+			if r.current(s) && !acked[s.c] {
+				acked[s.c] = true
+				if !s.c.send(ack) {
+					r.drop(s.c)
+				}
 			}
 		}
 		for _, w := range append(p.waiters, p.reply) {
@@ -533,9 +582,12 @@ func (r *room) committedBatch() error {
 				w <- submitResult{version: rec.Version}
 			}
 		}
-		// Its author's connections have the ack instead (a re-send may have
-		// come on a new connection).
-		r.broadcast(encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}), append(p.also, p.from)...)
+		op := encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})
+		for c := range r.members {
+			if !acked[c] && !c.send(op) {
+				r.drop(c)
+			}
+		}
 		r.hub.metrics.sequenced.Inc()
 		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
 	}
@@ -548,11 +600,11 @@ func (r *room) committedBatch() error {
 	return nil
 }
 
-// broadcast sends msg to every member except those in skip; members whose
-// queue is full are dropped (they reconnect and catch up).
-func (r *room) broadcast(msg []byte, skip ...*Conn) {
+// broadcast sends msg to every member but skip (nil: everyone); members
+// whose queue is full are dropped (they reconnect and catch up).
+func (r *room) broadcast(msg []byte, skip *Conn) {
 	for c := range r.members {
-		if !slices.Contains(skip, c) && !c.send(msg) {
+		if c != skip && !c.send(msg) {
 			r.drop(c)
 		}
 	}
@@ -564,6 +616,7 @@ func (r *room) drop(c *Conn) {
 	if m, ok := r.members[c]; ok {
 		r.gone = append(r.gone, PresenceInfo{Session: c.session, User: m.user})
 	}
+	c.forget(r.id)
 	delete(r.members, c)
 	delete(r.dirty, c)
 	r.hub.metrics.dropped.Inc()
@@ -575,7 +628,7 @@ func (r *room) presence(q presenceReq) {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
 		return
 	}
-	if q.version > r.committed || r.committed-q.version > int64(r.hub.cfg.MaxBehind) {
+	if q.version > r.committed || r.version-q.version > int64(len(r.window)) {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.committed))
 		return
 	}
@@ -607,7 +660,7 @@ func (r *room) flushPresence() {
 	gone := r.gone
 	r.gone = nil
 	for _, p := range gone {
-		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true, PresenceInfo: p}))
+		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true, PresenceInfo: p}), nil)
 	}
 	for c := range r.dirty {
 		m, ok := r.members[c]
@@ -637,9 +690,13 @@ func (r *room) presenceList(c *Conn) []PresenceInfo {
 func (r *room) refresh() {
 	for c, m := range r.members {
 		role, err := auth.Authorize(context.Background(), r.hub.store, r.id, c.user.ID, auth.NeedRead)
+		if code, _ := store.ErrorCode(err); err != nil && code != store.CodeNotFound && code != store.CodeForbidden {
+			// The store failed, not the member: keep them and say so.
+			r.hub.log.Warn("role refresh failed", "doc", r.id, "user", c.user.ID, "err", err)
+			continue
+		}
 		if err != nil {
 			c.sendDocError(r.id, "", err)
-			c.forget(r.id)
 			r.leave(c)
 			continue
 		}

@@ -503,3 +503,38 @@ func TestIdleRoomCloses(t *testing.T) {
 		t.Errorf("document %q at %d, want %d characters", text, v, version)
 	}
 }
+
+// TestLeaveRejoin: an op sent, then leave and rejoin on the same socket
+// before its commit: the new membership must receive the op itself (the old
+// one, which would have had the ack, is gone), so the client cannot miss it.
+func TestLeaveRejoin(t *testing.T) {
+	cfg := testEngine()
+	cfg.JoinsPerSecond = 1000
+	env := newEnv(t, "sqlite", cfg)
+	ann := env.signup("ann@example.com")
+	doc := ann.createDoc("")
+	s := ann.dial()
+	for round := range 20 {
+		j := s.join(doc, -1)
+		v := num(j["version"])
+		s.send(opMessage(doc, v, fmt.Sprintf("op%d", round), ot.Insertion(int(v), 0, "x")))
+		s.send(map[string]any{"type": "leave", "doc": doc})
+		s.send(map[string]any{"type": "join", "doc": doc, "version": v})
+		var got bool
+		for !got {
+			m := s.next("joined", "op", "ack")
+			switch m["type"] {
+			case "joined":
+				for _, o := range m["ops"].([]any) {
+					got = got || o.(map[string]any)["id"] == fmt.Sprintf("op%d", round)
+				}
+			case "op":
+				got = m["id"] == fmt.Sprintf("op%d", round)
+			case "ack":
+				// An ack may come before the leave; never to the new membership.
+			}
+		}
+		s.send(map[string]any{"type": "leave", "doc": doc})
+		time.Sleep(5 * time.Millisecond)
+	}
+}

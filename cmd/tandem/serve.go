@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ type serveConfig struct {
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
+	pprofAddr       string
 
 	auth         auth.Config
 	argon2       auth.Argon2Params
@@ -61,6 +63,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.sessionIdle, "session-idle", 7*24*time.Hour, "a session ends after this long unused")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 
@@ -90,6 +93,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.OpsBurst, "ops-burst", e.OpsBurst, "burst of the ops token bucket")
 	fs.Float64Var(&e.PresencePerSecond, "presence-per-second", e.PresencePerSecond, "presence updates a connection may send per second")
 	fs.IntVar(&e.PresenceBurst, "presence-burst", e.PresenceBurst, "burst of the presence token bucket")
+	fs.Float64Var(&e.JoinsPerSecond, "joins-per-second", e.JoinsPerSecond, "joins and leaves a connection may send per second (burst: twice that)")
 	fs.IntVar(&e.FloodStrikes, "flood-strikes", e.FloodStrikes, "rate-limited messages in a row before a connection is closed")
 	fs.IntVar(&e.DocsPerConn, "docs-per-conn", e.DocsPerConn, "documents one connection may join")
 	fs.IntVar(&e.ConnsPerUser, "conns-per-user", e.ConnsPerUser, "sockets one user may hold open")
@@ -102,6 +106,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.MaxBehind, "max-behind", e.MaxBehind, "how many versions behind the head an op or presence may be made")
 	fs.DurationVar(&e.PresenceEvery, "presence-every", e.PresenceEvery, "presence broadcasts are coalesced over this period")
 	fs.DurationVar(&e.WriteTimeout, "write-timeout", e.WriteTimeout, "a connection that takes longer than this to accept a frame is dropped")
+	fs.DurationVar(&e.Coalesce, "coalesce", e.Coalesce, "after a message, a socket's writer waits this long for more to send in the same frame (0: off)")
 }
 
 // validate checks the settings together, after parsing.
@@ -132,7 +137,7 @@ func (c *serveConfig) validate() error {
 		"--shutdown-timeout": int64(c.shutdownTimeout),
 		"--max-frame-bytes":  c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),
 		"--ops-burst": int64(c.engine.OpsBurst), "--presence-per-second": int64(c.engine.PresencePerSecond * 1000),
-		"--presence-burst": int64(c.engine.PresenceBurst), "--flood-strikes": int64(c.engine.FloodStrikes),
+		"--presence-burst": int64(c.engine.PresenceBurst), "--joins-per-second": int64(c.engine.JoinsPerSecond * 1000), "--flood-strikes": int64(c.engine.FloodStrikes),
 		"--docs-per-conn": int64(c.engine.DocsPerConn), "--conns-per-user": int64(c.engine.ConnsPerUser),
 		"--out-queue": int64(c.engine.OutQueue), "--ping-interval": int64(c.engine.PingInterval),
 		"--ping-timeout": int64(c.engine.PingTimeout), "--idle-room": int64(c.engine.IdleRoom),
@@ -187,6 +192,14 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if cfg.pprofAddr != "" {
+		stopProfiling, err := serveProfiles(cfg.pprofAddr, log)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopProfiling()
+	}
 	fmt.Fprintf(stdout, "tandem: serving on %s\n", srv.URL())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
@@ -208,4 +221,23 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveProfiles serves the runtime profiles on their own listener, so they
+// are never exposed on the public address by accident.
+func serveProfiles(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }

@@ -1,6 +1,7 @@
 package collab
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -219,6 +220,7 @@ func (c *Conn) joined(doc string) *room {
 func (c *Conn) writeLoop() {
 	defer c.cancel() // ends the reader and the pings
 	batch := make([][]byte, 0, 64)
+	var lastWrite time.Time
 	for {
 		select {
 		case <-c.kicked:
@@ -229,17 +231,10 @@ func (c *Conn) writeLoop() {
 			return
 		case msg := <-c.out:
 			batch = append(batch[:0], msg)
-			if linger := c.hub.cfg.Coalesce; linger > 0 && len(c.out) < cap(batch)-1 {
-				// Wait a moment for more: in a busy room one frame then
-				// carries several messages, and a write syscall per message
-				// per subscriber is what limits a big room.
-				timer := time.NewTimer(linger)
-				select {
-				case <-timer.C:
-				case <-c.kicked:
-					timer.Stop()
-				}
+			if c.busy(msg, lastWrite) {
+				batch = c.linger(batch)
 			}
+			lastWrite = time.Now()
 			if err := c.write(c.collect(batch)); err != nil {
 				c.kick(closeNormal, "")
 				_ = c.ws.CloseNow()
@@ -247,6 +242,40 @@ func (c *Conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// ackPrefix starts every encoded ack.
+var ackPrefix = []byte(`{"type":"ack"`)
+
+// busy reports whether the writer should linger before writing msg: only
+// when coalescing is on, the connection is receiving a stream (it wrote a
+// frame within the linger period), and msg is not an ack, which its author
+// is waiting for. A quiet room, and every author's ack, go out at once.
+func (c *Conn) busy(msg []byte, lastWrite time.Time) bool {
+	linger := c.hub.cfg.Coalesce
+	return linger > 0 && time.Since(lastWrite) < linger && !bytes.HasPrefix(msg, ackPrefix) && len(c.out) < 63
+}
+
+// linger gathers more messages for up to the coalescing period: in a busy
+// room one frame then carries several, and a write syscall per message per
+// subscriber is what limits a big room. An ack ends the wait at once.
+func (c *Conn) linger(batch [][]byte) [][]byte {
+	timer := time.NewTimer(c.hub.cfg.Coalesce)
+	defer timer.Stop()
+	for len(batch) < cap(batch) {
+		select {
+		case m := <-c.out:
+			batch = append(batch, m)
+			if bytes.HasPrefix(m, ackPrefix) {
+				return batch
+			}
+		case <-timer.C:
+			return batch
+		case <-c.kicked:
+			return batch
+		}
+	}
+	return batch
 }
 
 // collect adds what else is queued to batch, up to its capacity.

@@ -31,7 +31,7 @@ type Config struct {
 	PingInterval      time.Duration // keepalive ping period
 	PingTimeout       time.Duration // a pong later than this drops the peer
 	WriteTimeout      time.Duration // a frame the peer takes longer than this to accept drops it
-	Coalesce          time.Duration // a writer waits this long after a message for more to send in one frame (0: off)
+	Coalesce          time.Duration // in a stream of messages, a writer waits this long for more to send in one frame (0: off)
 	IdleRoom          time.Duration // a room with no one in it closes after this
 	MaxBatch          int           // operations in one group commit
 	WindowOps         int           // recent operations a room keeps in memory

@@ -205,6 +205,19 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("sign up: %w", err)
 	}
+	// Socket i of the editors types in document i/editors; idle socket j
+	// holds document j%docs; socket n uses account n%users. Each document is
+	// shared with the accounts of its sockets only.
+	sharers := make([]map[int]bool, c.docs)
+	for d := range sharers {
+		sharers[d] = map[int]bool{}
+	}
+	for i := range c.docs * c.editors {
+		sharers[i/c.editors][i%users] = true
+	}
+	for j := range c.idle {
+		sharers[j%c.docs][(c.docs*c.editors+j)%users] = true
+	}
 	docs := make([]string, c.docs)
 	if err := parallel(ctx, c.docs, 8, func(d int) error {
 		id, err := owner.createDoc(ctx, fmt.Sprintf("bench %d", d))
@@ -212,8 +225,8 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 			return err
 		}
 		docs[d] = id
-		for _, e := range emails {
-			if err := owner.share(ctx, id, e); err != nil {
+		for u := range sharers[d] {
+			if err := owner.share(ctx, id, emails[u]); err != nil {
 				return err
 			}
 		}

@@ -11,55 +11,160 @@ import (
 	"tandem/store"
 )
 
-// AppendOps implements store.History.
+// AppendOps implements store.History. Appends from every document are
+// group-committed: the committer goroutine writes all that are waiting in
+// one transaction, each under its own savepoint so that one that fails
+// leaves the others, and answers each once the transaction is durable. With
+// one writer and an fsync per commit, that is what lets a thousand busy
+// documents share the file.
 func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []store.NewOp) error {
 	if err := store.CheckBatch(ops); err != nil {
 		return fmt.Errorf("append to document %s: %w", docID, err)
 	}
-	now := millis(db.now())
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var version int64
-		if err := tx.QueryRowContext(ctx, `SELECT version FROM documents WHERE id = ?`, docID).Scan(&version); err != nil {
-			return fmt.Errorf("document: %w", translate(err))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := appendReq{ctx: ctx, docID: docID, head: head, ops: ops, done: make(chan error, 1)}
+	select {
+	case db.appends <- req:
+	case <-db.closing:
+		return errors.New("append: store closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once handed over, the append is seen through: its outcome is only
+	// known when the commit is.
+	if err := <-req.done; err != nil {
+		return fmt.Errorf("append %d ops to document %s at version %d: %w", len(ops), docID, head, err)
+	}
+	return nil
+}
+
+// appendReq is one AppendOps waiting for the committer.
+type appendReq struct {
+	ctx   context.Context
+	docID string
+	head  int64
+	ops   []store.NewOp
+	done  chan error
+}
+
+// maxGroup bounds the appends in one group commit.
+const maxGroup = 256
+
+// commitLoop is the committer: it takes the appends that are waiting and
+// writes them in one transaction, until the store closes.
+func (db *DB) commitLoop() {
+	defer close(db.committerDone)
+	group := make([]appendReq, 0, maxGroup)
+	for {
+		select {
+		case req := <-db.appends:
+			group = append(group[:0], req)
+		case <-db.closing:
+			// What was handed over is still written and answered.
+			for {
+				group = group[:0]
+				for len(group) < maxGroup {
+					select {
+					case req := <-db.appends:
+						group = append(group, req)
+						continue
+					default:
+					}
+					break
+				}
+				if len(group) == 0 {
+					return
+				}
+				db.commitGroup(group)
+			}
 		}
-		if version != head {
-			// A re-sent op is reported whatever the head, so that it learns
-			// its version.
-			if err := duplicate(ctx, tx, docID, ops); err != nil {
+	more:
+		for len(group) < maxGroup {
+			select {
+			case req := <-db.appends:
+				group = append(group, req)
+			default:
+				break more
+			}
+		}
+		db.commitGroup(group)
+	}
+}
+
+// commitGroup writes a group of appends in one transaction and answers each.
+func (db *DB) commitGroup(group []appendReq) {
+	errs := make([]error, len(group))
+	now := millis(db.now())
+	ctx := context.Background()
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for i, req := range group {
+			if err := req.ctx.Err(); err != nil {
+				errs[i] = err
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: document is at version %d", store.ErrConflict, version)
-		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, op := range ops {
-			_, err := stmt.ExecContext(ctx, docID, head+int64(i)+1, op.ID, op.UserID, op.Op.String(), now)
-			if isUnique(err, "operations.doc_id, operations.user_id, operations.op_id") {
-				if err := duplicate(ctx, tx, docID, ops); err != nil {
-					return err
-				}
+			errs[i] = db.appendInTx(ctx, tx, req.docID, req.head, req.ops, now)
+			undo := `RELEASE append`
+			if errs[i] != nil {
+				undo = `ROLLBACK TO append; RELEASE append`
 			}
-			if err != nil {
-				return translate(err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE documents SET version = ?, updated_at = ? WHERE id = ?`,
-			head+int64(len(ops)), now, docID); err != nil {
-			return err
-		}
-		for _, v := range store.SnapshotsDue(head, len(ops), db.snapshotEvery) {
-			if err := snapshot(ctx, tx, docID, v, now); err != nil {
+			if _, err := tx.ExecContext(ctx, undo); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	for i, req := range group {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+		req.done <- errs[i]
+	}
+}
+
+// appendInTx stores one batch at head within the committer's transaction.
+func (db *DB) appendInTx(ctx context.Context, tx *sql.Tx, docID string, head int64, ops []store.NewOp, now int64) error {
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM documents WHERE id = ?`, docID).Scan(&version); err != nil {
+		return fmt.Errorf("document: %w", translate(err))
+	}
+	if version != head {
+		// A re-sent op is reported whatever the head, so that it learns
+		// its version.
+		if err := duplicate(ctx, tx, docID, ops); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: document is at version %d", store.ErrConflict, version)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return fmt.Errorf("append %d ops to document %s at version %d: %w", len(ops), docID, head, err)
+		return err
+	}
+	defer stmt.Close()
+	for i, op := range ops {
+		_, err := stmt.ExecContext(ctx, docID, head+int64(i)+1, op.ID, op.UserID, op.Op.String(), now)
+		if isUnique(err, "operations.doc_id, operations.user_id, operations.op_id") {
+			if err := duplicate(ctx, tx, docID, ops); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return translate(err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE documents SET version = ?, updated_at = ? WHERE id = ?`,
+		head+int64(len(ops)), now, docID); err != nil {
+		return err
+	}
+	for _, v := range store.SnapshotsDue(head, len(ops), db.snapshotEvery) {
+		if err := snapshot(ctx, tx, docID, v, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -36,6 +37,11 @@ type DB struct {
 	write         *sql.DB // one connection
 	read          *sql.DB // a pool of read-only connections
 	snapshotEvery int64
+
+	appends       chan appendReq // to the committer (see AppendOps)
+	closing       chan struct{}
+	committerDone chan struct{}
+	closeOnce     sync.Once
 
 	// Now is the clock for timestamps; tests may replace it.
 	Now func() time.Time
@@ -79,7 +85,10 @@ func Open(ctx context.Context, dataDir string, cfg Config) (*DB, error) {
 	if every <= 0 {
 		every = store.DefaultSnapshotEvery
 	}
-	return &DB{write: write, read: read, snapshotEvery: every, Now: time.Now}, nil
+	db := &DB{write: write, read: read, snapshotEvery: every, Now: time.Now,
+		appends: make(chan appendReq, maxGroup), closing: make(chan struct{}), committerDone: make(chan struct{})}
+	go db.commitLoop()
+	return db, nil
 }
 
 // openPool opens a connection pool on the file with the pragmas every
@@ -119,9 +128,16 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close stops the committer (after the group it is writing) and closes both
+// pools.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	var err error
+	db.closeOnce.Do(func() {
+		close(db.closing)
+		<-db.committerDone
+		err = errors.Join(db.read.Close(), db.write.Close())
+	})
+	return err
 }
 
 // now is the store's clock at the precision it keeps (milliseconds), in UTC.

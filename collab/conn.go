@@ -116,7 +116,6 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 
 	var wg sync.WaitGroup
 	wg.Go(c.writeLoop)
-	wg.Go(c.pingLoop)
 	c.send(encode(helloMsg{Type: "hello", Session: c.session, User: c.info}))
 	c.readLoop()
 	c.leaveAll()
@@ -218,11 +217,17 @@ func (c *Conn) joined(doc string) *room {
 }
 
 func (c *Conn) writeLoop() {
+	var pings sync.WaitGroup
+	defer pings.Wait()
 	defer c.cancel() // ends the reader and the pings
 	batch := make([][]byte, 0, 64)
 	var lastWrite time.Time
+	keepalive := time.NewTicker(c.hub.cfg.PingInterval)
+	defer keepalive.Stop()
 	for {
 		select {
+		case <-keepalive.C:
+			c.ping(&pings)
 		case <-c.kicked:
 			if c.closeCode != closePolicy {
 				c.flush(batch)
@@ -324,24 +329,17 @@ func (c *Conn) write(batch [][]byte) error {
 	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
 
-// pingLoop drops a peer that stops answering pings.
-func (c *Conn) pingLoop() {
-	t := time.NewTicker(c.hub.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.kick(closePolicy, "no pong")
-				return
-			}
+// ping checks that the peer answers, from a goroutine of its own that lives
+// only while the ping is out (an idle socket then holds two goroutines, not
+// three); a peer that does not answer in time is dropped.
+func (c *Conn) ping(wg *sync.WaitGroup) {
+	wg.Go(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
+		defer cancel()
+		if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+			c.kick(closePolicy, "no pong")
 		}
-	}
+	})
 }
 
 func (c *Conn) readLoop() {

@@ -44,7 +44,7 @@ type Config struct {
 var DefaultConfig = Config{
 	MaxDocBytes:       1 << 20,
 	MaxFrameBytes:     256 << 10,
-	OutQueue:          512,
+	OutQueue:          128,
 	OpsPerSecond:      100,
 	OpsBurst:          200,
 	PresencePerSecond: 30,

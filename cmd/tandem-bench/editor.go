@@ -308,27 +308,20 @@ func (e *editor) loop(rate float64, stop <-chan struct{}) error {
 // drain stops typing and handles messages until the editor's edits are all
 // acknowledged.
 func (e *editor) drain() error {
-	deadline := time.After(30 * time.Second)
-	for !e.synced() {
-		select {
-		case m, ok := <-e.msgs:
-			if !ok {
-				return fmt.Errorf("%s: socket closed: %w", e.name, <-e.ended)
-			}
-			if err := e.handle(m, false); err != nil {
-				return err
-			}
-		case <-deadline:
-			return fmt.Errorf("%s: edits not acknowledged within 30s", e.name)
-		}
-	}
-	return nil
+	return e.await(e.synced, func() string { return "edits not acknowledged within 30s" })
 }
 
 // catchUp handles messages until the editor has reached version.
 func (e *editor) catchUp(version int64) error {
+	return e.await(func() bool { return e.version >= version }, func() string {
+		return fmt.Sprintf("stuck at version %d, server at %d", e.version, version)
+	})
+}
+
+// await handles messages until done holds, for at most 30 seconds.
+func (e *editor) await(done func() bool, stuck func() string) error {
 	deadline := time.After(30 * time.Second)
-	for e.version < version {
+	for !done() {
 		select {
 		case m, ok := <-e.msgs:
 			if !ok {
@@ -338,7 +331,7 @@ func (e *editor) catchUp(version int64) error {
 				return err
 			}
 		case <-deadline:
-			return fmt.Errorf("%s: stuck at version %d, server at %d", e.name, e.version, version)
+			return fmt.Errorf("%s: %s", e.name, stuck())
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -41,6 +42,8 @@ type room struct {
 	commits  chan error   // the commit's result
 
 	ids map[opKey]int64 // (author, op id) → version, for the ops in window
+
+	acked    []*Conn // scratch for committedBatch: who got the ack of one op
 
 	members  map[*Conn]*member
 	dirty    map[*Conn]bool // presence to broadcast at the next flush
@@ -568,10 +571,10 @@ func (r *room) committedBatch() error {
 		// The author's memberships get the ack; everyone else, including a
 		// later membership of the author's connection, gets the op.
 		ack := encode(ackMsg{Type: "ack", Doc: r.id, ID: rec.ID, Version: rec.Version})
-		acked := make(map[*Conn]bool, 1+len(p.also))
+		acked := r.acked[:0] // reused: no allocation per op on the hot path
 		for _, s := range append(p.also, p.from) {
-			if r.current(s) && !acked[s.c] {
-				acked[s.c] = true
+			if r.current(s) && !slices.Contains(acked, s.c) {
+				acked = append(acked, s.c)
 				if !s.c.send(ack) {
 					r.drop(s.c)
 				}
@@ -584,10 +587,11 @@ func (r *room) committedBatch() error {
 		}
 		op := encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})
 		for c := range r.members {
-			if !acked[c] && !c.send(op) {
+			if !slices.Contains(acked, c) && !c.send(op) {
 				r.drop(c)
 			}
 		}
+		r.acked = acked
 		r.hub.metrics.sequenced.Inc()
 		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
 	}

@@ -43,7 +43,7 @@ type room struct {
 
 	ids map[opKey]int64 // (author, op id) → version, for the ops in window
 
-	acked    []*Conn // scratch for committedBatch: who got the ack of one op
+	acked []*Conn // scratch for committedBatch: who got the ack of one op
 
 	members  map[*Conn]*member
 	dirty    map[*Conn]bool // presence to broadcast at the next flush

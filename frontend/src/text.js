@@ -1,0 +1,161 @@
+// Conversion between CodeMirror's positions (UTF-16 units) and the
+// protocol's (code points). Everything here takes a document with CodeMirror's
+// Text interface, `length` and `sliceString(from, to)`, so it works on an
+// editor's doc and, in tests, on a plain string wrapper.
+
+import { Builder, cpLength, MismatchError } from './ot.js';
+
+const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+
+/** A Text-like wrapper of a plain string, for code that has no editor. */
+export class StringDoc {
+  constructor(s) {
+    this.s = s;
+  }
+
+  get length() {
+    return this.s.length;
+  }
+
+  sliceString(from, to = this.s.length) {
+    return this.s.slice(from, to);
+  }
+
+  toString() {
+    return this.s;
+  }
+}
+
+/** splitsPair reports whether UTF-16 position pos falls inside a surrogate pair of doc. */
+export function splitsPair(doc, pos) {
+  if (pos <= 0 || pos >= doc.length) return false;
+  const two = doc.sliceString(pos - 1, pos + 1);
+  return isHigh(two.charCodeAt(0)) && isLow(two.charCodeAt(1));
+}
+
+/** wellFormed replaces lone surrogates in s with U+FFFD, as the server requires valid text. */
+export function wellFormed(s) {
+  let out = null;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (isHigh(c) && i + 1 < s.length && isLow(s.charCodeAt(i + 1))) {
+      i++;
+      continue;
+    }
+    if (isHigh(c) || isLow(c)) {
+      out ??= s.split('');
+      out[i] = '\ufffd';
+    }
+  }
+  return out ? out.join('') : s;
+}
+
+/**
+ * advance returns the UTF-16 position n code points after UTF-16 position u
+ * in doc. It reads doc in slices, never character by character through the
+ * editor, and throws MismatchError when doc ends first.
+ */
+export function advance(doc, u, n) {
+  while (n > 0) {
+    let end = Math.min(doc.length, u + n);
+    if (end === u) throw new MismatchError('op is longer than the document');
+    if (splitsPair(doc, end)) end++;
+    n -= cpLength(doc.sliceString(u, end));
+    u = end;
+  }
+  return u;
+}
+
+/** toCodePoints converts UTF-16 positions (any order) of doc to code points. */
+export function toCodePoints(doc, positions) {
+  const order = positions.map((p, i) => i).sort((a, b) => positions[a] - positions[b]);
+  const out = new Array(positions.length);
+  let u = 0;
+  let cp = 0;
+  for (const i of order) {
+    const p = Math.max(0, Math.min(positions[i], doc.length));
+    cp += cpLength(doc.sliceString(u, p));
+    u = p;
+    out[i] = cp;
+  }
+  return out;
+}
+
+/**
+ * toUTF16 converts code point positions (any order) of doc to UTF-16
+ * positions; positions past the end go to the end.
+ */
+export function toUTF16(doc, positions) {
+  const order = positions.map((p, i) => i).sort((a, b) => positions[a] - positions[b]);
+  const out = new Array(positions.length);
+  let u = 0;
+  let cp = 0;
+  for (const i of order) {
+    const want = Math.max(0, positions[i]);
+    if (want > cp && u < doc.length) {
+      try {
+        u = advance(doc, u, want - cp);
+        cp = want;
+      } catch (e) {
+        if (!(e instanceof MismatchError)) throw e;
+        u = doc.length;
+        cp = want;
+      }
+    }
+    out[i] = u;
+  }
+  return out;
+}
+
+/**
+ * changesToOp turns a CodeMirror ChangeSet made on doc into an op in code
+ * points. Changes must not split surrogate pairs (see expandToCodePoints).
+ */
+export function changesToOp(changes, doc) {
+  const b = new Builder();
+  let pos = 0;
+  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    b.retain(cpLength(doc.sliceString(pos, fromA)));
+    b.delete(cpLength(doc.sliceString(fromA, toA)));
+    b.insert(wellFormed(inserted.toString()));
+    pos = toA;
+  });
+  b.retain(cpLength(doc.sliceString(pos, doc.length)));
+  return b.op();
+}
+
+/**
+ * opToChanges turns an op in code points into CodeMirror change specs on doc
+ * (UTF-16 positions, all relative to doc). It throws MismatchError when the
+ * op's base length is not doc's length in code points.
+ */
+export function opToChanges(op, doc) {
+  const changes = [];
+  let u = 0;
+  let last = null; // the change at u, to merge an insert with a delete
+  for (let k = 0; k < op.length; k++) {
+    const c = op[k];
+    if (typeof c === 'string') {
+      if (last && last.to === u) last.insert += c;
+      else changes.push((last = { from: u, to: u, insert: c }));
+    } else if (c > 0) {
+      if (k === op.length - 1) {
+        // The trailing retain: only check that it ends the document.
+        const rest = cpLength(doc.sliceString(u, doc.length));
+        if (rest !== c) throw new MismatchError(`op retains ${c} code points at the end, document has ${rest}`);
+        u = doc.length;
+      } else {
+        u = advance(doc, u, c);
+      }
+      last = null;
+    } else {
+      const end = advance(doc, u, -c);
+      if (last && last.to === u) last.to = end;
+      else changes.push((last = { from: u, to: end, insert: '' }));
+      u = end;
+    }
+  }
+  if (u !== doc.length) throw new MismatchError('op is shorter than the document');
+  return changes;
+}

@@ -17,6 +17,7 @@ import (
 	"tandem/auth"
 	"tandem/collab"
 	"tandem/docs"
+	"tandem/frontend"
 	"tandem/migrations"
 	"tandem/store"
 )
@@ -126,7 +127,13 @@ func (s *server) handler() (http.Handler, error) {
 	s.hub = collab.NewHub(st, engine, s.log, reg)
 	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
 
+	web, err := frontend.New()
+	if err != nil {
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
+	web.Register(mux)
 	authSvc.Register(mux)
 	docsAPI.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,141 @@
+// Tandem's web app: a small router over three views (sign in, documents,
+// editor). The page is served for /, /signin and /d/{id}; everything else
+// comes from the REST API and the socket.
+
+import { api, ApiError } from './api.js';
+import { Connection, socketURL } from './connection.js';
+import { h, replace } from './dom.js';
+import { authView } from './views/auth.js';
+import { docsView } from './views/docs.js';
+import { docView } from './views/doc.js';
+
+const root = document.getElementById('app');
+let me = null; // {id, email, name}, or null when signed out
+let current = null; // the mounted view: {destroy()}
+let socket = null; // the tab's one Connection, opened on first use
+
+function closeSocket() {
+  socket?.stop();
+  socket = null;
+}
+
+/** navigate shows path, adding it to the history unless replace is set. */
+export function navigate(path, { replace: rep = false } = {}) {
+  if (rep) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+/** toast shows a short message at the bottom of the page. */
+export function toast(message, kind = 'info') {
+  let box = document.getElementById('toasts');
+  if (!box) {
+    box = h('div.toasts', { id: 'toasts', role: 'status', 'aria-live': 'polite' });
+    document.body.append(box);
+  }
+  const t = h(`div.toast.toast-${kind}`, {}, message);
+  box.append(t);
+  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
+}
+
+/** signedOut is called when the server says the session is gone. */
+function signedOut() {
+  me = null;
+  closeSocket();
+  const here = location.pathname;
+  navigate(here.startsWith('/d/') ? `/signin?next=${encodeURIComponent(here)}` : '/signin', { replace: true });
+}
+
+const ctx = {
+  get me() {
+    return me;
+  },
+  navigate,
+  toast,
+  signedIn(user, next) {
+    me = user;
+    navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
+  },
+  async signOut() {
+    try {
+      await api.logout();
+    } catch {
+      // signed out locally either way
+    }
+    me = null;
+    closeSocket();
+    navigate('/signin', { replace: true });
+  },
+  /** socket returns the tab's connection, opening it on first use. */
+  socket() {
+    if (!socket) {
+      socket = new Connection({
+        url: socketURL(),
+        stillSignedIn: async () => {
+          try {
+            await api.me();
+            return true;
+          } catch (err) {
+            if (err instanceof ApiError && err.status === 401) {
+              signedOut();
+              return false;
+            }
+            throw err;
+          }
+        },
+      });
+      socket.start();
+    }
+    return socket;
+  },
+  /** failed handles an API error: a lost session goes to sign-in, the rest is shown. */
+  failed(err) {
+    if (err instanceof ApiError && err.status === 401) signedOut();
+    else toast(err.message, 'error');
+  },
+  signedOut,
+};
+
+async function render() {
+  current?.destroy?.();
+  current = null;
+  if (me === null) {
+    try {
+      me = (await api.me()).user;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) {
+        replace(root, h('main.center', {}, h('div.card', {}, h('h1', {}, 'Tandem'), h('p.error', { role: 'alert' }, err.message),
+          h('button.primary', { onclick: () => render() }, 'Try again'))));
+        return;
+      }
+    }
+  }
+  const path = location.pathname;
+  const params = new URLSearchParams(location.search);
+  if (!me) {
+    if (path !== '/signin' && path !== '/signup') {
+      const next = path === '/' ? '' : `?next=${encodeURIComponent(path)}`;
+      history.replaceState(null, '', `/signin${next}`);
+    }
+    current = authView(root, ctx, { mode: location.pathname === '/signup' ? 'signup' : 'signin', next: params.get('next') });
+    return;
+  }
+  const m = path.match(/^\/d\/([^/]+)$/);
+  if (m) {
+    current = docView(root, ctx, decodeURIComponent(m[1]));
+  } else {
+    if (path !== '/') history.replaceState(null, '', '/');
+    current = docsView(root, ctx);
+  }
+}
+
+// Links inside the app navigate without reloading the page.
+document.addEventListener('click', (e) => {
+  const a = e.target.closest?.('a[data-nav]');
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+window.addEventListener('popstate', () => render());
+
+render();

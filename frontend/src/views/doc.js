@@ -1,0 +1,188 @@
+// The editor page for one document: the text, who is here, the connection,
+// sharing.
+
+import { api } from '../api.js';
+import { DocClient } from '../client.js';
+import { h, initials, replace } from '../dom.js';
+import { DocEditor } from '../editor.js';
+import { shareDialog } from './share.js';
+import { topBar } from './shell.js';
+
+export function docView(root, ctx, id) {
+  document.title = 'Loading… · Tandem';
+  const conn = ctx.socket();
+  let meta = null; // GET /api/docs/{id}
+  let alive = true;
+
+  const titleEl = h('h1.doc-heading', {}, '…');
+  const badge = h('span.badge', { hidden: true });
+  const status = h('span.status', { role: 'status', 'aria-live': 'polite' });
+  const people = h('ul.people', { 'aria-label': 'People here' });
+  const shareBtn = h('button.secondary', { type: 'button', onclick: () => share() }, 'Share');
+  const host = h('div.editor-host');
+  const banner = h('div.banner', { hidden: true });
+
+  replace(root,
+    topBar(ctx, h('a.back', { href: '/', 'data-nav': true, title: 'All documents' }, '←', h('span.sr-only', {}, 'Documents')), titleEl, badge),
+    h('div.doc-bar', {}, status, people, shareBtn),
+    banner,
+    h('main.editor-page', {}, host));
+
+  let scheduled = false;
+  const client = new DocClient(id, {
+    send: (m) => conn.send(m),
+    fetchOps: (from, to) => api.ops(id, from, to),
+    changed: () => {
+      if (scheduled) return;
+      scheduled = true;
+      // After the current editor update or socket frame: never inside one.
+      queueMicrotask(() => {
+        scheduled = false;
+        if (alive) update();
+      });
+    },
+    notice: (kind, message) => {
+      if (kind === 'gone') showGone(message);
+      else ctx.toast(message, kind === 'error' || kind === 'lost' || kind === 'refused' ? 'error' : 'info');
+    },
+  });
+  const editor = new DocEditor(host, client);
+  Object.assign(client.hooks, editor.hooks());
+
+  const onStatus = () => update();
+  conn.listeners.add(onStatus);
+
+  function update() {
+    const s = conn.status;
+    let text;
+    let cls;
+    if (client.gone) {
+      [text, cls] = ['Unavailable', 'gone'];
+    } else if (s !== 'online') {
+      [text, cls] = [client.pending ? 'Offline · unsaved edits kept here' : (s === 'connecting' ? 'Connecting…' : 'Offline · reconnecting…'), 'offline'];
+    } else if (!client.loaded || !client.joined) {
+      [text, cls] = ['Connecting…', 'connecting'];
+    } else if (client.pending) {
+      [text, cls] = ['Saving…', 'saving'];
+    } else {
+      [text, cls] = ['Saved', 'online'];
+    }
+    status.textContent = text;
+    status.className = `status status-${cls}`;
+    status.dataset.state = client.state;
+    status.dataset.connection = s;
+    status.dataset.version = client.version ?? '';
+
+    if (client.role) {
+      badge.hidden = client.canEdit;
+      badge.textContent = 'Read only';
+      badge.className = 'badge role-viewer';
+      if (editor.view.state.readOnly === client.canEdit) editor.setEditable(client.canEdit);
+    }
+    shareBtn.textContent = client.role === 'owner' ? 'Share' : 'Members';
+
+    // Who is here: me first, then everyone else once (several tabs of one
+    // person show once).
+    const here = new Map();
+    if (conn.hello) here.set(conn.hello.user.id, { ...conn.hello.user, me: true });
+    for (const p of client.presence.values()) if (!here.has(p.user.id)) here.set(p.user.id, p.user);
+    replace(people, [...here.values()].map((u) => h('li.avatar', {
+      style: `background-color: ${u.color}`,
+      title: u.me ? `${u.name} (you)` : u.name,
+      'data-user': u.id,
+    }, initials(u.name))));
+    if (client.loaded) editor.drawRemote();
+  }
+
+  function showGone(message) {
+    banner.hidden = false;
+    replace(banner, message, ' ', h('a', { href: '/', 'data-nav': true }, 'Back to documents'));
+    editor.setEditable(false);
+    update();
+  }
+
+  async function share() {
+    if (!meta) return;
+    shareDialog(ctx, meta, client.role === 'owner');
+  }
+
+  function setTitle(title) {
+    meta.title = title;
+    document.title = `${title || 'Untitled document'} · Tandem`;
+    replace(titleEl, title || 'Untitled document');
+  }
+
+  titleEl.addEventListener('click', () => {
+    if (!meta || client.role !== 'owner' || titleEl.querySelector('input')) return;
+    const input = h('input.title-input', { type: 'text', value: meta.title, maxlength: '200', 'aria-label': 'Title' });
+    const done = async (save) => {
+      const t = input.value.trim() || 'Untitled document';
+      if (save && t !== meta.title) {
+        try {
+          await api.renameDoc(id, t);
+        } catch (err) {
+          ctx.failed(err);
+          setTitle(meta.title);
+          return;
+        }
+      }
+      setTitle(save ? t : meta.title);
+    };
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') done(true);
+      if (e.key === 'Escape') done(false);
+    });
+    input.addEventListener('blur', () => done(true), { once: true });
+    replace(titleEl, input);
+    input.select();
+  });
+
+  const beforeUnload = (e) => {
+    if (client.pending) e.preventDefault();
+  };
+  window.addEventListener('beforeunload', beforeUnload);
+
+  // A handle for the console and for the browser tests.
+  window.tandem = {
+    text: () => editor.text(),
+    version: () => client.version,
+    state: () => client.state,
+    pending: () => client.pending,
+    role: () => client.role,
+  };
+
+  (async () => {
+    try {
+      meta = await api.getDoc(id);
+    } catch (err) {
+      if (!alive) return;
+      if (err.status === 404) {
+        document.title = 'Not found · Tandem';
+        replace(root, topBar(ctx), h('main.page', {}, h('div.empty', {},
+          h('h2', {}, 'Document not found'),
+          h('p.muted', {}, 'It may have been deleted, or it was never shared with you.'),
+          h('a.button.primary', { href: '/', 'data-nav': true }, 'Back to documents'))));
+        destroy();
+        return;
+      }
+      ctx.failed(err);
+      return;
+    }
+    if (!alive) return;
+    setTitle(meta.title);
+    conn.attach(client);
+    update();
+    editor.focus();
+  })();
+
+  function destroy() {
+    if (!alive) return;
+    alive = false;
+    conn.listeners.delete(onStatus);
+    conn.detach(client);
+    window.removeEventListener('beforeunload', beforeUnload);
+    editor.destroy();
+    delete window.tandem;
+  }
+  return { destroy };
+}

@@ -1,0 +1,96 @@
+// The list of my documents: create, open, rename, delete.
+
+import { api } from '../api.js';
+import { h, relativeTime, replace } from '../dom.js';
+import { topBar } from './shell.js';
+
+export function docsView(root, ctx) {
+  document.title = 'Documents · Tandem';
+  const list = h('div.doc-list', { 'aria-busy': 'true' }, h('p.muted', {}, 'Loading…'));
+  const title = h('input', { type: 'text', name: 'title', placeholder: 'Untitled document', maxlength: '200', 'aria-label': 'New document title' });
+  const create = h('form.new-doc', {
+    async onsubmit(e) {
+      e.preventDefault();
+      try {
+        const doc = await api.createDoc(title.value.trim() || 'Untitled document');
+        ctx.navigate(`/d/${encodeURIComponent(doc.id)}`);
+      } catch (err) {
+        ctx.failed(err);
+      }
+    },
+  }, title, h('button.primary', { type: 'submit' }, 'New document'));
+
+  replace(root, topBar(ctx), h('main.page', {},
+    h('div.page-head', {}, h('h1', {}, 'Documents'), create),
+    list));
+
+  let alive = true;
+  async function load() {
+    try {
+      const { docs } = await api.listDocs();
+      if (!alive) return;
+      list.removeAttribute('aria-busy');
+      if (docs.length === 0) {
+        replace(list, h('div.empty', {},
+          h('h2', {}, 'No documents yet'),
+          h('p.muted', {}, 'Create one above, then share it to write together.')));
+        return;
+      }
+      docs.sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
+      replace(list, h('ul.docs', {}, docs.map(row)));
+    } catch (err) {
+      ctx.failed(err);
+    }
+  }
+
+  function row(doc) {
+    const href = `/d/${encodeURIComponent(doc.id)}`;
+    const owner = doc.role === 'owner';
+    const li = h('li.doc-row', { 'data-doc': doc.id },
+      h('a.doc-title', { href, 'data-nav': true }, doc.title || 'Untitled document'),
+      h('span.badge', { class: `role-${doc.role}` }, doc.role),
+      h('span.muted.doc-time', { title: new Date(doc.updated_at).toLocaleString() }, `Edited ${relativeTime(doc.updated_at)}`),
+      h('span.doc-actions', {},
+        owner && h('button.ghost', { type: 'button', onclick: () => rename(doc, li) }, 'Rename'),
+        owner && h('button.ghost.danger', { type: 'button', onclick: () => remove(doc) }, 'Delete')));
+    return li;
+  }
+
+  function rename(doc, li) {
+    const input = h('input', { type: 'text', value: doc.title, maxlength: '200', 'aria-label': 'Title' });
+    const form = h('form.rename', {
+      async onsubmit(e) {
+        e.preventDefault();
+        try {
+          await api.renameDoc(doc.id, input.value.trim() || 'Untitled document');
+          load();
+        } catch (err) {
+          ctx.failed(err);
+        }
+      },
+    }, input, h('button.primary', { type: 'submit' }, 'Save'), h('button.ghost', { type: 'button', onclick: () => load() }, 'Cancel'));
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') load();
+    });
+    li.replaceChildren(form);
+    input.select();
+  }
+
+  async function remove(doc) {
+    if (!confirm(`Delete “${doc.title}” for everyone? This cannot be undone.`)) return;
+    try {
+      await api.deleteDoc(doc.id);
+      ctx.toast(`Deleted “${doc.title}”.`);
+      load();
+    } catch (err) {
+      ctx.failed(err);
+    }
+  }
+
+  load();
+  return {
+    destroy() {
+      alive = false;
+    },
+  };
+}

@@ -22,14 +22,14 @@ const vectorsPath = "../frontend/testdata/ot-vectors.json"
 
 // vectorCase is one shared test vector. Ops are in the wire form.
 type vectorCase struct {
-	Doc     string            `json:"doc"`
-	A       json.RawMessage   `json:"a"`
-	B       json.RawMessage   `json:"b"`
-	ApplyA  string            `json:"apply_a"`
-	APrime  json.RawMessage   `json:"a_prime"`
-	BPrime  json.RawMessage   `json:"b_prime"`
-	Compose json.RawMessage   `json:"compose_a_b_prime"`
-	Result  string            `json:"result"`
+	Doc     string          `json:"doc"`
+	A       json.RawMessage `json:"a"`
+	B       json.RawMessage `json:"b"`
+	ApplyA  string          `json:"apply_a"`
+	APrime  json.RawMessage `json:"a_prime"`
+	BPrime  json.RawMessage `json:"b_prime"`
+	Compose json.RawMessage `json:"compose_a_b_prime"`
+	Result  string          `json:"result"`
 	// Indexes are [pos, own (0 or 1), TransformIndex(pos, a, own)].
 	Indexes [][3]int `json:"indexes"`
 }

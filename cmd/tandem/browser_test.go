@@ -538,4 +538,3 @@ func (p *flakyProxy) setOffline(off bool) {
 		}
 	}
 }
-

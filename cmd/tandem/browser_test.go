@@ -360,7 +360,7 @@ func TestBrowserEditing(t *testing.T) {
 
 	// And at the same place.
 	before := utf8.RuneCountInString(text)
-	aliceSame, bobSame := "[a1😀a2👩‍👩‍👧a3]", "[b1🚀b2é中b3]"
+	aliceSame, bobSame := "[a1😀a2👩‍👩‍👧a3]", "[b1🚀b2éñb3]"
 	concurrently(t,
 		func() error { return alice.typeAt("end", aliceSame) },
 		func() error { return bob.typeAt("end", bobSame) },
@@ -437,6 +437,44 @@ func TestBrowserEditing(t *testing.T) {
 		}
 		t.Logf("screenshot: %s", file)
 	}
+
+	// Alice makes Carol an editor: Carol's editor unlocks at once and her
+	// typing lands. Then she removes Bob, who is told so.
+	alice.do(chromedp.Click(".doc-bar button"))
+	alice.waitFor(`!!document.querySelector('dialog.share[open] .members li[data-email="carol@example.com"] select')`, "the member list", 5*time.Second)
+	alice.do(chromedp.SetValue(`.members li[data-email="carol@example.com"] select`, "editor"))
+	// SetValue sets the value; the page acts on the change event.
+	eval[bool](alice, `document.querySelector('.members li[data-email="carol@example.com"] select').dispatchEvent(new Event("change"))`)
+	carol.waitFor(`window.tandem.role() === "editor" && document.querySelector(".cm-content").getAttribute("contenteditable") === "true"`,
+		"Carol's editor to unlock", 10*time.Second)
+	if err := carol.typeAt("end", " Carol can edit now."); err != nil {
+		t.Fatal(err)
+	}
+	if text := converge(t, srv, docID, alice, bob, carol); !strings.HasSuffix(text, " Carol can edit now.") {
+		t.Errorf("Carol's edit is missing: %q", text)
+	}
+	alice.do(chromedp.Click(`.members li[data-email="bob@example.com"] button`))
+	bob.waitFor(`!document.querySelector(".banner").hidden && document.querySelector(".status").textContent === "Unavailable"`,
+		"Bob to learn he was removed", 10*time.Second)
+	alice.do(chromedp.Click("dialog.share .close"))
+
+	// Back in her list, Alice renames the document, then deletes it; Carol,
+	// still in it, is told.
+	alice.do(chromedp.Click("a.back"))
+	row := fmt.Sprintf(`.doc-row[data-doc=%q]`, docID)
+	alice.waitFor(fmt.Sprintf(`document.querySelector('%s .doc-title')?.textContent === "Trip plan"`, row), "the list", 5*time.Second)
+	alice.do(chromedp.Click(row + " .doc-actions button"))
+	alice.waitFor(`!!document.querySelector(".rename input")`, "the rename form", 5*time.Second)
+	alice.do(
+		chromedp.SetValue(".rename input", "Road trip"),
+		chromedp.Click(".rename button[type=submit]"),
+	)
+	alice.waitFor(fmt.Sprintf(`document.querySelector('%s .doc-title')?.textContent === "Road trip"`, row), "the new title", 5*time.Second)
+	alice.do(chromedp.Click(row + " .doc-actions button.danger"))
+	alice.waitFor(`!!document.querySelector("dialog.confirm[open]")`, "the delete confirmation", 5*time.Second)
+	alice.do(chromedp.Click("dialog.confirm button.primary"))
+	alice.waitFor(`!!document.querySelector(".empty")`, "the empty list", 5*time.Second)
+	carol.waitFor(`!document.querySelector(".banner").hidden`, "Carol to learn the document is gone", 10*time.Second)
 }
 
 // flakyProxy forwards TCP connections to a server until it is set offline:

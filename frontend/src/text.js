@@ -27,6 +27,21 @@ export class StringDoc {
   }
 }
 
+/**
+ * count is the number of code points of doc between UTF-16 positions from and
+ * to. On an editor's Text it walks the document's own chunks (lines) instead
+ * of joining them into one string.
+ */
+export function count(doc, from, to) {
+  if (typeof doc.iterRange !== 'function') return cpLength(doc.sliceString(from, to));
+  let n = 0;
+  for (const it = doc.iterRange(from, to); !it.next().done;) {
+    if (!it.lineBreak) n += cpLength(it.value);
+    else n++;
+  }
+  return n;
+}
+
 /** splitsPair reports whether UTF-16 position pos falls inside a surrogate pair of doc. */
 export function splitsPair(doc, pos) {
   if (pos <= 0 || pos >= doc.length) return false;
@@ -75,7 +90,7 @@ export function toCodePoints(doc, positions) {
   let cp = 0;
   for (const i of order) {
     const p = Math.max(0, Math.min(positions[i], doc.length));
-    cp += cpLength(doc.sliceString(u, p));
+    cp += count(doc, u, p);
     u = p;
     out[i] = cp;
   }
@@ -116,12 +131,12 @@ export function changesToOp(changes, doc) {
   const b = new Builder();
   let pos = 0;
   changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
-    b.retain(cpLength(doc.sliceString(pos, fromA)));
-    b.delete(cpLength(doc.sliceString(fromA, toA)));
+    b.retain(count(doc, pos, fromA));
+    b.delete(count(doc, fromA, toA));
     b.insert(wellFormed(inserted.toString()));
     pos = toA;
   });
-  b.retain(cpLength(doc.sliceString(pos, doc.length)));
+  b.retain(count(doc, pos, doc.length));
   return b.op();
 }
 
@@ -142,7 +157,7 @@ export function opToChanges(op, doc) {
     } else if (c > 0) {
       if (k === op.length - 1) {
         // The trailing retain: only check that it ends the document.
-        const rest = cpLength(doc.sliceString(u, doc.length));
+        const rest = count(doc, u, doc.length);
         if (rest !== c) throw new MismatchError(`op retains ${c} code points at the end, document has ${rest}`);
         u = doc.length;
       } else {

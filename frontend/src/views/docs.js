@@ -2,6 +2,7 @@
 
 import { api } from '../api.js';
 import { h, relativeTime, replace } from '../dom.js';
+import { confirmDialog } from './confirm.js';
 import { topBar } from './shell.js';
 
 export function docsView(root, ctx) {
@@ -77,7 +78,8 @@ export function docsView(root, ctx) {
   }
 
   async function remove(doc) {
-    if (!confirm(`Delete “${doc.title}” for everyone? This cannot be undone.`)) return;
+    const sure = await confirmDialog(`Delete “${doc.title}”?`, 'It is deleted for everyone it is shared with. This cannot be undone.', 'Delete');
+    if (!sure) return;
     try {
       await api.deleteDoc(doc.id);
       ctx.toast(`Deleted “${doc.title}”.`);

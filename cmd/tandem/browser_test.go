@@ -470,6 +470,17 @@ func TestBrowserEditing(t *testing.T) {
 		chromedp.Click(".rename button[type=submit]"),
 	)
 	alice.waitFor(fmt.Sprintf(`document.querySelector('%s .doc-title')?.textContent === "Road trip"`, row), "the new title", 5*time.Second)
+	// On a phone-sized screen nothing overflows sideways.
+	for _, p := range []*page{alice, carol} {
+		p.do(chromedp.EmulateViewport(390, 780))
+		if w := eval[[]int](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+			t.Errorf("%s's page overflows a 390 px screen: %d px wide", p.name, w[0])
+		}
+		if png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(screenshotDir(t), "phone-"+p.name+".png"), png, 0o644)
+		}
+		p.do(chromedp.EmulateViewport(1200, 760))
+	}
 	alice.do(chromedp.Click(row + " .doc-actions button.danger"))
 	alice.waitFor(`!!document.querySelector("dialog.confirm[open]")`, "the delete confirmation", 5*time.Second)
 	alice.do(chromedp.Click("dialog.confirm button.primary"))

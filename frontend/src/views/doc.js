@@ -80,6 +80,13 @@ export function docView(root, ctx, id) {
       if (editor.view.state.readOnly === client.canEdit) editor.setEditable(client.canEdit);
     }
     shareBtn.textContent = client.role === 'owner' ? 'Share' : 'Members';
+    if (client.role === 'owner') {
+      titleEl.tabIndex = 0;
+      titleEl.title = 'Rename (click or Enter)';
+    } else {
+      titleEl.removeAttribute('tabindex');
+      titleEl.removeAttribute('title');
+    }
 
     // Who is here: me first, then everyone else once (several tabs of one
     // person show once).
@@ -112,10 +119,13 @@ export function docView(root, ctx, id) {
     replace(titleEl, title || 'Untitled document');
   }
 
-  titleEl.addEventListener('click', () => {
+  function startRename() {
     if (!meta || client.role !== 'owner' || titleEl.querySelector('input')) return;
     const input = h('input.title-input', { type: 'text', value: meta.title, maxlength: '200', 'aria-label': 'Title' });
+    let finished = false;
     const done = async (save) => {
+      if (finished) return;
+      finished = true;
       const t = input.value.trim() || 'Untitled document';
       if (save && t !== meta.title) {
         try {
@@ -127,14 +137,22 @@ export function docView(root, ctx, id) {
         }
       }
       setTitle(save ? t : meta.title);
+      titleEl.focus();
     };
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter') done(true);
       if (e.key === 'Escape') done(false);
     });
-    input.addEventListener('blur', () => done(true), { once: true });
+    input.addEventListener('blur', () => done(true));
     replace(titleEl, input);
     input.select();
+  }
+  titleEl.addEventListener('click', startRename);
+  titleEl.addEventListener('keydown', (e) => {
+    if (e.target === titleEl && (e.key === 'Enter' || e.key === 'F2')) {
+      e.preventDefault();
+      startRename();
+    }
   });
 
   const beforeUnload = (e) => {

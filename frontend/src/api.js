@@ -47,6 +47,7 @@ export const api = {
   getDoc: (id) => call('GET', `/api/docs/${enc(id)}`),
   renameDoc: (id, title) => call('PATCH', `/api/docs/${enc(id)}`, { title }),
   deleteDoc: (id) => call('DELETE', `/api/docs/${enc(id)}`),
+  submitOp: (id, body) => call('POST', `/api/docs/${enc(id)}/ops`, body),
   members: (id) => call('GET', `/api/docs/${enc(id)}/members`),
   share: (id, email, role) => call('PUT', `/api/docs/${enc(id)}/members`, { email, role }),
   removeMember: (id, user) => call('DELETE', `/api/docs/${enc(id)}/members/${enc(user)}`),

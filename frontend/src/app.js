@@ -8,6 +8,7 @@ import { h, replace } from './dom.js';
 import { authView } from './views/auth.js';
 import { docsView } from './views/docs.js';
 import { docView } from './views/doc.js';
+import { confirmDialog } from './views/confirm.js';
 
 const root = document.getElementById('app');
 let me = null; // {id, email, name}, or null when signed out
@@ -19,11 +20,35 @@ function closeSocket() {
   socket = null;
 }
 
-/** navigate shows path, adding it to the history unless replace is set. */
-export function navigate(path, { replace: rep = false } = {}) {
+let here = location.pathname + location.search; // what the mounted view shows
+
+/** leaveOK asks before leaving a view with unsaved edits. */
+async function leaveOK() {
+  if (!current?.unsaved?.()) return true;
+  return confirmDialog('Leave with unsaved edits?',
+    'Some of your edits have not reached the server yet. If you leave now, they are lost.', 'Leave');
+}
+
+/**
+ * navigate shows path, adding it to the history unless replace is set. It
+ * asks first when the current view has unsaved edits, unless force is set.
+ */
+export async function navigate(path, { replace: rep = false, force = false } = {}) {
+  if (!force && !(await leaveOK())) return;
   if (rep) history.replaceState(null, '', path);
   else history.pushState(null, '', path);
   render();
+}
+
+/** safeNext is next if it is a path on this site, else '/'. */
+function safeNext(next) {
+  if (!next) return '/';
+  try {
+    const u = new URL(next, location.origin);
+    return u.origin === location.origin ? u.pathname + u.search : '/';
+  } catch {
+    return '/';
+  }
 }
 
 /** toast shows a short message at the bottom of the page. */
@@ -42,8 +67,8 @@ export function toast(message, kind = 'info') {
 function signedOut() {
   me = null;
   closeSocket();
-  const here = location.pathname;
-  navigate(here.startsWith('/d/') ? `/signin?next=${encodeURIComponent(here)}` : '/signin', { replace: true });
+  const path = location.pathname;
+  navigate(path.startsWith('/d/') ? `/signin?next=${encodeURIComponent(path)}` : '/signin', { replace: true, force: true });
 }
 
 const ctx = {
@@ -54,9 +79,10 @@ const ctx = {
   toast,
   signedIn(user, next) {
     me = user;
-    navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
+    navigate(safeNext(next), { replace: true, force: true });
   },
   async signOut() {
+    if (!(await leaveOK())) return;
     try {
       await api.logout();
     } catch {
@@ -64,7 +90,7 @@ const ctx = {
     }
     me = null;
     closeSocket();
-    navigate('/signin', { replace: true });
+    navigate('/signin', { replace: true, force: true });
   },
   /** socket returns the tab's connection, opening it on first use. */
   socket() {
@@ -96,13 +122,21 @@ const ctx = {
   signedOut,
 };
 
+let renders = 0;
+
 async function render() {
+  const token = ++renders;
   current?.destroy?.();
   current = null;
+  here = location.pathname + location.search;
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   if (me === null) {
     try {
-      me = (await api.me()).user;
+      const user = (await api.me()).user;
+      if (token !== renders) return; // a newer render took over
+      me = user;
     } catch (err) {
+      if (token !== renders) return;
       if (!(err instanceof ApiError && err.status === 401)) {
         replace(root, h('main.center', {}, h('div.card', {}, h('h1', {}, 'Tandem'), h('p.error', { role: 'alert' }, err.message),
           h('button.primary', { onclick: () => render() }, 'Try again'))));
@@ -136,6 +170,20 @@ document.addEventListener('click', (e) => {
   e.preventDefault();
   navigate(a.getAttribute('href'));
 });
-window.addEventListener('popstate', () => render());
+window.addEventListener('popstate', async () => {
+  if (!current?.unsaved?.()) {
+    render();
+    return;
+  }
+  // The browser has already moved: put the page back, then ask.
+  const target = location.pathname + location.search;
+  history.pushState(null, '', here);
+  if (await leaveOK()) navigate(target, { force: true });
+});
+
+// Closing or reloading the tab with unsaved edits asks first.
+window.addEventListener('beforeunload', (e) => {
+  if (current?.unsaved?.()) e.preventDefault();
+});
 
 render();

@@ -4,16 +4,29 @@
 // constructor, so tests can drive it with plain strings and a simulated
 // server.
 
-import { compose, isNoop, transform, transformRanges } from './ot.js';
+import { compose, isNoop, transform, transformIndex, transformRanges } from './ot.js';
 
 /** Error codes after which an outstanding op will never apply (§9). */
-const fatalCodes = new Set(['invalid_op', 'forbidden', 'too_large', 'conflict']);
+const fatalCodes = new Set(['invalid_op', 'forbidden', 'too_large', 'conflict', 'not_found', 'unsupported']);
 
 /** How long to wait before re-sending an op refused as rate_limited. */
 const rateLimitRetryMs = 1000;
 
 /** Presence is sent at most this often; the server broadcasts every 40 ms. */
 const presenceEveryMs = 50;
+
+/** The server takes at most this many ranges per selection. */
+const maxRanges = 100;
+
+/**
+ * Ops whose message is larger than this go over REST, whose body limit is
+ * twice the document limit, instead of the socket, whose frame limit
+ * (--max-frame-bytes, 256 KiB by default) would close the socket (§7, 1009).
+ */
+export const restThresholdBytes = 64 * 1024;
+
+/** History fetches for a recovery (§10.4): attempts and the waits between them. */
+const recoveryWaitsMs = [0, 1000, 3000];
 
 /**
  * randomId returns a short random string for op id prefixes: 12 characters
@@ -27,17 +40,30 @@ export function randomId() {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_');
 }
 
+/** utf8Length is the UTF-8 size of s in bytes. */
+function utf8Length(s) {
+  if (s.length * 3 <= restThresholdBytes) return s.length; // small either way
+  return new TextEncoder().encode(s).length;
+}
+
 /**
  * DocClient keeps one document in step with the server.
  *
- * Hooks (all but send and apply optional):
+ * Hooks (all but send, apply and reset optional):
  * - send(msg): hand a message to the socket; returns false when offline.
- * - apply(op): apply a remote op (code points) to the local text.
+ * - apply(op): apply a remote op (code points) to the local text. It may
+ *   throw if the op does not fit: the client then reloads the document.
  * - reset(text): replace the local text (first join, resync).
+ * - text(): the local text, to hand back to the user when edits cannot be
+ *   merged.
  * - fetchOps(from, to): Promise of op records from the REST history, for a
  *   rejoin that came back with content while edits were pending (§10.4).
+ * - submitOp({version, id, op}): Promise; send a large op over REST (§11).
+ *   A rejection carries the error `code`.
  * - changed(): something shown to the user changed (status, role, presence).
- * - notice(kind, message): tell the user something went wrong.
+ * - notice(kind, message, text): tell the user something went wrong; kind
+ *   'lost' comes with the text the user had, 'gone' means the document can no
+ *   longer be used.
  * - setTimeout: the timer function (tests pass their own).
  */
 export class DocClient {
@@ -49,14 +75,15 @@ export class DocClient {
     this.timer = hooks.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
 
     this.me = null; // my user id, from hello
-    this.session = null; // this connection's session id
     this.joined = false; // a joined message arrived on the current socket
     this.joining = false; // a join was sent and not answered
-    this.loaded = false; // the text has been loaded at least once
+    this.joinFailures = 0; // refused joins in a row
+    this.loaded = false; // the local text is a version of the server's
     this.version = null; // last server version seen
     this.role = null;
     this.outstanding = null; // {id, base, original, op}: sent, not acknowledged
-    this.sent = false; // outstanding was sent on the current socket
+    this.sent = false; // outstanding was sent on the current membership
+    this.refusals = 0; // bad_request answers to the outstanding op in a row
     this.buffer = null; // local edits made while awaiting an ack
     this.held = null; // messages held while history is fetched (§10.4)
     this.presence = new Map(); // session -> {user, selection} at this.version
@@ -82,18 +109,21 @@ export class DocClient {
     return this.role === 'owner' || this.role === 'editor';
   }
 
+  /** editable reports whether the person may type now (offline included). */
+  get editable() {
+    return this.canEdit && this.loaded && !this.gone;
+  }
+
   // --- connection events -------------------------------------------------
 
   /** connected is called with the hello message of a new socket: it (re)joins. */
   connected(hello) {
     this.me = hello.user.id;
-    this.session = hello.session;
     this.joined = false;
+    this.joining = false;
     this.sent = false;
-    if (this.gone) return;
-    const msg = { type: 'join', doc: this.doc };
-    if (this.loaded) msg.version = this.version;
-    this.joining = this.hooks.send(msg) !== false;
+    this.joinFailures = 0;
+    this.join();
   }
 
   /** disconnected is called when the socket closes. Local edits go on. */
@@ -109,9 +139,12 @@ export class DocClient {
 
   /** local records an edit already applied to the local text. */
   local(op) {
-    if (isNoop(op)) return;
+    // Before the text is loaded the editor is read only; a reset replaces
+    // whatever it holds.
+    if (isNoop(op) || !this.loaded) return;
     if (!this.outstanding) {
       this.outstanding = { id: this.nextId(), base: this.version, original: op, op };
+      this.refusals = 0;
       this.sendOutstanding();
     } else {
       this.buffer = this.buffer ? compose(this.buffer, op) : op;
@@ -121,7 +154,7 @@ export class DocClient {
 
   /** select records my selection: a list of {anchor, head} in code points of the local text, or null. */
   select(ranges) {
-    this.selection = ranges;
+    this.selection = ranges ? ranges.slice(0, maxRanges) : null;
     this.presenceDirty = true;
     this.flushPresence();
   }
@@ -131,6 +164,7 @@ export class DocClient {
     if (this.joined || this.joining) this.hooks.send({ type: 'leave', doc: this.doc });
     this.joined = false;
     this.joining = false;
+    this.gone ??= 'left';
     clearTimeout(this.presenceTimer);
   }
 
@@ -142,9 +176,14 @@ export class DocClient {
       this.held.push(msg);
       return;
     }
+    // Until the join is answered, what arrives belongs to a membership this
+    // client has left (the server sends until it reads the leave): the join's
+    // own catch-up brings again whatever of it matters. Only errors about the
+    // join itself count.
+    if (!this.joined && msg.type !== 'joined' && !(msg.type === 'error' && msg.id === undefined)) return;
     switch (msg.type) {
       case 'joined':
-        this.onJoined(msg);
+        if (this.joining) this.onJoined(msg);
         break;
       case 'ack':
         if (this.outstanding && msg.id === this.outstanding.id) this.onAck(msg.version);
@@ -156,7 +195,7 @@ export class DocClient {
         this.onPresence(msg);
         break;
       case 'role':
-        this.setRole(msg.role);
+        this.role = msg.role;
         break;
       case 'error':
         this.onError(msg);
@@ -168,64 +207,85 @@ export class DocClient {
   onJoined(msg) {
     this.joined = true;
     this.joining = false;
-    this.setRole(msg.role);
+    this.joinFailures = 0;
+    this.role = msg.role;
     this.presence.clear();
     const entries = () => {
+      this.presence.clear();
       for (const p of msg.presence ?? []) this.presence.set(p.session, { user: p.user, selection: p.selection });
     };
     if (msg.ops) {
-      for (const rec of msg.ops) this.onOp(rec);
+      for (const rec of msg.ops) {
+        this.onOp(rec);
+        if (!this.joined) return; // out of step: resyncing
+      }
       entries();
-      this.afterRejoin();
+      this.afterJoin();
       return;
     }
     const J = msg.version;
     if (!this.loaded || !this.outstanding) {
-      this.version = J;
-      this.loaded = true;
-      this.hooks.reset(msg.content);
+      this.adopt(msg.content, J);
       entries();
-      this.presenceDirty = true;
-      this.afterRejoin();
+      this.afterJoin();
       return;
     }
     // Too far behind to catch up from the socket, with edits pending: fetch
     // the missing history over REST while holding what the socket sends.
     this.held = [];
-    const recover = async () => {
-      const recs = await this.hooks.fetchOps(this.version + 1, J);
-      for (const rec of recs) {
-        if (rec.version !== this.version + 1) throw new Error(`history gap at ${this.version + 1}`);
-        this.onOp(rec);
-      }
-    };
-    const done = (err) => {
-      if (err) {
-        // History unavailable: keep the text the server has; what was pending
-        // is kept for the user to copy, never silently merged.
-        const lost = this.outstanding;
+    this.recover(J).then((ok) => {
+      if (!ok && this.loaded) {
+        // History unavailable: take the server's text, and hand the person
+        // theirs to copy, rather than merge edits in the wrong place.
+        const text = this.hooks.text?.();
         this.outstanding = null;
         this.buffer = null;
-        this.version = J;
-        this.hooks.reset(msg.content);
-        if (lost) this.notice('lost', 'Some offline edits could not be merged and were set aside.');
+        this.sent = false;
+        this.adopt(msg.content, J);
+        this.notice('lost', 'Your offline edits could not be merged with the latest version.', text);
       }
-      entries();
-      const held = this.held;
+      if (this.loaded) {
+        entries();
+        this.afterJoin();
+      }
+      const held = this.held ?? [];
       this.held = null;
-      this.afterRejoin();
       for (const m of held) this.receive(m);
       this.changed();
-    };
-    if (!this.hooks.fetchOps) {
-      done(new Error('no history'));
-      return;
-    }
-    recover().then(() => done(null), done);
+    });
   }
 
-  /** afterRejoin re-sends the outstanding op unchanged (§10 step 3). */
-  afterRejoin() {
+  /** recover feeds history up to version J through onOp; false when it cannot be had. */
+  async recover(J) {
+    if (!this.hooks.fetchOps) return false;
+    for (const wait of recoveryWaitsMs) {
+      if (wait) await new Promise((resolve) => this.timer(resolve, wait));
+      let recs;
+      try {
+        recs = await this.hooks.fetchOps(this.version + 1, J);
+      } catch {
+        continue; // a network blip or a busy server: try again
+      }
+      for (const rec of recs) {
+        if (rec.version <= this.version) continue;
+        if (rec.version !== this.version + 1) return false;
+        this.onOp(rec);
+        if (!this.loaded) return true; // out of step: resyncing
+      }
+      return this.version === J;
+    }
+    return false;
+  }
+
+  /** adopt takes the server's text at version. */
+  adopt(content, version) {
+    this.version = version;
+    this.loaded = true;
+    this.hooks.reset(content);
+  }
+
+  /** afterJoin re-sends the outstanding op unchanged (§10 step 3) and my presence. */
+  afterJoin() {
     if (this.outstanding && !this.sent) this.sendOutstanding();
     this.presenceDirty = true;
     this.flushPresence();
@@ -240,6 +300,7 @@ export class DocClient {
     this.version = version;
     this.outstanding = null;
     this.sent = false;
+    this.refusals = 0;
     if (this.buffer) {
       this.outstanding = { id: this.nextId(), base: this.version, original: this.buffer, op: this.buffer };
       this.buffer = null;
@@ -255,23 +316,38 @@ export class DocClient {
       return;
     }
     if (msg.version !== this.version + 1) {
-      // Cannot happen with a correct server; resync rather than diverge.
-      this.notice('error', `Out of step with the server (got version ${msg.version}, have ${this.version}); reloading.`);
-      this.resync();
+      this.outOfStep(`got version ${msg.version} after ${this.version}`);
       return;
     }
     let o = msg.op;
-    if (this.outstanding) {
-      let out;
-      [o, out] = transform(o, this.outstanding.op);
-      this.outstanding = { ...this.outstanding, op: out };
-      if (this.buffer) [o, this.buffer] = transform(o, this.buffer);
+    let out = this.outstanding?.op;
+    let buf = this.buffer;
+    try {
+      if (out) {
+        [o, out] = transform(o, out);
+        if (buf) [o, buf] = transform(o, buf);
+      }
+      this.hooks.apply(o);
+    } catch (err) {
+      this.outOfStep(err.message);
+      return;
     }
+    if (this.outstanding) this.outstanding = { ...this.outstanding, op: out };
+    this.buffer = buf;
     this.version = msg.version;
     for (const [session, p] of this.presence) {
       this.presence.set(session, { user: p.user, selection: transformRanges(p.selection, msg.op, p.user.id === msg.user) });
     }
-    this.hooks.apply(o);
+    if (this.selection) {
+      this.selection = this.selection.map((r) => ({ anchor: transformIndex(r.anchor, o, false), head: transformIndex(r.head, o, false) }));
+    }
+  }
+
+  /** outOfStep reloads a document whose local copy no longer fits the server's. */
+  outOfStep(why) {
+    console.warn(`tandem: ${this.doc} out of step with the server (${why}); reloading it`);
+    this.dropPending('The document got out of step with the server and was reloaded.');
+    this.resync();
   }
 
   onPresence(msg) {
@@ -280,39 +356,22 @@ export class DocClient {
   }
 
   onError(msg) {
-    const mine = this.outstanding && msg.id !== undefined && msg.id === this.outstanding.id;
-    if (mine) {
-      if (msg.code === 'rate_limited') {
-        const id = msg.id;
-        this.timer(() => {
-          if (this.outstanding?.id === id && this.joined) this.sendOutstanding();
-        }, rateLimitRetryMs);
-        return;
-      }
-      if (fatalCodes.has(msg.code)) {
-        this.notice('refused', `An edit was refused (${msg.message}); reloading the document.`);
-        this.outstanding = null;
-        this.buffer = null;
-        this.resync();
-        return;
-      }
-      // unavailable, bad_request (not joined, too far behind): rejoin.
-      this.rejoin();
+    if (msg.id !== undefined) {
+      if (this.outstanding && msg.id === this.outstanding.id) this.onOpRefused(msg);
+      return; // about an op already settled
+    }
+    if (this.joining) {
+      this.onJoinRefused(msg);
       return;
     }
-    if (msg.id !== undefined) return; // about an op already settled
     switch (msg.code) {
       case 'not_found':
-        this.gone = 'not_found';
-        this.joined = false;
-        this.joining = false;
-        this.notice('gone', 'This document was deleted or you no longer have access to it.');
+        this.setGone('This document was deleted or you no longer have access to it.');
         break;
       case 'unavailable':
         // The room restarted or is shutting down: we are no longer joined.
         this.joined = false;
-        this.joining = false;
-        this.timer(() => this.rejoinIfIdle(), 500);
+        this.timer(() => this.join(), 500);
         break;
       case 'rate_limited':
         break; // a presence update was dropped; the next one replaces it
@@ -321,51 +380,122 @@ export class DocClient {
     }
   }
 
+  onOpRefused(msg) {
+    const o = this.outstanding;
+    if (msg.code === 'rate_limited') {
+      this.sent = false;
+      this.timer(() => {
+        if (this.outstanding === o && !this.sent) this.sendOutstanding();
+      }, rateLimitRetryMs);
+      return;
+    }
+    if (fatalCodes.has(msg.code)) {
+      this.dropPending(`An edit was refused (${msg.message}).`);
+      this.resync();
+      return;
+    }
+    this.refusals++;
+    if (msg.code === 'bad_request' && this.refusals >= 2 && this.joined) {
+      // Refused again right after a rejoin: its base is too far behind. The
+      // catch-up since showed it was never applied, so send it as a new op
+      // at the current version.
+      this.outstanding = { id: this.nextId(), base: this.version, original: o.op, op: o.op };
+      this.sent = false;
+      this.sendOutstanding();
+      return;
+    }
+    // unavailable, internal, bad_request (not joined, too far behind): rejoin.
+    this.rejoin();
+  }
+
+  onJoinRefused(msg) {
+    this.joining = false;
+    if (msg.code === 'not_found') {
+      this.setGone('This document does not exist or is not shared with you.');
+      return;
+    }
+    this.joinFailures++;
+    // "Already joined" (a leave was lost) is cured by leaving.
+    if (msg.code === 'bad_request') this.hooks.send({ type: 'leave', doc: this.doc });
+    if (this.joinFailures === 3) this.notice('error', `Cannot open the document yet: ${msg.message}`);
+    this.timer(() => this.join(), Math.min(30000, 500 * 2 ** this.joinFailures));
+  }
+
   // --- helpers -----------------------------------------------------------
 
-  setRole(role) {
-    if (!role || role === this.role) return;
-    this.role = role;
-    if (!this.canEdit && this.outstanding) {
-      // A viewer's pending edits will be refused: drop them (§8).
-      this.outstanding = null;
-      this.buffer = null;
-      this.resync();
-    }
-  }
-
-  /** resync drops the local text and loads the server's: leave, then join without a version. */
-  resync() {
-    this.hooks.send({ type: 'leave', doc: this.doc });
-    this.loaded = false;
-    this.joined = false;
-    this.joining = this.hooks.send({ type: 'join', doc: this.doc }) !== false;
-  }
-
-  /** rejoin leaves and joins again at the current version, keeping pending edits. */
-  rejoin() {
-    this.hooks.send({ type: 'leave', doc: this.doc });
-    this.joined = false;
-    this.sent = false;
-    this.joining = this.hooks.send({ type: 'join', doc: this.doc, version: this.version }) !== false;
-  }
-
-  rejoinIfIdle() {
+  /** join asks for the document at the version held, unless joined, joining or gone. */
+  join() {
     if (this.joined || this.joining || this.gone) return;
     const msg = { type: 'join', doc: this.doc };
     if (this.loaded) msg.version = this.version;
     this.joining = this.hooks.send(msg) !== false;
   }
 
+  /** rejoin leaves and joins again at the current version, keeping pending edits. */
+  rejoin() {
+    this.hooks.send({ type: 'leave', doc: this.doc });
+    this.joined = false;
+    this.joining = false;
+    this.sent = false;
+    this.join();
+  }
+
+  /** resync drops the local text and loads the server's: leave, then join without a version. */
+  resync() {
+    this.outstanding = null;
+    this.buffer = null;
+    this.sent = false;
+    this.loaded = false;
+    this.presence.clear();
+    this.rejoin();
+  }
+
+  /** dropPending discards pending edits, handing their text to the person. */
+  dropPending(message) {
+    if (!this.outstanding) return;
+    const text = this.hooks.text?.();
+    this.outstanding = null;
+    this.buffer = null;
+    this.sent = false;
+    this.notice('lost', message, text);
+  }
+
+  setGone(message) {
+    this.gone = 'gone';
+    this.joined = false;
+    this.joining = false;
+    this.dropPending('Your latest edits could not be saved.');
+    this.notice('gone', message);
+  }
+
   sendOutstanding() {
     if (!this.joined) return; // sent after the next join
     const o = this.outstanding;
-    this.sent = this.hooks.send({ type: 'op', doc: this.doc, version: o.base, id: o.id, op: o.original }) !== false;
+    const msg = { type: 'op', doc: this.doc, version: o.base, id: o.id, op: o.original };
+    if (this.hooks.submitOp && utf8Length(JSON.stringify(msg)) > restThresholdBytes) {
+      // Too big for a socket frame: the same op, id and base over REST. The
+      // socket then brings it as an op with my id, which is its ack.
+      this.sent = true;
+      this.hooks.submitOp({ version: o.base, id: o.id, op: o.original }).catch((err) => {
+        if (this.outstanding !== o) return;
+        this.sent = false;
+        if (fatalCodes.has(err.code)) {
+          this.onOpRefused({ code: err.code, message: err.message });
+          this.changed();
+        } else {
+          this.timer(() => {
+            if (this.outstanding === o && !this.sent) this.sendOutstanding();
+          }, 2000);
+        }
+      });
+      return;
+    }
+    this.sent = this.hooks.send(msg) !== false;
   }
 
   /** flushPresence sends my selection when synchronized, at most every presenceEveryMs. */
   flushPresence() {
-    if (!this.presenceDirty || !this.joined || this.outstanding || this.presenceTimer) return;
+    if (!this.presenceDirty || !this.joined || !this.loaded || this.held || this.outstanding || this.presenceTimer) return;
     const now = Date.now();
     const wait = this.lastPresenceAt + presenceEveryMs - now;
     if (wait > 0) {
@@ -404,7 +534,7 @@ export class DocClient {
     this.hooks.changed?.();
   }
 
-  notice(kind, message) {
-    this.hooks.notice?.(kind, message);
+  notice(kind, message, text) {
+    this.hooks.notice?.(kind, message, text);
   }
 }

@@ -68,7 +68,7 @@ export class Connection {
   }
 
   open() {
-    if (this.stopped) return;
+    if (this.stopped || this.ws) return;
     this.setStatus(this.attempt === 0 ? 'connecting' : 'offline');
     let ws;
     try {
@@ -78,7 +78,9 @@ export class Connection {
       return;
     }
     this.ws = ws;
-    ws.onmessage = (e) => this.onFrame(e.data);
+    ws.onmessage = (e) => {
+      if (this.ws === ws) this.onFrame(e.data);
+    };
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -108,8 +110,13 @@ export class Connection {
         continue;
       }
       const c = msg.doc !== undefined ? this.docs.get(msg.doc) : undefined;
-      if (c) c.receive(msg);
-      else if (msg.type === 'error') console.warn('tandem:', msg.code, msg.message);
+      try {
+        if (c) c.receive(msg);
+        else if (msg.type === 'error') console.warn('tandem:', msg.code, msg.message);
+      } catch (err) {
+        // One document's failure must not cost the others their messages.
+        console.error('tandem: handling', msg.type, 'for', msg.doc, err);
+      }
     }
   }
 
@@ -130,6 +137,7 @@ export class Connection {
         this.stop();
         return;
       }
+      if (this.stopped || this.ws) return; // reconnected meanwhile
     }
     const delay = Math.min(maxDelayMs, minDelayMs * 2 ** (this.attempt - 1));
     clearTimeout(this.timer);

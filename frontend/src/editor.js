@@ -4,14 +4,13 @@
 
 import { minimalSetup } from 'codemirror';
 import { indentWithTab } from '@codemirror/commands';
-import { Compartment, EditorState, StateEffect, StateField, Transaction, Annotation } from '@codemirror/state';
+import { Compartment, EditorState, StateEffect, StateField, Transaction } from '@codemirror/state';
 import {
   Decoration, EditorView, WidgetType, keymap, placeholder,
 } from '@codemirror/view';
-import { changesToOp, opToChanges, splitsPair, toCodePoints, toUTF16 } from './text.js';
+import { remote, wholeCodePoints } from './filter.js';
+import { changesToOp, opToChanges, toCodePoints, toUTF16 } from './text.js';
 
-/** Marks transactions that come from the server, not the user. */
-const remote = Annotation.define();
 
 /** Replaces the remote cursors and selections drawn. */
 const setRemote = StateEffect.define();
@@ -77,28 +76,6 @@ function remoteDecorations(people) {
 }
 
 /**
- * wholeCodePoints widens any change that would split a surrogate pair to
- * cover the whole character, so an edit never leaves half an emoji behind
- * (and never produces an op the server must refuse).
- */
-const wholeCodePoints = EditorState.transactionFilter.of((tr) => {
-  if (!tr.docChanged || tr.annotation(remote)) return tr;
-  const doc = tr.startState.doc;
-  let split = false;
-  tr.changes.iterChangedRanges((from, to) => {
-    if (splitsPair(doc, from) || splitsPair(doc, to)) split = true;
-  });
-  if (!split) return tr;
-  const specs = [];
-  tr.changes.iterChanges((from, to, _fb, _tb, inserted) => {
-    if (splitsPair(doc, from)) from--;
-    if (splitsPair(doc, to)) to++;
-    specs.push({ from, to, insert: inserted });
-  });
-  return [{ changes: specs, scrollIntoView: tr.scrollIntoView, userEvent: tr.annotation(Transaction.userEvent) }];
-});
-
-/**
  * DocEditor binds an EditorView in parent to client (a DocClient whose apply
  * and reset hooks it provides through hooks()).
  */
@@ -145,8 +122,10 @@ export class DocEditor {
       reset: (text) => {
         // A fresh state: the undo history of another text would be wrong.
         this.view.setState(this.newState(text));
-        this.setEditable(this.client.canEdit);
+        this.setEditable(this.client.editable);
+        this.client.select(this.selectionInCodePoints(this.view.state));
       },
+      text: () => this.text(),
     };
   }
 
@@ -160,13 +139,16 @@ export class DocEditor {
         this.client.local(changesToOp(tr.changes, tr.startState.doc));
       }
     }
-    if (u.selectionSet || u.docChanged) {
-      const doc = u.state.doc;
-      const ranges = u.state.selection.ranges;
-      const flat = toCodePoints(doc, ranges.flatMap((r) => [r.anchor, r.head]));
-      const sel = ranges.map((_, i) => ({ anchor: flat[2 * i], head: flat[2 * i + 1] }));
-      if (u.selectionSet || u.transactions.some((tr) => !tr.annotation(remote))) this.client.select(sel);
+    // Remote changes move my selection in the client too (DocClient.onOp).
+    if (u.selectionSet || u.transactions.some((tr) => tr.docChanged && !tr.annotation(remote))) {
+      this.client.select(this.selectionInCodePoints(u.state));
     }
+  }
+
+  selectionInCodePoints(state) {
+    const ranges = state.selection.ranges;
+    const flat = toCodePoints(state.doc, ranges.flatMap((r) => [r.anchor, r.head]));
+    return ranges.map((_, i) => ({ anchor: flat[2 * i], head: flat[2 * i + 1] }));
   }
 
   /** drawRemote redraws the others' cursors from the client's presence. */

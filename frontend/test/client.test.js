@@ -24,7 +24,10 @@ function makeClient(text = '', opts = {}) {
     reset: (t) => {
       state.text = t;
     },
+    text: () => state.text,
     fetchOps: opts.fetchOps,
+    submitOp: opts.submitOp,
+    notice: opts.notice,
     setTimeout: (fn, ms) => timers.push({ fn, ms }),
   }, 'p');
   return { c, sent, state, timers };
@@ -178,14 +181,147 @@ test('rate limited ops are re-sent unchanged later', () => {
   assert.deepEqual(ops(k.sent), [ops(k.sent)[0], ops(k.sent)[0]]);
 });
 
-test('demotion to viewer drops pending edits', () => {
-  const k = makeClient();
+test('demotion to viewer: the editor locks, the refused edit is handed back', () => {
+  const notices = [];
+  const k = makeClient('', { notice: (kind, message, text) => notices.push({ kind, text }) });
   joinedAt(k, 'abc', 0);
   edit(k, ['x', 3]);
   k.c.receive({ type: 'role', doc: 'd1', role: 'viewer' });
   assert.equal(k.c.canEdit, false);
+  assert.equal(k.c.editable, false);
+  k.c.receive({ type: 'error', doc: 'd1', id: 'p-1', code: 'forbidden', message: 'viewers cannot edit' });
   assert.equal(k.c.pending, false);
+  assert.deepEqual(notices, [{ kind: 'lost', text: 'xabc' }]);
+  assert.deepEqual(k.sent.slice(-2), [{ type: 'leave', doc: 'd1' }, { type: 'join', doc: 'd1' }]);
+});
+
+test('after a rejoin, messages of the old membership are dropped', () => {
+  const k = makeClient();
+  joinedAt(k, 'abc', 5);
+  edit(k, ['x', 3]);
+  k.c.receive({ type: 'error', doc: 'd1', id: 'p-1', code: 'unavailable', message: 'room restarted' });
+  assert.deepEqual(k.sent.slice(-2), [{ type: 'leave', doc: 'd1' }, { type: 'join', doc: 'd1', version: 5 }]);
+  // Sent before the server read the leave: the join's catch-up repeats it.
+  k.c.receive({ type: 'op', doc: 'd1', version: 6, id: 'r1', user: 'u2', op: [3, 'y'] });
+  k.c.receive({ type: 'presence', doc: 'd1', version: 6, session: 's9', user: { id: 'u2' }, selection: null });
+  assert.equal(k.state.text, 'xabc');
+  k.c.receive({
+    type: 'joined', doc: 'd1', version: 7, role: 'editor', presence: [],
+    ops: [{ version: 6, id: 'r1', user: 'u2', op: [3, 'y'] }, { version: 7, id: 'p-1', user: 'me', op: ['x', 4] }],
+  });
+  assert.equal(k.state.text, 'xabcy');
+  assert.equal(k.c.version, 7);
+  assert.equal(k.c.state, 'synchronized');
+  assert.equal(ops(k.sent).length, 1, 'the op was acknowledged by the catch-up, not re-sent');
+});
+
+test('while a resync loads, typing is ignored and the text replaced', () => {
+  const k = makeClient();
+  joinedAt(k, 'abc', 2);
+  edit(k, [3, '!']);
+  k.c.receive({ type: 'error', doc: 'd1', id: 'p-1', code: 'too_large', message: 'too large' });
+  assert.equal(k.c.editable, false);
+  edit(k, [4, '?']); // the editor is read only; were it not, the reset drops this
+  assert.equal(k.c.pending, false);
+  k.c.receive({ type: 'joined', doc: 'd1', version: 2, role: 'editor', presence: [], content: 'abc' });
+  assert.equal(k.state.text, 'abc');
+  assert.equal(k.c.editable, true);
+  edit(k, [3, 'Z']);
+  assert.deepEqual(ops(k.sent).at(-1), { type: 'op', doc: 'd1', version: 2, id: 'p-2', op: [3, 'Z'] });
+});
+
+test('an op that does not fit the local text reloads the document', () => {
+  const notices = [];
+  const k = makeClient('', { notice: (kind, message, text) => notices.push({ kind, text }) });
+  joinedAt(k, 'abc', 0);
+  edit(k, ['x', 3]);
+  k.c.receive({ type: 'op', doc: 'd1', version: 1, id: 'r', user: 'u2', op: [9, 'y'] });
+  assert.equal(k.c.version, 0, 'the version does not move past an op not applied');
+  assert.equal(k.c.loaded, false);
+  assert.deepEqual(notices, [{ kind: 'lost', text: 'xabc' }]);
+  assert.deepEqual(k.sent.slice(-2), [{ type: 'leave', doc: 'd1' }, { type: 'join', doc: 'd1' }]);
+});
+
+test('a large op goes over REST, and the socket brings its ack', async () => {
+  const posted = [];
+  const k = makeClient('', { submitOp: async (body) => { posted.push(body); return { version: 1 }; } });
+  joinedAt(k, '', 0);
+  const big = 'x'.repeat(100 * 1024);
+  edit(k, [big]);
+  assert.equal(ops(k.sent).length, 0, 'not over the socket');
+  assert.deepEqual(posted, [{ version: 0, id: 'p-1', op: [big] }]);
+  k.c.receive({ type: 'op', doc: 'd1', version: 1, id: 'p-1', user: 'me', op: [big] });
+  assert.equal(k.c.state, 'synchronized');
+  assert.equal(k.state.text, big);
+});
+
+test('a refused join is retried, leaving first after bad_request', () => {
+  const k = makeClient();
+  k.c.connected({ session: 's1', user: { id: 'me' } });
+  k.c.receive({ type: 'error', doc: 'd1', code: 'rate_limited', message: 'slow down' });
+  assert.equal(k.c.joining, false);
+  k.timers.shift().fn();
   assert.deepEqual(k.sent.at(-1), { type: 'join', doc: 'd1' });
+  k.c.receive({ type: 'error', doc: 'd1', code: 'bad_request', message: 'already joined' });
+  assert.deepEqual(k.sent.at(-1), { type: 'leave', doc: 'd1' });
+  k.timers.shift().fn();
+  assert.deepEqual(k.sent.at(-1), { type: 'join', doc: 'd1' });
+  k.c.receive({ type: 'joined', doc: 'd1', version: 0, role: 'editor', presence: [], content: '' });
+  assert.equal(k.c.joined, true);
+});
+
+test('an op refused twice as too far behind is sent again at the current version', () => {
+  const k = makeClient();
+  joinedAt(k, 'ab', 1);
+  edit(k, [2, '!']);
+  k.c.receive({ type: 'error', doc: 'd1', id: 'p-1', code: 'bad_request', message: 'too far behind: rejoin' });
+  k.c.receive({
+    type: 'joined', doc: 'd1', version: 2, role: 'editor', presence: [],
+    ops: [{ version: 2, id: 'r', user: 'u2', op: ['>', 2] }],
+  });
+  assert.deepEqual(ops(k.sent).at(-1), { type: 'op', doc: 'd1', version: 1, id: 'p-1', op: [2, '!'] }, 're-sent unchanged first');
+  k.c.receive({ type: 'error', doc: 'd1', id: 'p-1', code: 'bad_request', message: 'too far behind: rejoin' });
+  assert.deepEqual(ops(k.sent).at(-1), { type: 'op', doc: 'd1', version: 2, id: 'p-2', op: [3, '!'] });
+  k.c.receive({ type: 'ack', doc: 'd1', id: 'p-2', version: 3 });
+  assert.equal(k.state.text, '>ab!');
+  assert.equal(k.c.state, 'synchronized');
+});
+
+test('when history cannot be fetched, the server text is taken and mine handed back', async () => {
+  let calls = 0;
+  const notices = [];
+  const k = makeClient('', {
+    fetchOps: async () => {
+      calls++;
+      throw new Error('503');
+    },
+    notice: (kind, message, text) => notices.push({ kind, text }),
+  });
+  joinedAt(k, 'abc', 1);
+  edit(k, [3, '!']);
+  k.c.disconnected();
+  k.c.connected({ session: 's2', user: { id: 'me' } });
+  k.c.receive({ type: 'joined', doc: 'd1', version: 5000, role: 'editor', presence: [], content: 'server text' });
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setImmediate(r));
+    for (const t of k.timers.splice(0)) t.fn();
+  }
+  assert.equal(calls, 3, 'tried three times');
+  assert.equal(k.state.text, 'server text');
+  assert.equal(k.c.version, 5000);
+  assert.equal(k.c.pending, false);
+  assert.deepEqual(notices, [{ kind: 'lost', text: 'abc!' }]);
+});
+
+test('my selection moves with remote edits before it is sent', () => {
+  const k = makeClient();
+  joinedAt(k, 'abcdef', 0);
+  edit(k, [6, '!']);
+  k.c.select([{ anchor: 4, head: 4 }]);
+  k.c.receive({ type: 'op', doc: 'd1', version: 1, id: 'r', user: 'u2', op: ['12', 6] });
+  k.c.lastPresenceAt = 0; // as if the throttle's time had passed
+  k.c.receive({ type: 'ack', doc: 'd1', id: 'p-1', version: 2 });
+  assert.deepEqual(k.sent.at(-1), { type: 'presence', doc: 'd1', version: 2, selection: [{ anchor: 6, head: 6 }] });
 });
 
 test('presence: sent only when synchronized, remote selections follow edits', () => {

@@ -71,3 +71,27 @@ test('lone surrogates never reach an op', () => {
   const changes = ChangeSet.of([{ from: 1, insert: '\ud83d' }], 2);
   assert.deepEqual(changesToOp(changes, start), [1, '\ufffd', 1]);
 });
+
+test('the editor filter keeps edits on whole characters', async () => {
+  const { wholeCodePoints, remote } = await import('../src/filter.js');
+  const state = EditorState.create({ doc: 'a😀b', extensions: [wholeCodePoints] });
+  const type = (spec) => state.update({ ...spec, userEvent: 'input.type' }).state;
+  // An insert inside the pair goes after it; the caret follows the insert.
+  let s = type({ changes: { from: 2, insert: 'X' }, selection: { anchor: 3 } });
+  assert.equal(s.doc.toString(), 'a😀Xb');
+  assert.equal(s.selection.main.head, 4);
+  // A deletion of half the pair takes the whole character.
+  s = type({ changes: { from: 2, to: 3 } });
+  assert.equal(s.doc.toString(), 'ab');
+  s = type({ changes: { from: 1, to: 2, insert: 'Y' } });
+  assert.equal(s.doc.toString(), 'aYb');
+  // Lone surrogates typed or pasted become U+FFFD, in the editor as in the op.
+  s = type({ changes: { from: 0, insert: '\ud83d' } });
+  assert.equal(s.doc.toString(), '\ufffda😀b');
+  s = type({ changes: [{ from: 0, insert: '\ud83d' }, { from: 1, insert: '\ude00' }] });
+  assert.equal(s.doc.toString(), '\ufffda\ufffd😀b');
+  // Whole-character edits and the server's own are left alone.
+  assert.equal(type({ changes: { from: 1, to: 3, insert: '🎉' } }).doc.toString(), 'a🎉b');
+  const r = state.update({ changes: { from: 2, insert: 'Z' }, annotations: remote.of(true) }).state;
+  assert.equal(r.doc.toString(), 'a\ud83dZ\ude00b');
+});

@@ -32,6 +32,7 @@ export function docView(root, ctx, id) {
   const client = new DocClient(id, {
     send: (m) => conn.send(m),
     fetchOps: (from, to) => api.ops(id, from, to),
+    submitOp: (body) => api.submitOp(id, body),
     changed: () => {
       if (scheduled) return;
       scheduled = true;
@@ -41,9 +42,10 @@ export function docView(root, ctx, id) {
         if (alive) update();
       });
     },
-    notice: (kind, message) => {
+    notice: (kind, message, text) => {
       if (kind === 'gone') showGone(message);
-      else ctx.toast(message, kind === 'error' || kind === 'lost' || kind === 'refused' ? 'error' : 'info');
+      else if (kind === 'lost') showLost(message, text);
+      else ctx.toast(message, kind === 'error' ? 'error' : 'info');
     },
   });
   const editor = new DocEditor(host, client);
@@ -77,8 +79,8 @@ export function docView(root, ctx, id) {
       badge.hidden = client.canEdit;
       badge.textContent = 'Read only';
       badge.className = 'badge role-viewer';
-      if (editor.view.state.readOnly === client.canEdit) editor.setEditable(client.canEdit);
     }
+    if (editor.view.state.readOnly === client.editable) editor.setEditable(client.editable);
     shareBtn.textContent = client.role === 'owner' ? 'Share' : 'Members';
     if (client.role === 'owner') {
       titleEl.tabIndex = 0;
@@ -104,8 +106,31 @@ export function docView(root, ctx, id) {
   function showGone(message) {
     banner.hidden = false;
     replace(banner, message, ' ', h('a', { href: '/', 'data-nav': true }, 'Back to documents'));
-    editor.setEditable(false);
     update();
+  }
+
+  // Edits that could not be merged are never dropped silently: the person
+  // gets their version of the text to copy.
+  function showLost(message, text) {
+    if (text === undefined) {
+      ctx.toast(message, 'error');
+      return;
+    }
+    const copy = h('button.secondary', {
+      type: 'button',
+      async onclick() {
+        try {
+          await navigator.clipboard.writeText(text);
+          copy.textContent = 'Copied';
+        } catch {
+          ctx.toast('Copying failed: select the text below and copy it.', 'error');
+        }
+      },
+    }, 'Copy my version');
+    banner.hidden = false;
+    replace(banner,
+      h('p', {}, message, ' ', copy, ' ', h('button.ghost', { type: 'button', onclick: () => { banner.hidden = true; } }, 'Dismiss')),
+      h('details', {}, h('summary', {}, 'Show my version'), h('pre.lost-text', {}, text)));
   }
 
   async function share() {
@@ -155,10 +180,6 @@ export function docView(root, ctx, id) {
     }
   });
 
-  const beforeUnload = (e) => {
-    if (client.pending) e.preventDefault();
-  };
-  window.addEventListener('beforeunload', beforeUnload);
 
   // A handle for the console and for the browser tests.
   window.tandem = {
@@ -174,6 +195,14 @@ export function docView(root, ctx, id) {
       meta = await api.getDoc(id);
     } catch (err) {
       if (!alive) return;
+      if (err.status !== 404 && err.status !== 401) {
+        replace(root, topBar(ctx), h('main.page', {}, h('div.empty', {},
+          h('h2', {}, 'Could not open the document'),
+          h('p.muted', {}, err.message),
+          h('button.primary', { type: 'button', onclick: () => ctx.navigate(location.pathname, { replace: true }) }, 'Try again'))));
+        destroy();
+        return;
+      }
       if (err.status === 404) {
         document.title = 'Not found · Tandem';
         replace(root, topBar(ctx), h('main.page', {}, h('div.empty', {},
@@ -198,9 +227,12 @@ export function docView(root, ctx, id) {
     alive = false;
     conn.listeners.delete(onStatus);
     conn.detach(client);
-    window.removeEventListener('beforeunload', beforeUnload);
     editor.destroy();
     delete window.tandem;
   }
-  return { destroy };
+  return {
+    destroy,
+    /** unsaved reports edits that would be lost by leaving the page. */
+    unsaved: () => client.pending,
+  };
 }

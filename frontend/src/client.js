@@ -207,6 +207,7 @@ export class DocClient {
   onJoined(msg) {
     this.joined = true;
     this.joining = false;
+    this.sent = false; // whatever was sent before belongs to a membership that ended
     this.joinFailures = 0;
     this.role = msg.role;
     this.presence.clear();
@@ -371,6 +372,7 @@ export class DocClient {
       case 'unavailable':
         // The room restarted or is shutting down: we are no longer joined.
         this.joined = false;
+        this.sent = false;
         this.timer(() => this.join(), 500);
         break;
       case 'rate_limited':
@@ -385,7 +387,7 @@ export class DocClient {
     if (msg.code === 'rate_limited') {
       this.sent = false;
       this.timer(() => {
-        if (this.outstanding === o && !this.sent) this.sendOutstanding();
+        if (this.outstanding?.id === o.id && !this.sent) this.sendOutstanding();
       }, rateLimitRetryMs);
       return;
     }
@@ -477,14 +479,14 @@ export class DocClient {
       // socket then brings it as an op with my id, which is its ack.
       this.sent = true;
       this.hooks.submitOp({ version: o.base, id: o.id, op: o.original }).catch((err) => {
-        if (this.outstanding !== o) return;
+        if (this.outstanding?.id !== o.id) return;
         this.sent = false;
         if (fatalCodes.has(err.code)) {
           this.onOpRefused({ code: err.code, message: err.message });
           this.changed();
         } else {
           this.timer(() => {
-            if (this.outstanding === o && !this.sent) this.sendOutstanding();
+            if (this.outstanding?.id === o.id && !this.sent) this.sendOutstanding();
           }, 2000);
         }
       });

@@ -351,11 +351,21 @@ test('presence: sent only when synchronized, remote selections follow edits', ()
 
 /** Server follows the sequencing rules of the real room, in memory. */
 class Server {
-  constructor(text, windowOps) {
+  constructor(text, windowOps, rand) {
     this.text = text;
     this.history = []; // {version, id, user, op}
     this.windowOps = windowOps;
     this.conns = new Set();
+    this.rand = rand;
+  }
+
+  /** restart drops every member, as a room that failed and restarted does. */
+  restart() {
+    for (const c of this.conns) {
+      if (!c.joined) continue;
+      c.joined = false;
+      c.toClient.push({ type: 'error', doc: 'd1', code: 'unavailable', message: 'room restarted' });
+    }
   }
 
   get version() {
@@ -366,6 +376,8 @@ class Server {
     const reply = (m) => conn.toClient.push(m);
     switch (msg.type) {
       case 'join': {
+        if (conn.joined) return reply({ type: 'error', doc: 'd1', code: 'bad_request', message: 'already joined' });
+        if (this.rand(20) === 0) return reply({ type: 'error', doc: 'd1', code: 'rate_limited', message: 'slow down' });
         conn.joined = true;
         const v = msg.version;
         if (v != null && v <= this.version && this.version - v <= this.windowOps) {
@@ -382,6 +394,7 @@ class Server {
         return;
       case 'op': {
         if (!conn.joined) return reply({ type: 'error', doc: 'd1', id: msg.id, code: 'bad_request', message: 'not joined' });
+        if (this.rand(15) === 0) return reply({ type: 'error', doc: 'd1', id: msg.id, code: 'rate_limited', message: 'slow down' });
         assert.ok(msg.version <= this.version, 'op from the future');
         const prior = this.history.find((h) => h.user === conn.user && h.id === msg.id);
         if (prior) {
@@ -427,9 +440,10 @@ function randomEdit(rand, text) {
 
 for (const [name, windowOps] of [['catch-up from the socket', 1000], ['recovery over REST', 3]]) {
   test(`random concurrent edits with disconnects converge (${name})`, async () => {
-    for (let round = 0; round < 30; round++) {
+    for (let round = 0; round < 60; round++) {
       const rand = lcg(round + 1);
-      const server = new Server('start', windowOps);
+      const server = new Server('start', windowOps, rand);
+      const timers = []; // the clients' timers, fired at random
       const clients = [];
       for (let i = 0; i < 4; i++) {
         const conn = { user: `u${i}`, toServer: [], toClient: [], joined: false, open: true };
@@ -447,7 +461,7 @@ for (const [name, windowOps] of [['catch-up from the socket', 1000], ['recovery 
             k.text = t;
           },
           fetchOps: async (from, to) => server.history.slice(from - 1, to),
-          setTimeout: () => {},
+          setTimeout: (fn) => timers.push(fn),
         }, `c${i}`);
         server.conns.add(conn);
         clients.push(k);
@@ -481,11 +495,19 @@ for (const [name, windowOps] of [['catch-up from the socket', 1000], ['recovery 
           await settle();
         } else if (r === 9 && rand(4) === 0) {
           reconnect(k);
+        } else if (r === 9 && rand(3) === 0) {
+          server.restart();
+        } else if (r === 9 && timers.length) {
+          timers.splice(rand(timers.length), 1)[0]();
         }
       }
-      // Deliver everything until quiet.
+      // Deliver everything, and fire every timer, until quiet.
       for (let busy = true; busy;) {
         busy = false;
+        while (timers.length) {
+          timers.shift()();
+          busy = true;
+        }
         for (const k of clients) {
           while (k.conn.toServer.length) {
             server.handle(k.conn, k.conn.toServer.shift());
@@ -500,7 +522,8 @@ for (const [name, windowOps] of [['catch-up from the socket', 1000], ['recovery 
         await settle();
       }
       for (const [i, k] of clients.entries()) {
-        assert.equal(k.c.pending, false, `round ${round} client ${i} has unacknowledged edits`);
+        const st = { joined: k.c.joined, joining: k.c.joining, sent: k.c.sent, loaded: k.c.loaded, gone: k.c.gone, out: k.c.outstanding?.id, connJoined: k.conn.joined, open: k.conn.open };
+        assert.equal(k.c.pending, false, `round ${round} client ${i} has unacknowledged edits: ${JSON.stringify(st)}`);
         assert.equal(k.text, server.text, `round ${round} client ${i} diverged`);
         assert.equal(k.c.version, server.version, `round ${round} client ${i} version`);
       }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -452,6 +453,20 @@ func TestBrowserEditing(t *testing.T) {
 	}
 	if text := converge(t, srv, docID, alice, bob, carol); !strings.HasSuffix(text, " Carol can edit now.") {
 		t.Errorf("Carol's edit is missing: %q", text)
+	}
+	// A paste larger than a socket frame (256 KiB) goes over REST and lands.
+	paste := strings.Repeat("A long pasted line, with an emoji 📋 in it.\n", 7000)
+	// A real paste event, with the text on its clipboard, as the editor gets
+	// from Ctrl+V.
+	quoted, _ := json.Marshal(paste)
+	eval[bool](carol, `(() => {
+		const data = new DataTransfer();
+		data.setData("text/plain", `+string(quoted)+`);
+		return document.querySelector(".cm-content").dispatchEvent(
+			new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+	})()`)
+	if text := converge(t, srv, docID, alice, bob, carol); !strings.Contains(text, paste) {
+		t.Errorf("the big paste did not land whole (%d bytes of text)", len(text))
 	}
 	alice.do(chromedp.Click(`.members li[data-email="bob@example.com"] button`))
 	bob.waitFor(`!document.querySelector(".banner").hidden && document.querySelector(".status").textContent === "Unavailable"`,

@@ -154,6 +154,20 @@ func (p *page) waitFor(expr, what string, timeout time.Duration) {
 	}
 }
 
+// screenshot saves what the window shows as name.png in the screenshot folder.
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatalf("%s: screenshot: %v", p.name, err)
+	}
+	file := filepath.Join(screenshotDir(p.t), name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot: %s", file)
+}
+
 // text is the editor's text.
 func (p *page) text() string { return eval[string](p, "window.tandem.text()") }
 
@@ -163,6 +177,9 @@ func (p *page) signUp(base, name, email string) {
 	p.waitFor(`location.pathname === "/signin" && !!document.querySelector("form")`, "the sign-in page", 10*time.Second)
 	p.do(chromedp.Click(`a[href^="/signup"]`))
 	p.waitFor(`location.pathname === "/signup" && !!document.querySelector("input[name=name]")`, "the sign-up form", 10*time.Second)
+	if p.name == "alice" {
+		p.screenshot("signup")
+	}
 	p.do(
 		chromedp.SendKeys("input[name=name]", name),
 		chromedp.SendKeys("input[name=email]", email),
@@ -309,6 +326,7 @@ func TestBrowserEditing(t *testing.T) {
 
 	// Alice has no documents yet, creates one and starts writing.
 	alice.waitFor(`!!document.querySelector(".empty")`, "the empty state", 5*time.Second)
+	alice.screenshot("documents-empty")
 	alice.do(
 		chromedp.SendKeys(".new-doc input", "Trip plan"),
 		chromedp.Click(".new-doc button"),
@@ -336,11 +354,13 @@ func TestBrowserEditing(t *testing.T) {
 		chromedp.Click(".invite button"),
 	)
 	alice.waitFor(`document.querySelector('.members li[data-email="carol@example.com"] select')?.value === "viewer"`, "Carol as a viewer", 5*time.Second)
+	alice.screenshot("share")
 	alice.do(chromedp.Click("dialog.share .close"))
 
 	// Bob finds it in his list; Carol follows a link.
 	bob.do(chromedp.Navigate(bobNet.URL() + "/"))
 	bob.waitFor(fmt.Sprintf(`!!document.querySelector('.doc-row[data-doc=%q] a')`, docID), "the shared document in Bob's list", 10*time.Second)
+	bob.screenshot("documents")
 	bob.do(chromedp.Click(fmt.Sprintf(`.doc-row[data-doc=%q] a`, docID)))
 	bob.waitJoined()
 	carol.do(chromedp.Navigate(srv.URL() + "/d/" + docID))
@@ -426,18 +446,8 @@ func TestBrowserEditing(t *testing.T) {
 	if got := eval[int](carol, `document.querySelectorAll(".people .avatar").length`); got != 3 {
 		t.Errorf("Carol sees %d people here, want 3", got)
 	}
-	dir := screenshotDir(t)
-	for _, p := range []*page{carol, alice} {
-		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(dir, "editor-"+p.name+".png")
-		if err := os.WriteFile(file, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", file)
-	}
+	carol.screenshot("editor-carol")
+	alice.screenshot("editor-alice")
 
 	// Alice makes Carol an editor: Carol's editor unlocks at once and her
 	// typing lands. Then she removes Bob, who is told so.
@@ -491,9 +501,7 @@ func TestBrowserEditing(t *testing.T) {
 		if w := eval[[]int](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
 			t.Errorf("%s's page overflows a 390 px screen: %d px wide", p.name, w[0])
 		}
-		if png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)); err == nil {
-			_ = os.WriteFile(filepath.Join(screenshotDir(t), "phone-"+p.name+".png"), png, 0o644)
-		}
+		p.screenshot("phone-" + p.name)
 		p.do(chromedp.EmulateViewport(1200, 760))
 	}
 	alice.do(chromedp.Click(row + " .doc-actions button.danger"))

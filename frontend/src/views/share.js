@@ -49,10 +49,33 @@ export function shareDialog(ctx, doc, manage) {
     }
   }
 
+  // Any member may leave a document; owners manage everyone else.
+  async function removeMember(m, self) {
+    error.hidden = true;
+    try {
+      await api.removeMember(doc.id, m.user_id);
+    } catch (err) {
+      show(err);
+      return;
+    }
+    if (self) {
+      dialog.close();
+      ctx.toast(`You left “${doc.title}”.`);
+      ctx.navigate('/', { force: true });
+      return;
+    }
+    load();
+  }
+
   function row(m) {
     const self = m.user_id === ctx.me.id;
     const who = h('span.member-who', {}, h('strong', {}, m.name, self ? ' (you)' : ''), h('span.muted', {}, m.email));
-    if (!manage) return h('li.member', { 'data-email': m.email }, who, h('span.badge', { class: `role-${m.role}` }, m.role));
+    const remove = (manage || self) && h('button.ghost.danger', {
+      type: 'button',
+      'aria-label': self ? 'Leave this document' : `Remove ${m.name}`,
+      onclick: () => removeMember(m, self),
+    }, self ? 'Leave' : 'Remove');
+    if (!manage) return h('li.member', { 'data-email': m.email }, who, h('span.badge', { class: `role-${m.role}` }, m.role), remove);
     const select = h('select', {
       'aria-label': `Role of ${m.name}`,
       async onchange() {
@@ -65,19 +88,6 @@ export function shareDialog(ctx, doc, manage) {
         load();
       },
     }, roles.map((r) => h('option', { value: r, selected: r === m.role }, r[0].toUpperCase() + r.slice(1))));
-    const remove = h('button.ghost.danger', {
-      type: 'button',
-      'aria-label': `Remove ${m.name}`,
-      async onclick() {
-        error.hidden = true;
-        try {
-          await api.removeMember(doc.id, m.user_id);
-        } catch (err) {
-          show(err);
-        }
-        load();
-      },
-    }, 'Remove');
     return h('li.member', { 'data-email': m.email }, who, select, remove);
   }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,6 +34,21 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	onRevoke []func(credential string)
+}
+
+// OnRevoke registers fn to be called with a Caller.Credential when it stops
+// being valid: its session signed out, or its API token was revoked. Call
+// it before serving.
+func (s *Service) OnRevoke(fn func(credential string)) {
+	s.onRevoke = append(s.onRevoke, fn)
+}
+
+func (s *Service) revoked(credential string) {
+	for _, fn := range s.onRevoke {
+		fn(credential)
+	}
 }
 
 // Config tunes a Service.
@@ -73,7 +89,20 @@ type Caller struct {
 	User store.User
 	// Token is the API token used, or nil for a browser session.
 	Token *store.Token
+	// Credential names the session or API token that authenticated the
+	// caller (never its secret), so that what it opened, such as sockets,
+	// can be closed when it is revoked (see Service.OnRevoke).
+	Credential string
 }
+
+// sessionCredential names a session by a hash of its token.
+func sessionCredential(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "session:" + hex.EncodeToString(sum[:16])
+}
+
+// tokenCredential names an API token by its id.
+func tokenCredential(id string) string { return "token:" + id }
 
 // WithCaller returns ctx carrying c.
 func WithCaller(ctx context.Context, c Caller) context.Context {
@@ -110,7 +139,8 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 		if id := s.sessions.GetString(ctx, sessionUserKey); id != "" {
 			u, err := s.store.User(ctx, id)
 			if err == nil {
-				next.ServeHTTP(w, r.WithContext(WithCaller(ctx, Caller{User: u})))
+				c := Caller{User: u, Credential: sessionCredential(s.sessions.Token(ctx))}
+				next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
 				return
 			}
 			// A session whose user is gone is no session.
@@ -132,7 +162,7 @@ func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error
 	if err != nil {
 		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid or revoked API token")
 	}
-	return Caller{User: u, Token: &t}, nil
+	return Caller{User: u, Token: &t, Credential: tokenCredential(t.ID)}, nil
 }
 
 // RequireUser serves h only to a signed-in caller; others get 401.

@@ -218,9 +218,13 @@ func (s *Service) startSession(ctx context.Context, u store.User) error {
 }
 
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
+	token := s.sessions.Token(r.Context())
 	if err := s.sessions.Destroy(r.Context()); err != nil {
 		WriteError(w, r, s.log, err)
 		return
+	}
+	if token != "" {
+		s.revoked(sessionCredential(token))
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -305,5 +309,6 @@ func (s *Service) handleDeleteToken(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, s.log, err)
 		return
 	}
+	s.revoked(tokenCredential(r.PathValue("id")))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -35,6 +35,7 @@ type Conn struct {
 	ws      *websocket.Conn
 	session string
 	user    store.User
+	cred    string // auth.Caller.Credential: closes the socket when revoked
 	info    UserInfo
 	out     chan []byte
 
@@ -79,6 +80,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		hub:      h,
 		session:  newSessionID(),
 		user:     caller.User,
+		cred:     caller.Credential,
 		info:     UserInfo{ID: caller.User.ID, Name: caller.User.Name, Color: colorOf(caller.User.ID)},
 		out:      make(chan []byte, h.cfg.OutQueue),
 		finished: make(chan struct{}),

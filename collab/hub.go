@@ -277,6 +277,22 @@ func (h *Hub) Close(ctx context.Context) error {
 	return err
 }
 
+// CloseCredential closes, with 1008 "signed out", every socket opened with
+// credential (an auth.Caller.Credential): its session ended or its API
+// token was revoked. Pass it to auth.Service.OnRevoke.
+func (h *Hub) CloseCredential(credential string) {
+	if credential == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.conns {
+		if c.cred == credential {
+			c.kick(closePolicy, "signed out")
+		}
+	}
+}
+
 // addConn registers a connection, enforcing the per-user cap.
 func (h *Hub) addConn(c *Conn) error {
 	h.mu.Lock()

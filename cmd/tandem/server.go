@@ -125,6 +125,7 @@ func (s *server) handler() (http.Handler, error) {
 	engine.MaxDocBytes = s.cfg.limits.MaxDocBytes
 	engine.AllowedOrigins = s.cfg.origins()
 	s.hub = collab.NewHub(st, engine, s.log, reg)
+	authSvc.OnRevoke(s.hub.CloseCredential) // signing out closes that session's sockets
 	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
 
 	web, err := frontend.New()

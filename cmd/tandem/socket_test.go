@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,4 +76,68 @@ func TestSocketThroughServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRevocationClosesSockets checks that signing out closes the sockets of
+// that session (and only those), and that revoking an API token closes the
+// sockets it opened.
+func TestRevocationClosesSockets(t *testing.T) {
+	srv := startServer(t, testConfig(t, "sqlite"))
+	ann, _ := signup(t, srv, "ann@example.com")
+	other := newClient(t, srv) // a second session of the same person
+	other.want(other.do("POST", "/api/login", map[string]string{"email": "ann@example.com", "password": "correct horse"}), 200, "", "login")
+	var tok struct{ ID, Token string }
+	r := ann.do("POST", "/api/tokens", map[string]string{"name": "script"})
+	ann.want(r, 201, "", "token")
+	r.json(t, &tok)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(srv.URL(), "http") + "/api/socket"
+	dial := func(opts *websocket.DialOptions) *websocket.Conn {
+		t.Helper()
+		opts.Subprotocols = []string{"tandem.v1"}
+		ws, _, err := websocket.Dial(ctx, url, opts)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		if _, _, err := ws.Read(ctx); err != nil { // hello
+			t.Fatalf("hello: %v", err)
+		}
+		return ws
+	}
+	annWS := dial(&websocket.DialOptions{HTTPClient: &http.Client{Jar: ann.http.Jar}})
+	otherWS := dial(&websocket.DialOptions{HTTPClient: &http.Client{Jar: other.http.Jar}})
+	tokenWS := dial(&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok.Token}}})
+
+	// closedWith reads until the socket closes and returns its close status.
+	closedWith := func(ws *websocket.Conn) (websocket.StatusCode, string) {
+		t.Helper()
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				var ce websocket.CloseError
+				if !errors.As(err, &ce) {
+					t.Fatalf("socket ended without a close frame: %v", err)
+				}
+				return ce.Code, ce.Reason
+			}
+		}
+	}
+
+	ann.want(ann.do("POST", "/api/logout", nil), 204, "", "logout")
+	if code, reason := closedWith(annWS); code != websocket.StatusPolicyViolation || reason != "signed out" {
+		t.Errorf("signed-out session's socket closed with %d %q, want 1008 signed out", code, reason)
+	}
+	other.want(other.do("DELETE", "/api/tokens/"+tok.ID, nil), 204, "", "revoke")
+	if code, _ := closedWith(tokenWS); code != websocket.StatusPolicyViolation {
+		t.Errorf("revoked token's socket closed with %d, want 1008", code)
+	}
+	// The other session's socket is untouched: it still answers.
+	pingCtx, cancelPing := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelPing()
+	go func() { _, _, _ = otherWS.Read(ctx) }() // pongs are read by a reader
+	if err := otherWS.Ping(pingCtx); err != nil {
+		t.Errorf("the other session's socket: %v", err)
+	}
 }

@@ -509,6 +509,18 @@ func TestBrowserEditing(t *testing.T) {
 	alice.do(chromedp.Click("dialog.confirm button.primary"))
 	alice.waitFor(`!!document.querySelector(".empty")`, "the empty list", 5*time.Second)
 	carol.waitFor(`!document.querySelector(".banner").hidden`, "Carol to learn the document is gone", 10*time.Second)
+
+	// Carol signs out in another tab: the first tab's socket is closed and
+	// it goes to the sign-in page.
+	tab2, cancelTab2 := chromedp.NewContext(carol.ctx)
+	defer cancelTab2()
+	other := &page{t: t, name: "carol-tab2", ctx: tab2}
+	other.do(chromedp.Navigate(srv.URL() + "/"))
+	other.waitFor(`document.querySelector(".page-head h1")?.textContent === "Documents"`, "Carol's second tab", 10*time.Second)
+	other.do(chromedp.Click(".account button"))
+	other.waitFor(`location.pathname === "/signin"`, "the second tab to sign out", 5*time.Second)
+	carol.waitFor(`location.pathname === "/signin" && new URLSearchParams(location.search).get("next") === "/d/`+docID+`"`,
+		"the first tab to notice it was signed out", 10*time.Second)
 }
 
 // flakyProxy forwards TCP connections to a server until it is set offline:

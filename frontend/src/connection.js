@@ -88,7 +88,8 @@ export class Connection {
       this.hello = null;
       for (const c of this.docs.values()) c.disconnected();
       if (e.code === 1009) console.warn('tandem: the server refused an oversized message');
-      this.retry(wasOnline);
+      // "signed out": this session ended, perhaps in another tab.
+      this.retry({ wasOnline, checkSession: e.code === 1008 && e.reason === 'signed out' });
     };
   }
 
@@ -120,11 +121,11 @@ export class Connection {
     }
   }
 
-  async retry(wasOnline = false) {
+  async retry({ wasOnline = false, checkSession = false } = {}) {
     if (this.stopped) return;
     this.setStatus('offline');
     this.attempt = wasOnline ? 1 : this.attempt + 1;
-    if (!wasOnline && this.attempt >= 2 && this.opts.stillSignedIn) {
+    if ((checkSession || (!wasOnline && this.attempt >= 2)) && this.opts.stillSignedIn) {
       // A refused handshake looks like any other failure to a browser: ask
       // whether the session is still good before trying forever.
       let ok = true;

@@ -42,6 +42,10 @@ type room struct {
 	commits  chan error   // the commit's result
 
 	ids map[opKey]int64 // (author, op id) → version, for the ops in window
+	// reused holds op ids found already stored when a commit was refused
+	// for them (older than the window), so that trying again is refused at
+	// once. Bounded: cleared when it grows past maxReused.
+	reused map[opKey]int64
 
 	acked []*Conn // scratch for committedBatch: who got the ack of one op
 
@@ -76,6 +80,7 @@ type member struct {
 // pendingOp is an accepted op until it is committed and acknowledged.
 type pendingOp struct {
 	rec      store.OpRecord
+	q        submitReq           // the request as received, to sequence again after a rollback
 	from     sender              // the author's membership; none for a program
 	reply    chan submitResult   // a program's request, or nil
 	also     []sender            // memberships that re-sent it meanwhile
@@ -121,6 +126,7 @@ func newRoom(h *Hub, id string) *room {
 		done:    make(chan struct{}),
 		commits: make(chan error, 1),
 		ids:     make(map[opKey]int64),
+		reused:  make(map[opKey]int64),
 		members: make(map[*Conn]*member),
 		dirty:   make(map[*Conn]bool),
 	}
@@ -167,8 +173,10 @@ func (r *room) run() {
 			}
 		case err := <-r.commits:
 			if err != nil {
-				r.commitFailed(err)
-				return
+				if r.commitFailed(err) {
+					return
+				}
+				continue
 			}
 			if err := r.committedBatch(); err != nil {
 				r.fail(err)
@@ -264,28 +272,72 @@ func (r *room) refuseQueued(err error) {
 	}
 }
 
-// commitFailed ends the room after a commit that stored nothing. An op id
-// its author had already used (beyond what the room remembers) is the one
-// failure a client can cause: that author is told, and everyone reconnects
-// and re-sends what was not acknowledged.
-func (r *room) commitFailed(err error) {
+// maxReused bounds room.reused.
+const maxReused = 1024
+
+// commitFailed handles a commit that stored nothing. An op id that its
+// author had already used, longer ago than the room remembers, is the one
+// failure a client can cause: that op is refused and the room goes on
+// (rollBack). Anything else ends the room; it returns true then.
+func (r *room) commitFailed(err error) bool {
 	var dup *store.DuplicateError
-	if errors.As(err, &dup) {
-		for _, p := range r.inflight {
-			if p.rec.ID != dup.OpID {
-				continue
-			}
-			refusal := store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", dup.OpID, dup.Version)
-			if p.from.c != nil {
-				p.from.c.sendDocError(r.id, p.rec.ID, refusal)
-			}
-			if p.reply != nil {
-				p.reply <- submitResult{err: refusal}
-				p.reply = nil
-			}
-		}
+	if errors.As(err, &dup) && r.rollBack(dup) {
+		return false
 	}
 	r.fail(fmt.Errorf("commit: %w", err))
+	return true
+}
+
+// rollBack answers a batch refused because it reuses the stored op id of
+// dup: the op's author gets conflict, the room returns to its committed
+// head, and every other op accepted since is sequenced again, from its own
+// base, without it. None of them had been sent to anyone (acks and ops
+// follow commits), so no client sees the difference. It returns false if
+// the op is not in the batch.
+func (r *room) rollBack(dup *store.DuplicateError) bool {
+	key := opKey{dup.UserID, dup.OpID}
+	i := slices.IndexFunc(r.inflight, func(p *pendingOp) bool { return opKey{p.rec.UserID, p.rec.ID} == key })
+	if i < 0 {
+		return false
+	}
+	r.hub.log.Warn("op id reused", "doc", r.id, "user", dup.UserID, "id", dup.OpID, "stored_version", dup.Version)
+	bad := r.inflight[i]
+	r.refuse(bad, store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", dup.OpID, dup.Version))
+	if len(r.reused) >= maxReused {
+		clear(r.reused)
+	}
+	r.reused[key] = dup.Version
+
+	redo := append(slices.Delete(slices.Clone(r.inflight), i, i+1), r.pending...)
+	uncommitted := int(r.version - r.committed)
+	for _, rec := range r.window[len(r.window)-uncommitted:] {
+		delete(r.ids, opKey{rec.UserID, rec.ID})
+	}
+	r.window = r.window[:len(r.window)-uncommitted]
+	r.version, r.text = r.committed, r.stable
+	r.inflight, r.pending = nil, nil
+	for _, p := range redo {
+		if err := r.sequence(p.q, p.from, p); err != nil {
+			r.refuse(p, err)
+		}
+	}
+	r.startCommit()
+	return true
+}
+
+// refuse answers an accepted op that will not be committed: its author's
+// memberships and programs waiting on it get err.
+func (r *room) refuse(p *pendingOp, err error) {
+	for _, s := range append(p.also, p.from) {
+		if r.current(s) {
+			s.c.sendDocError(r.id, p.rec.ID, err)
+		}
+	}
+	for _, w := range append(p.waiters, p.reply) {
+		if w != nil {
+			w <- submitResult{err: err}
+		}
+	}
 }
 
 // fail ends the room after an error it cannot recover from (a load or a
@@ -448,37 +500,48 @@ func (r *room) submit(q submitReq) {
 		reject(store.Errorf(store.CodeBadRequest, "version %d is too far behind (head %d): rejoin", q.base, r.version))
 		return
 	}
-	if v, ok := r.ids[opKey{q.user, q.id}]; ok && v <= q.base {
-		reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
+	for _, ids := range []map[opKey]int64{r.ids, r.reused} {
+		if v, ok := ids[opKey{q.user, q.id}]; ok && v <= q.base {
+			reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
+			return
+		}
+	}
+	if err := r.sequence(q, sender{q.c, r.members[q.c]}, nil); err != nil {
+		reject(err)
 		return
 	}
+	r.startCommit()
+}
+
+// sequence transforms q's op over every op since its base, applies it and
+// queues it for the next commit (startCommit starts it); a re-send is
+// acknowledged instead. again
+// is the op's earlier sequencing when a rollback sequences it anew: its
+// re-senders and waiting programs carry over.
+func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
 	since, err := r.history(q.base, r.version)
 	if err != nil {
-		reject(fmt.Errorf("read history: %w", err))
-		return
+		return fmt.Errorf("read history: %w", err)
 	}
 	// A re-sent op was sequenced after its base: it is among these.
 	for _, rec := range since {
 		if rec.ID == q.id && rec.UserID == q.user {
 			r.duplicate(q, rec.Version)
-			return
+			return nil
 		}
 	}
 	op := q.op
 	for _, rec := range since {
 		if _, op, err = ot.Transform(rec.Op, op); err != nil {
-			reject(store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err))
-			return
+			return store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err)
 		}
 	}
 	text, err := ot.Apply(r.text, op)
 	if err != nil {
-		reject(store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err))
-		return
+		return store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err)
 	}
 	if len(text) > r.hub.cfg.MaxDocBytes {
-		reject(store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", r.hub.cfg.MaxDocBytes))
-		return
+		return store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", r.hub.cfg.MaxDocBytes)
 	}
 	r.version++
 	r.text = text
@@ -486,8 +549,12 @@ func (r *room) submit(q submitReq) {
 	r.window = append(r.window, rec)
 	r.ids[opKey{rec.UserID, rec.ID}] = rec.Version
 	r.trimWindow()
-	r.pending = append(r.pending, &pendingOp{rec: rec, from: sender{q.c, r.members[q.c]}, reply: q.reply, received: q.received})
-	r.startCommit()
+	p := &pendingOp{rec: rec, q: q, from: from, reply: q.reply, received: q.received}
+	if again != nil {
+		p.also, p.waiters, p.reply = again.also, again.waiters, again.reply
+	}
+	r.pending = append(r.pending, p)
+	return nil
 }
 
 // duplicate acknowledges a re-sent op with the version it already has: now

@@ -538,3 +538,64 @@ func TestLeaveRejoin(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestOpIDReuseBeyondWindow: an author reusing an op id older than the room
+// remembers makes the store refuse the commit. Only that op is refused:
+// ops of others in the same batch are sequenced again and acknowledged, and
+// no socket is closed.
+func TestOpIDReuseBeyondWindow(t *testing.T) {
+	cfg := testEngine()
+	cfg.WindowOps = 2
+	forEachBackend(t, cfg, func(t *testing.T, env *env) {
+		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
+		doc := ann.createDoc("")
+		ann.share(doc, bob.email, store.RoleEditor)
+		a, b := ann.dial(), bob.dial()
+		a.join(doc, -1)
+		b.join(doc, -1)
+		v := int64(0)
+		for i := range 12 {
+			a.send(opMessage(doc, v, fmt.Sprintf("a%d", i), ot.Insertion(int(v), int(v), "a")))
+			if m := a.next("ack", "error"); m["type"] != "ack" {
+				t.Fatalf("op a%d: %v", i, m)
+			}
+			v++
+		}
+		// a0 to a5 are far out of the window now. Bob's op and Ann's reuse
+		// race, into one batch or two.
+		for round := range 6 {
+			b.send(opMessage(doc, v, fmt.Sprintf("b%d", round), ot.Insertion(int(v), int(v), "b")))
+			reused := fmt.Sprintf("a%d", round)
+			a.send(opMessage(doc, v, reused, ot.Insertion(int(v), 0, "X")))
+			if m := b.next("ack", "error"); m["type"] != "ack" || num(m["version"]) != v+1 {
+				t.Fatalf("round %d: Bob's op: %v", round, m)
+			}
+			v++
+			// Ann gets her refusal and Bob's op, in either order.
+			var refused, saw bool
+			for !refused || !saw {
+				switch m := a.next("op", "error", "ack"); m["type"] {
+				case "error":
+					if m["code"] != "conflict" || m["id"] != reused {
+						t.Fatalf("round %d: Ann got %v", round, m)
+					}
+					refused = true
+				case "op":
+					if m["id"] != fmt.Sprintf("b%d", round) || num(m["version"]) != v {
+						t.Fatalf("round %d: Ann got %v", round, m)
+					}
+					saw = true
+				default:
+					t.Fatalf("round %d: Ann got %v", round, m)
+				}
+			}
+		}
+		a.send(opMessage(doc, v, "a-new", ot.Insertion(int(v), int(v), "!")))
+		if m := a.next("ack", "error"); m["type"] != "ack" || num(m["version"]) != v+1 {
+			t.Fatalf("Ann's next op: %v", m)
+		}
+		if text, version := ann.content(doc); text != "aaaaaaaaaaaabbbbbb!" || version != v+1 {
+			t.Errorf("document %q at %d", text, version)
+		}
+	})
+}

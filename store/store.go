@@ -37,6 +37,7 @@ var (
 // acknowledged with its original version. errors.Is(err, ErrDuplicate) holds.
 type DuplicateError struct {
 	DocID   string
+	UserID  string // the author of the stored op: ids are unique per author
 	OpID    string
 	Version int64
 }

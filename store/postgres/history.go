@@ -95,9 +95,9 @@ func (db *DB) whyNotStored(ctx context.Context, docID string, users, ids []strin
 		return fmt.Errorf("document: %w", translate(err))
 	}
 	dup := store.DuplicateError{DocID: docID}
-	err := db.pool.QueryRow(ctx, `SELECT op_id, version FROM operations
+	err := db.pool.QueryRow(ctx, `SELECT user_id, op_id, version FROM operations
 		WHERE doc_id = $1 AND (user_id, op_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-		ORDER BY version LIMIT 1`, docID, users, ids).Scan(&dup.OpID, &dup.Version)
+		ORDER BY version LIMIT 1`, docID, users, ids).Scan(&dup.UserID, &dup.OpID, &dup.Version)
 	if err == nil {
 		return &dup
 	}

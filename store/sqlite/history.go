@@ -178,9 +178,9 @@ func duplicate(ctx context.Context, q querier, docID string, ops []store.NewOp) 
 		args = append(args, op.UserID, op.ID)
 	}
 	dup := store.DuplicateError{DocID: docID}
-	err := q.QueryRowContext(ctx, `SELECT op_id, version FROM operations WHERE doc_id = ? AND (`+
+	err := q.QueryRowContext(ctx, `SELECT user_id, op_id, version FROM operations WHERE doc_id = ? AND (`+
 		strings.Repeat("(user_id = ? AND op_id = ?) OR ", len(ops)-1)+`(user_id = ? AND op_id = ?))
-		ORDER BY version LIMIT 1`, args...).Scan(&dup.OpID, &dup.Version)
+		ORDER BY version LIMIT 1`, args...).Scan(&dup.UserID, &dup.OpID, &dup.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil

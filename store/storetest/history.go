@@ -120,7 +120,7 @@ func testDuplicate(t *testing.T, open Opener) {
 	err := s.AppendOps(ctx, d.ID, 3, resend)
 	wantErr(t, err, store.ErrDuplicate, "re-sent op")
 	var dup *store.DuplicateError
-	if !errors.As(err, &dup) || dup.OpID != "op-2" || dup.Version != 2 || dup.DocID != d.ID {
+	if !errors.As(err, &dup) || dup.OpID != "op-2" || dup.UserID != ann.ID || dup.Version != 2 || dup.DocID != d.ID {
 		t.Fatalf("duplicate error = %#v, want op-2 at version 2", dup)
 	}
 	doc, err := s.Document(ctx, d.ID)

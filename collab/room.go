@@ -176,9 +176,7 @@ func (r *room) run() {
 				if r.commitFailed(err) {
 					return
 				}
-				continue
-			}
-			if err := r.committedBatch(); err != nil {
+			} else if err := r.committedBatch(); err != nil {
 				r.fail(err)
 				return
 			}

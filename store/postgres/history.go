@@ -37,26 +37,24 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 	for i, op := range ops {
 		ids[i], users[i], wires[i] = op.ID, op.UserID, op.Op.String()
 	}
-	now := db.now()
 	due := store.SnapshotsDue(head, len(ops), db.snapshotEvery)
-
-	var err error
 	if len(due) == 0 {
-		// The common case: one statement, no explicit transaction.
-		err = appendBatch(ctx, db.pool, docID, head, ids, users, wires, now)
-	} else {
-		err = db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-			if err := appendBatch(ctx, tx, docID, head, ids, users, wires, now); err != nil {
+		// The common case: group-committed with other documents' appends.
+		return db.commit(appendReq{ctx: ctx, docID: docID, head: head, ids: ids, users: users, wires: wires})
+	}
+	// A snapshot is due: its own transaction, as it reads what it appends.
+	now := db.now()
+	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if err := appendBatch(ctx, tx, docID, head, ids, users, wires, now); err != nil {
+			return err
+		}
+		for _, v := range due {
+			if err := db.snapshot(ctx, tx, docID, v); err != nil {
 				return err
 			}
-			for _, v := range due {
-				if err := db.snapshot(ctx, tx, docID, v); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
+		}
+		return nil
+	})
 	if errors.Is(err, errNotStored) {
 		// Diagnosed outside any transaction: a failed one cannot be read
 		// from, and holding its connection while taking another could

@@ -26,6 +26,10 @@ type DB struct {
 	pool          *pgxpool.Pool
 	snapshotEvery int64
 
+	appends       chan appendReq // to the committer (commit.go)
+	closing       chan struct{}
+	committerDone chan struct{}
+
 	// Now is the clock for timestamps; tests may replace it.
 	Now func() time.Time
 }
@@ -63,7 +67,9 @@ func Open(ctx context.Context, url string, cfg Config) (*DB, error) {
 	if every <= 0 {
 		every = store.DefaultSnapshotEvery
 	}
-	return &DB{pool: pool, snapshotEvery: every, Now: time.Now}, nil
+	db := &DB{pool: pool, snapshotEvery: every, Now: time.Now}
+	db.startCommitter()
+	return db, nil
 }
 
 // redact names the server without the password.
@@ -97,8 +103,10 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// Close closes the pool.
+// Close writes what was handed to the committer, then closes the pool.
 func (db *DB) Close() error {
+	close(db.closing)
+	<-db.committerDone
 	db.pool.Close()
 	return nil
 }

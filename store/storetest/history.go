@@ -319,3 +319,59 @@ func versions(recs []store.OpRecord) []int64 {
 	}
 	return vs
 }
+
+// testManyDocuments has one writer per document, all at once, as rooms do:
+// the stores group-commit appends across documents, so one append that fails
+// (a re-send, a stale head) must fail alone, and every other document's
+// appends in the same commit must be stored, once and in order.
+func testManyDocuments(t *testing.T, open Opener) {
+	const docs, perDoc = 16, 40
+	ctx := context.Background()
+	s := open(t, store.DefaultSnapshotEvery) // fewer ops than that: no snapshots
+	ann := mustUser(t, s, "ann@example.com")
+	ids := make([]string, docs)
+	for i := range ids {
+		ids[i] = mustDoc(t, s, ann, "").ID
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, docs)
+	for d, docID := range ids {
+		wg.Go(func() {
+			text := ""
+			for v := range int64(perDoc) {
+				op := ot.Insertion(utf8.RuneCountInString(text), 0, string(rune('a'+d)))
+				if err := s.AppendOps(ctx, docID, v, []store.NewOp{{ID: fmt.Sprintf("op-%d", v), UserID: ann.ID, Op: op}}); err != nil {
+					errs <- fmt.Errorf("doc %d: append at %d: %w", d, v, err)
+					return
+				}
+				text, _ = ot.Apply(text, op)
+				if v > 0 && v%5 == 0 {
+					// A re-send of the previous op, and an append at a stale head.
+					err := s.AppendOps(ctx, docID, v+1, []store.NewOp{{ID: fmt.Sprintf("op-%d", v-1), UserID: ann.ID, Op: ot.Identity(int(v + 1))}})
+					var dup *store.DuplicateError
+					if !errors.As(err, &dup) || dup.Version != v {
+						errs <- fmt.Errorf("doc %d: re-send of op-%d: %v", d, v-1, err)
+						return
+					}
+					err = s.AppendOps(ctx, docID, v, []store.NewOp{{ID: fmt.Sprintf("stale-%d", v), UserID: ann.ID, Op: ot.Identity(int(v))}})
+					if !errors.Is(err, store.ErrConflict) {
+						errs <- fmt.Errorf("doc %d: append at a stale head: %v", d, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for d, docID := range ids {
+		doc, c, err := s.Load(ctx, docID)
+		must(t, err, "load")
+		if want := strings.Repeat(string(rune('a'+d)), perDoc); doc.Version != perDoc || c.Text != want {
+			t.Errorf("doc %d: version %d, text %q; want %d, %q", d, doc.Version, c.Text, perDoc, want)
+		}
+	}
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		{"Duplicate", testDuplicate},
 		{"Snapshots", testSnapshots},
 		{"Race", testRace},
+		{"ManyDocuments", testManyDocuments},
 		{"Cancelled", testCancelled},
 	}
 	for _, tt := range tests {

@@ -35,6 +35,7 @@ type Config struct {
 	IdleRoom          time.Duration // a room with no one in it closes after this
 	MaxBatch          int           // operations in one group commit
 	WindowOps         int           // recent operations a room keeps in memory
+	WindowBytes       int           // and at most about this many bytes of them
 	MaxBehind         int           // how far behind the head an op's base version may be
 	PresenceEvery     time.Duration // presence broadcasts are coalesced over this period
 	AllowedOrigins    []string      // origins besides the server's own (scheme://host[:port])
@@ -60,6 +61,7 @@ var DefaultConfig = Config{
 	IdleRoom:          30 * time.Second,
 	MaxBatch:          256,
 	WindowOps:         1000,
+	WindowBytes:       8 << 20,
 	MaxBehind:         10000,
 	PresenceEvery:     40 * time.Millisecond,
 }
@@ -80,6 +82,7 @@ func (c Config) withDefaults() Config {
 	set(&c.ConnsPerUser, d.ConnsPerUser)
 	set(&c.MaxBatch, d.MaxBatch)
 	set(&c.WindowOps, d.WindowOps)
+	set(&c.WindowBytes, d.WindowBytes)
 	set(&c.MaxBehind, d.MaxBehind)
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = d.MaxFrameBytes

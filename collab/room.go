@@ -34,8 +34,10 @@ type room struct {
 	committed int64  // head in the store
 	stable    string // the text at committed: what joiners get
 
-	// window holds the most recent ops, consecutive, ending at version.
-	window []store.OpRecord
+	// window holds the most recent ops, consecutive, ending at version;
+	// windowBytes is their ot.Op.Size total.
+	window      []store.OpRecord
+	windowBytes int
 
 	pending  []*pendingOp // accepted, waiting for the next commit
 	inflight []*pendingOp // in the commit under way
@@ -310,6 +312,7 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	uncommitted := int(r.version - r.committed)
 	for _, rec := range r.window[len(r.window)-uncommitted:] {
 		delete(r.ids, opKey{rec.UserID, rec.ID})
+		r.windowBytes -= rec.Op.Size()
 	}
 	r.window = r.window[:len(r.window)-uncommitted]
 	r.version, r.text = r.committed, r.stable
@@ -422,8 +425,12 @@ func (r *room) catchUp(version int64) ([]opMsg, bool) {
 		return nil, false
 	}
 	ops := make([]opMsg, len(recs))
+	size := 0
 	for i, rec := range recs {
 		ops[i] = opMsg{Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}
+		if size += rec.Op.Size(); size > 2*r.hub.cfg.MaxDocBytes {
+			return nil, false // the content is smaller than these ops
+		}
 	}
 	return ops, true
 }
@@ -545,6 +552,7 @@ func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
 	r.text = text
 	rec := store.OpRecord{Version: r.version, ID: q.id, UserID: q.user, Op: op}
 	r.window = append(r.window, rec)
+	r.windowBytes += rec.Op.Size()
 	r.ids[opKey{rec.UserID, rec.ID}] = rec.Version
 	r.trimWindow()
 	p := &pendingOp{rec: rec, q: q, from: from, reply: q.reply, received: q.received}
@@ -578,16 +586,30 @@ func (r *room) duplicate(q submitReq, version int64) {
 	}
 }
 
-// trimWindow drops the oldest committed ops once the window holds twice its
-// size, copying it once per WindowOps ops rather than on every op.
+// trimWindow drops the oldest committed ops once the window holds twice
+// its size in ops (copying it once per WindowOps ops rather than on every
+// op), or more than WindowBytes: then down to half that, so that a few huge
+// ops cannot make a room big.
 func (r *room) trimWindow() {
-	if len(r.window) < 2*r.hub.cfg.WindowOps {
+	overBytes := r.windowBytes > r.hub.cfg.WindowBytes
+	if len(r.window) < 2*r.hub.cfg.WindowOps && !overBytes {
 		return
 	}
 	committedInWindow := len(r.window) - int(r.version-r.committed)
-	if drop := min(len(r.window)-r.hub.cfg.WindowOps, committedInWindow); drop > 0 {
+	drop := len(r.window) - r.hub.cfg.WindowOps
+	if overBytes {
+		bytes := r.windowBytes
+		n := 0
+		for n < len(r.window) && bytes > r.hub.cfg.WindowBytes/2 {
+			bytes -= r.window[n].Op.Size()
+			n++
+		}
+		drop = max(drop, n)
+	}
+	if drop = min(drop, committedInWindow); drop > 0 {
 		for _, rec := range r.window[:drop] {
 			delete(r.ids, opKey{rec.UserID, rec.ID})
+			r.windowBytes -= rec.Op.Size()
 		}
 		r.window = append([]store.OpRecord(nil), r.window[drop:]...)
 	}

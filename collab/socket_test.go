@@ -599,3 +599,51 @@ func TestOpIDReuseBeyondWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestWindowBoundedByBytes: a room keeps about WindowBytes of recent ops,
+// however big each is, and a client that rejoins further back than that
+// still catches up, from the store, or gets the content when the ops would
+// be bigger than it.
+func TestWindowBoundedByBytes(t *testing.T) {
+	cfg := testEngine()
+	cfg.WindowBytes = 64 << 10
+	cfg.MaxDocBytes = 64 << 10
+	env := newEnv(t, "sqlite", cfg)
+	ann := env.signup("ann@example.com")
+	doc := ann.createDoc("")
+	s := ann.dial()
+	s.join(doc, -1)
+	big := strings.Repeat("x", 16<<10)
+	v := int64(0)
+	for i := range 20 {
+		op := ot.Insertion(0, 0, big)
+		if i%2 == 1 {
+			op = ot.Deletion(len(big), 0, len(big))
+		}
+		s.send(opMessage(doc, v, fmt.Sprintf("o%d", i), op))
+		if m := s.next("ack", "error"); m["type"] != "ack" {
+			t.Fatalf("op %d: %v", i, m)
+		}
+		v++
+	}
+	env.hub.mu.Lock()
+	r := env.hub.rooms[doc]
+	env.hub.mu.Unlock()
+	sizes := make(chan [2]int, 1)
+	r.post(func(r *room) { sizes <- [2]int{r.windowBytes, len(r.window)} })
+	got := <-sizes
+	if got[0] > cfg.WindowBytes || got[1] >= 20 {
+		t.Errorf("window holds %d bytes in %d ops; want at most %d bytes", got[0], got[1], cfg.WindowBytes)
+	}
+	// Rejoining from version 18 (two ops back) is caught up with ops; from 0,
+	// the ops (320 KiB) are more than twice the largest document, so the
+	// content is sent instead.
+	late := ann.dial()
+	if j := late.join(doc, 18); j["ops"] == nil || len(j["ops"].([]any)) != 2 {
+		t.Errorf("rejoin at 18: %v", j["ops"] != nil)
+	}
+	late2 := ann.dial()
+	if j := late2.join(doc, 0); j["content"] != "" || j["ops"] != nil {
+		t.Errorf("rejoin at 0 should get the (empty) content, got ops %v", j["ops"] != nil)
+	}
+}

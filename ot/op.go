@@ -19,6 +19,7 @@ package ot
 import (
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxLen bounds every length an Op can describe (its base and target length,
@@ -63,6 +64,16 @@ func (op Op) TargetLen() int { return op.target }
 // IsNoop reports whether op leaves every document unchanged (it only retains).
 func (op Op) IsNoop() bool {
 	return len(op.comps) == 0 || (len(op.comps) == 1 && op.comps[0].isRetain())
+}
+
+// Size is roughly how many bytes op holds in memory: its inserted text and
+// its components. Callers that keep many ops use it to bound them by bytes.
+func (op Op) Size() int {
+	n := len(op.comps) * int(unsafe.Sizeof(component{}))
+	for _, c := range op.comps {
+		n += len(c.s)
+	}
+	return n
 }
 
 // Equal reports whether op and other are the same operation.

@@ -383,3 +383,14 @@ func mustApply(tb testing.TB, doc string, op Op) string {
 	}
 	return out
 }
+
+func TestSize(t *testing.T) {
+	small := Insertion(10, 5, "ab")
+	big := Insertion(10, 5, strings.Repeat("é", 1000))
+	if small.Size() <= 2 || big.Size()-small.Size() != 2000-2 {
+		t.Errorf("Size: %d and %d", small.Size(), big.Size())
+	}
+	if (Op{}).Size() != 0 {
+		t.Errorf("zero op Size = %d", (Op{}).Size())
+	}
+}

@@ -103,6 +103,7 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&e.IdleRoom, "idle-room", e.IdleRoom, "an empty document room closes after this")
 	fs.IntVar(&e.MaxBatch, "max-batch", e.MaxBatch, "most operations in one group commit")
 	fs.IntVar(&e.WindowOps, "window-ops", e.WindowOps, "recent operations a room keeps in memory; a rejoin within them gets ops, else the content")
+	fs.IntVar(&e.WindowBytes, "window-bytes", e.WindowBytes, "at most about this many bytes of recent operations a room keeps in memory")
 	fs.IntVar(&e.MaxBehind, "max-behind", e.MaxBehind, "how many versions behind the head an op or presence may be made")
 	fs.DurationVar(&e.PresenceEvery, "presence-every", e.PresenceEvery, "presence broadcasts are coalesced over this period")
 	fs.DurationVar(&e.WriteTimeout, "write-timeout", e.WriteTimeout, "a connection that takes longer than this to accept a frame is dropped")
@@ -141,7 +142,7 @@ func (c *serveConfig) validate() error {
 		"--docs-per-conn": int64(c.engine.DocsPerConn), "--conns-per-user": int64(c.engine.ConnsPerUser),
 		"--out-queue": int64(c.engine.OutQueue), "--ping-interval": int64(c.engine.PingInterval),
 		"--ping-timeout": int64(c.engine.PingTimeout), "--idle-room": int64(c.engine.IdleRoom),
-		"--max-batch": int64(c.engine.MaxBatch), "--window-ops": int64(c.engine.WindowOps),
+		"--max-batch": int64(c.engine.MaxBatch), "--window-ops": int64(c.engine.WindowOps), "--window-bytes": int64(c.engine.WindowBytes),
 		"--max-behind": int64(c.engine.MaxBehind), "--presence-every": int64(c.engine.PresenceEvery),
 		"--write-timeout": int64(c.engine.WriteTimeout),
 	}

@@ -394,6 +394,21 @@ func TestBrowserEditing(t *testing.T) {
 		t.Errorf("typing at one place lost order: %q", text)
 	}
 
+	// Undo takes back one's own typing only, wherever others typed since.
+	if err := alice.typeAt("end", " undo-me"); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, srv, docID, alice, bob, carol)
+	if err := bob.typeAt("start", "keep "); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, srv, docID, alice, bob, carol)
+	alice.do(chromedp.Focus(".cm-content"), chromedp.KeyEvent("z", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+	text = converge(t, srv, docID, alice, bob, carol)
+	if strings.Contains(text, "undo-me") || !strings.HasPrefix(text, "keep ") {
+		t.Errorf("after Alice's undo: %q", text)
+	}
+
 	// Bob goes offline and keeps typing; Alice types too; he comes back.
 	bobNet.setOffline(true)
 	bob.waitFor(`document.querySelector(".status").dataset.connection !== "online"`, "Bob to see that he is offline", 10*time.Second)

@@ -435,8 +435,8 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	case req.Version == nil || *req.Version < 0:
 		api.fail(w, r, store.Errorf(store.CodeBadRequest, "version must be a non-negative integer"))
 		return
-	case req.ID == "" || len(req.ID) > store.MaxOpIDLen:
-		api.fail(w, r, store.Errorf(store.CodeBadRequest, "id must be 1 to %d bytes", store.MaxOpIDLen))
+	case store.CheckOpID(req.ID) != nil:
+		api.fail(w, r, store.Errorf(store.CodeBadRequest, "id must be 1 to %d bytes of UTF-8 without control characters", store.MaxOpIDLen))
 		return
 	case req.Op == nil:
 		api.fail(w, r, store.Errorf(store.CodeBadRequest, "op is required"))

@@ -97,8 +97,8 @@ func DecodeClientMessage(data []byte) (ClientMessage, error) {
 		err = firstErr(unused("version", w.Version != nil), unused("id", w.ID != ""), unused("op", w.Op != nil), unused("selection", w.Selection != nil))
 	case TypeOp:
 		err = firstErr(unused("selection", w.Selection != nil), required("version", w.Version != nil), required("op", w.Op != nil))
-		if err == nil && (w.ID == "" || len(w.ID) > store.MaxOpIDLen) {
-			err = store.Errorf(store.CodeBadRequest, "op id must be 1 to %d bytes", store.MaxOpIDLen)
+		if err == nil && store.CheckOpID(w.ID) != nil {
+			err = store.Errorf(store.CodeBadRequest, "op id must be 1 to %d bytes of UTF-8 without control characters", store.MaxOpIDLen)
 		}
 		if err == nil {
 			if m.Op, err = ot.Parse(w.Op); err != nil {

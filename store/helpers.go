@@ -5,6 +5,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"tandem/ot"
 )
@@ -30,9 +32,21 @@ func NewID() string {
 // trimmed and lower-cased, so that Ann@Example.com and ann@example.com are one.
 func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
+// CheckOpID validates a client-made operation id: 1 to MaxOpIDLen bytes of
+// valid UTF-8 without control characters (Postgres text cannot hold NUL,
+// and ids are echoed to clients and written to logs).
+func CheckOpID(id string) error {
+	if id == "" || len(id) > MaxOpIDLen {
+		return fmt.Errorf("%w: operation id must be 1 to %d bytes", ErrInvalid, MaxOpIDLen)
+	}
+	if !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) {
+		return fmt.Errorf("%w: operation id must be UTF-8 without control characters", ErrInvalid)
+	}
+	return nil
+}
+
 // CheckBatch validates a batch for AppendOps: not empty, and every op id
-// non-empty, at most MaxOpIDLen bytes, and unique for its author within the
-// batch.
+// valid (CheckOpID) and unique for its author within the batch.
 func CheckBatch(ops []NewOp) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
@@ -40,8 +54,8 @@ func CheckBatch(ops []NewOp) error {
 	type key struct{ user, id string }
 	seen := make(map[key]struct{}, len(ops))
 	for _, op := range ops {
-		if op.ID == "" || len(op.ID) > MaxOpIDLen {
-			return fmt.Errorf("%w: operation id must be 1 to %d bytes", ErrInvalid, MaxOpIDLen)
+		if err := CheckOpID(op.ID); err != nil {
+			return err
 		}
 		k := key{op.UserID, op.ID}
 		if _, dup := seen[k]; dup {

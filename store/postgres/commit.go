@@ -1,19 +1,29 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Appends are group-committed across documents: the committer goroutine
 // takes every append waiting and sends them as one pipelined batch, which
 // Postgres runs as one implicit transaction, so a thousand documents typing
 // at once share round trips and WAL flushes instead of queueing for the
-// pool's connections one commit each. An append that fails (a re-sent op id)
-// fails the whole batch; the batch is then sent again without it.
+// pool's connections one commit each. An append whose statement fails (a
+// re-sent op id, say) fails the whole batch; the batch is then sent again
+// without it. Appends are sent in document order, so that two processes'
+// batches take row locks in one order, and each batch has a deadline, so
+// that one stuck statement cannot hold every document's commits for long.
+
+// groupTimeout bounds one batch.
+const groupTimeout = 10 * time.Second
 
 // maxGroup bounds the appends in one group commit.
 const maxGroup = 256
@@ -24,7 +34,7 @@ type appendReq struct {
 	docID             string
 	head              int64
 	ids, users, wires []string
-	done              chan error
+	done              chan error // buffered: the committer never waits on it
 }
 
 // args are appendSQL's parameters for r.
@@ -45,15 +55,39 @@ func (db *DB) startCommitter() {
 func (db *DB) commit(r appendReq) error {
 	r.done = make(chan error, 1)
 	select {
+	case <-db.closing:
+		return errStoreClosed
+	default:
+	}
+	select {
 	case db.appends <- r:
 	case <-db.closing:
-		return errors.New("store closed")
+		return errStoreClosed
 	case <-r.ctx.Done():
 		return r.ctx.Err()
 	}
 	// Once handed over, the append is seen through: its outcome is only
-	// known when the commit is.
-	return <-r.done
+	// known when the commit is. It may have slipped in as the store
+	// closed, after the committer's last look: then it was not written.
+	select {
+	case err := <-r.done:
+		return err
+	case <-db.committerDone:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return errStoreClosed
+		}
+	}
+}
+
+var errStoreClosed = errors.New("store closed")
+
+// stopCommitter stops the committer once it has written what it was given.
+func (db *DB) stopCommitter() {
+	db.closeOnce.Do(func() { close(db.closing) })
+	<-db.committerDone
 }
 
 // commitLoop is the committer: it takes the appends that are waiting and
@@ -94,6 +128,7 @@ func (db *DB) take(group []appendReq) []appendReq {
 
 // commitGroup writes a group in one batch and answers each append.
 func (db *DB) commitGroup(group []appendReq) {
+	slices.SortFunc(group, func(a, b appendReq) int { return cmp.Compare(a.docID, b.docID) })
 	errs := make([]error, len(group))
 	live := make([]int, 0, len(group))
 	for i, r := range group {
@@ -110,42 +145,61 @@ func (db *DB) commitGroup(group []appendReq) {
 		}
 		// One append failed the batch: it has its answer; the others go again.
 		errs[live[failed]] = err
-		live = append(live[:failed], live[failed+1:]...)
+		live = slices.Delete(live, failed, failed+1)
 	}
 	for i, r := range group {
 		if errors.Is(errs[i], errNotStored) {
-			// Diagnosed outside the batch, which a failure aborted.
-			errs[i] = db.whyNotStored(context.Background(), r.docID, r.users, r.ids)
+			// Why it was not stored takes queries of its own: not on the
+			// committer, which the other documents wait for.
+			go func() { r.done <- r.wrap(db.whyNotStored(context.Background(), r.docID, r.users, r.ids)) }()
+			continue
 		}
-		if errs[i] != nil {
-			errs[i] = fmt.Errorf("append %d ops to document %s at version %d: %w", len(r.ids), r.docID, r.head, errs[i])
-		}
-		r.done <- errs[i]
+		r.done <- r.wrap(errs[i])
 	}
 }
 
-// sendGroup sends the live appends of group as one batch and records each
-// outcome in errs. If one append's statement failed, nothing was stored: it
-// returns that append's index in live, and its error (errNotStored for a
-// re-sent op id); otherwise -1.
+// wrap puts the append's context on err.
+func (r appendReq) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("append %d ops to document %s at version %d: %w", len(r.ids), r.docID, r.head, err)
+}
+
+// sendGroup sends the live appends of group as one batch, which Postgres
+// runs as one implicit transaction, and records each outcome in errs. If
+// one append's statement failed, nothing was stored: it returns that
+// append's index in live and its error (errNotStored when the op id or the
+// version is taken); otherwise -1.
 func (db *DB) sendGroup(group []appendReq, live []int, errs []error) (int, error) {
 	batch := &pgx.Batch{}
 	for _, i := range live {
 		batch.Queue(appendSQL, group[i].args(db)...)
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
 	results := db.pool.SendBatch(ctx, batch)
 	failed, failure := -1, error(nil)
 	for k, i := range live {
 		tag, err := results.Exec()
+		var pgErr *pgconn.PgError
 		switch {
 		case failed >= 0:
 			// Skipped by the server after the failure.
 		case isUnique(err, "operations_doc_id_user_id_op_id_key"), isUnique(err, "operations_pkey"):
 			// A re-sent op id, or (another process writing) a taken version.
 			failed, failure = k, errNotStored
-		case err != nil:
+		case errors.As(err, &pgErr) && ctx.Err() == nil:
+			// The server refused this append's statement: its own fault.
 			failed, failure = k, translate(err)
+		case err != nil:
+			// Not a statement's fault (a lost connection, the deadline):
+			// none of the group is stored.
+			for _, j := range live {
+				errs[j] = translate(err)
+			}
+			_ = results.Close()
+			return -1, nil
 		case tag.RowsAffected() != int64(len(group[i].ids)):
 			// The version moved, or the document is gone: nothing of this
 			// append was written, and the others are not affected.
@@ -156,14 +210,6 @@ func (db *DB) sendGroup(group []appendReq, live []int, errs []error) (int, error
 	}
 	err := results.Close()
 	if failed >= 0 {
-		if !errors.Is(failure, errNotStored) {
-			// Not this append's fault (a lost connection, say): none of
-			// the group is known to be stored.
-			for _, i := range live {
-				errs[i] = failure
-			}
-			return -1, nil
-		}
 		return failed, failure
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,6 +29,7 @@ type DB struct {
 
 	appends       chan appendReq // to the committer (commit.go)
 	closing       chan struct{}
+	closeOnce     sync.Once
 	committerDone chan struct{}
 
 	// Now is the clock for timestamps; tests may replace it.
@@ -105,8 +107,7 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 
 // Close writes what was handed to the committer, then closes the pool.
 func (db *DB) Close() error {
-	close(db.closing)
-	<-db.committerDone
+	db.stopCommitter()
 	db.pool.Close()
 	return nil
 }

@@ -210,10 +210,15 @@ func (s *Service) dummyHash() string {
 // startSession signs u in with a fresh session token (never the one the
 // browser came with: that would allow session fixation).
 func (s *Service) startSession(ctx context.Context, u store.User) error {
+	old := s.sessions.Token(ctx)
 	if err := s.sessions.RenewToken(ctx); err != nil {
 		return err
 	}
 	s.sessions.Put(ctx, sessionUserKey, u.ID)
+	if old != "" {
+		// The browser's previous session ends here: so do its sockets.
+		s.revoked(sessionCredential(old))
+	}
 	return nil
 }
 

@@ -91,9 +91,11 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		control:  rate.NewLimiter(rate.Limit(h.cfg.JoinsPerSecond), 2*int(max(1, h.cfg.JoinsPerSecond))),
 	}
 	if err := h.addConn(c); err != nil {
-		if errors.Is(err, ErrClosing) {
+		code, _ := store.ErrorCode(err)
+		switch {
+		case errors.Is(err, ErrClosing):
 			w.Header().Set("Retry-After", "1")
-		} else {
+		case code == store.CodeRateLimited:
 			w.Header().Set("Retry-After", "10")
 		}
 		auth.WriteError(w, r, log, err)

@@ -121,6 +121,7 @@ type Hub struct {
 	mu      sync.Mutex
 	rooms   map[string]*room
 	conns   map[*Conn]struct{}
+	revoked map[string]time.Time // credentials revoked lately (CloseCredential)
 	perUser map[string]int
 	closing bool
 	running sync.WaitGroup // room goroutines
@@ -138,6 +139,7 @@ func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registe
 		metrics: newMetrics(reg),
 		rooms:   make(map[string]*room),
 		conns:   make(map[*Conn]struct{}),
+		revoked: make(map[string]time.Time),
 		perUser: make(map[string]int),
 	}
 }
@@ -282,13 +284,24 @@ func (h *Hub) Close(ctx context.Context) error {
 
 // CloseCredential closes, with 1008 "signed out", every socket opened with
 // credential (an auth.Caller.Credential): its session ended or its API
-// token was revoked. Pass it to auth.Service.OnRevoke.
+// token was revoked. Pass it to auth.Service.OnRevoke. A socket whose
+// handshake was authenticated just before and registers just after is
+// refused too: the credential is remembered for a while.
 func (h *Hub) CloseCredential(credential string) {
 	if credential == "" {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := time.Now()
+	if len(h.revoked) >= maxRevoked {
+		for c, at := range h.revoked {
+			if now.Sub(at) > revokedFor {
+				delete(h.revoked, c)
+			}
+		}
+	}
+	h.revoked[credential] = now
 	for c := range h.conns {
 		if c.cred == credential {
 			c.kick(closePolicy, "signed out")
@@ -296,12 +309,22 @@ func (h *Hub) CloseCredential(credential string) {
 	}
 }
 
+// A revoked credential is remembered for revokedFor (longer than any
+// handshake takes), and old ones are pruned when maxRevoked are held.
+const (
+	revokedFor = 10 * time.Minute
+	maxRevoked = 1024
+)
+
 // addConn registers a connection, enforcing the per-user cap.
 func (h *Hub) addConn(c *Conn) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
 		return ErrClosing
+	}
+	if _, ok := h.revoked[c.cred]; ok && c.cred != "" {
+		return store.Errorf(store.CodeUnauthorized, "signed out")
 	}
 	if h.perUser[c.user.ID] >= h.cfg.ConnsPerUser {
 		return store.Errorf(store.CodeRateLimited, "at most %d connections per user", h.cfg.ConnsPerUser)

@@ -136,8 +136,20 @@ func TestRevocationClosesSockets(t *testing.T) {
 	// The other session's socket is untouched: it still answers.
 	pingCtx, cancelPing := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelPing()
-	go func() { _, _, _ = otherWS.Read(ctx) }() // pongs are read by a reader
+	pongs := make(chan struct{})
+	go func() { // pongs are read by a reader; it returns when the socket closes
+		defer close(pongs)
+		_, _, _ = otherWS.Read(ctx)
+	}()
 	if err := otherWS.Ping(pingCtx); err != nil {
 		t.Errorf("the other session's socket: %v", err)
+	}
+	// Signing in again in that browser ends its previous session, and so
+	// that session's socket.
+	other.want(other.do("POST", "/api/login", map[string]string{"email": "ann@example.com", "password": "correct horse"}), 200, "", "login again")
+	select {
+	case <-pongs:
+	case <-time.After(5 * time.Second):
+		t.Error("the socket of the session replaced by a new sign-in is still open")
 	}
 }

@@ -329,11 +329,14 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 // refuse answers an accepted op that will not be committed: its author's
 // memberships and programs waiting on it get err.
 func (r *room) refuse(p *pendingOp, err error) {
+	told := r.acked[:0] // scratch, as in committedBatch: each connection once
 	for _, s := range append(p.also, p.from) {
-		if r.current(s) {
+		if r.current(s) && !slices.Contains(told, s.c) {
+			told = append(told, s.c)
 			s.c.sendDocError(r.id, p.rec.ID, err)
 		}
 	}
+	r.acked = told
 	for _, w := range append(p.waiters, p.reply) {
 		if w != nil {
 			w <- submitResult{err: err}
@@ -421,7 +424,9 @@ func (r *room) catchUp(version int64) ([]opMsg, bool) {
 	}
 	recs, err := r.history(version, r.committed)
 	if err != nil {
-		r.hub.log.Warn("catch-up from the store failed; sending content", "doc", r.id, "err", err)
+		if !errors.Is(err, errTooMuchHistory) {
+			r.hub.log.Warn("catch-up from the store failed; sending content", "doc", r.id, "err", err)
+		}
 		return nil, false
 	}
 	ops := make([]opMsg, len(recs))
@@ -445,15 +450,43 @@ func (r *room) history(from, to int64) ([]store.OpRecord, error) {
 	if from+1 >= start {
 		return r.window[from+1-start : to-start+1], nil
 	}
-	older, err := r.hub.store.Ops(context.Background(), r.id, from+1, start-1, 0)
-	if err != nil {
-		return nil, err
+	// Older ops come from the store, a page at a time, and only up to a
+	// budget: a few huge ops must not make the room read (and hold up its
+	// document for) hundreds of megabytes.
+	budget := historyBudget * r.hub.cfg.MaxDocBytes
+	older := make([]store.OpRecord, 0, min(start-1-from, historyPage))
+	for next := from + 1; next < start; {
+		page, err := r.hub.store.Ops(context.Background(), r.id, next, start-1, historyPage)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, rec := range page {
+			if budget -= rec.Op.Size(); budget < 0 {
+				return nil, errTooMuchHistory
+			}
+		}
+		older = append(older, page...)
+		next = page[len(page)-1].Version + 1
 	}
 	if int64(len(older)) != start-1-from {
 		return nil, fmt.Errorf("store returned %d ops for versions %d..%d", len(older), from+1, start-1)
 	}
 	return append(older, r.window[:to-start+1]...), nil
 }
+
+// History read from the store comes in pages of historyPage ops, and at most
+// historyBudget times --max-doc-bytes of it: more than that is refused with
+// errTooMuchHistory (an op is then too far behind; a catch-up gets the
+// content instead).
+const (
+	historyPage   = 256
+	historyBudget = 4
+)
+
+var errTooMuchHistory = errors.New("too much history to read")
 
 func (r *room) leave(c *Conn) {
 	m, ok := r.members[c]
@@ -525,12 +558,19 @@ func (r *room) submit(q submitReq) {
 // re-senders and waiting programs carry over.
 func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
 	since, err := r.history(q.base, r.version)
+	if errors.Is(err, errTooMuchHistory) {
+		return store.Errorf(store.CodeBadRequest, "version %d is too far behind (too much changed since): rejoin", q.base)
+	}
 	if err != nil {
 		return fmt.Errorf("read history: %w", err)
 	}
 	// A re-sent op was sequenced after its base: it is among these.
 	for _, rec := range since {
 		if rec.ID == q.id && rec.UserID == q.user {
+			if again != nil {
+				// Cannot happen: no two uncommitted ops share an id.
+				return fmt.Errorf("op %q sequenced twice", q.id)
+			}
 			r.duplicate(q, rec.Version)
 			return nil
 		}
@@ -719,8 +759,13 @@ func (r *room) presence(q presenceReq) {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
 		return
 	}
-	if q.version > r.committed || r.version-q.version > int64(len(r.window)) {
+	if q.version > r.committed {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.committed))
+		return
+	}
+	if r.version-q.version > int64(len(r.window)) {
+		// Older than the ops the room holds: presence never reads the
+		// store. It is ephemeral, and the client's next one replaces it.
 		return
 	}
 	sel := q.sel

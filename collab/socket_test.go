@@ -615,7 +615,7 @@ func TestWindowBoundedByBytes(t *testing.T) {
 	s.join(doc, -1)
 	big := strings.Repeat("x", 16<<10)
 	v := int64(0)
-	for i := range 20 {
+	for i := range 40 {
 		op := ot.Insertion(0, 0, big)
 		if i%2 == 1 {
 			op = ot.Deletion(len(big), 0, len(big))
@@ -632,18 +632,27 @@ func TestWindowBoundedByBytes(t *testing.T) {
 	sizes := make(chan [2]int, 1)
 	r.post(func(r *room) { sizes <- [2]int{r.windowBytes, len(r.window)} })
 	got := <-sizes
-	if got[0] > cfg.WindowBytes || got[1] >= 20 {
+	if got[0] > cfg.WindowBytes || got[1] >= 40 {
 		t.Errorf("window holds %d bytes in %d ops; want at most %d bytes", got[0], got[1], cfg.WindowBytes)
 	}
-	// Rejoining from version 18 (two ops back) is caught up with ops; from 0,
-	// the ops (320 KiB) are more than twice the largest document, so the
+	// Rejoining from version 38 (two ops back) is caught up with ops; from 0,
+	// the ops (640 KiB) are more than twice the largest document, so the
 	// content is sent instead.
 	late := ann.dial()
-	if j := late.join(doc, 18); j["ops"] == nil || len(j["ops"].([]any)) != 2 {
-		t.Errorf("rejoin at 18: %v", j["ops"] != nil)
+	if j := late.join(doc, 38); j["ops"] == nil || len(j["ops"].([]any)) != 2 {
+		t.Errorf("rejoin at 38: %v", j["ops"] != nil)
 	}
 	late2 := ann.dial()
 	if j := late2.join(doc, 0); j["content"] != "" || j["ops"] != nil {
 		t.Errorf("rejoin at 0 should get the (empty) content, got ops %v", j["ops"] != nil)
+	}
+	// An op made at version 0 would need all that history (320 KiB of
+	// inserted text) read back from the store, over 4 × the document limit:
+	// it is refused as too far behind, and changes nothing.
+	late2.send(opMessage(doc, 0, "old-base", ot.Insertion(0, 0, "y")))
+	wantError(t, late2, "bad_request", "an op whose history is too big to read")
+	late2.send(opMessage(doc, 38, "near-base", ot.Insertion(0, 0, "y")))
+	if m := late2.next("ack", "error"); m["type"] != "ack" {
+		t.Errorf("an op two versions back: %v", m)
 	}
 }

@@ -25,7 +25,7 @@ func benchConn(h *Hub, name string) (*Conn, chan int64) {
 		session:  name,
 		user:     store.User{ID: name, Name: name},
 		info:     UserInfo{ID: name, Name: name, Color: colorOf(name)},
-		out:      make(chan []byte, h.cfg.OutQueue),
+		out:      newOutbox(h.cfg.OutQueue),
 		kicked:   make(chan struct{}),
 		finished: make(chan struct{}),
 		rooms:    map[string]*room{},
@@ -33,13 +33,17 @@ func benchConn(h *Hub, name string) (*Conn, chan int64) {
 	acks := make(chan int64, 1024)
 	go func() {
 		ackPrefix := []byte(`{"type":"ack"`)
+		var batch [][]byte
 		for {
 			select {
-			case m := <-c.out:
-				if bytes.HasPrefix(m, ackPrefix) {
-					var a ackMsg
-					_ = json.Unmarshal(m, &a)
-					acks <- a.Version
+			case <-c.out.ready:
+				batch = c.out.take(batch[:0], maxFrameMsgs)
+				for _, m := range batch {
+					if bytes.HasPrefix(m, ackPrefix) {
+						var a ackMsg
+						_ = json.Unmarshal(m, &a)
+						acks <- a.Version
+					}
 				}
 			case <-c.kicked:
 				return

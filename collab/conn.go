@@ -37,7 +37,7 @@ type Conn struct {
 	user    store.User
 	cred    string // auth.Caller.Credential: closes the socket when revoked
 	info    UserInfo
-	out     chan []byte
+	out     *outbox
 
 	ctx      context.Context // ends when the connection is finished
 	cancel   context.CancelFunc
@@ -82,7 +82,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		user:     caller.User,
 		cred:     caller.Credential,
 		info:     UserInfo{ID: caller.User.ID, Name: caller.User.Name, Color: colorOf(caller.User.ID)},
-		out:      make(chan []byte, h.cfg.OutQueue),
+		out:      newOutbox(h.cfg.OutQueue),
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
 		rooms:    make(map[string]*room),
@@ -167,13 +167,11 @@ func newSessionID() string {
 // keeping up: the connection is closed (it will reconnect and catch up) and
 // send returns false, so no room ever waits for a slow client.
 func (c *Conn) send(msg []byte) bool {
-	select {
-	case c.out <- msg:
+	if c.out.push(msg) {
 		return true
-	default:
-		c.kick(closePolicy, "too slow: fell behind")
-		return false
 	}
+	c.kick(closePolicy, "too slow: fell behind")
+	return false
 }
 
 // sendDocError sends an error about a document (and op id).
@@ -224,7 +222,7 @@ func (c *Conn) writeLoop() {
 	var pings sync.WaitGroup
 	defer pings.Wait()
 	defer c.cancel() // ends the reader and the pings
-	batch := make([][]byte, 0, 64)
+	var batch [][]byte // reused; grows to maxFrameMsgs only if a burst needs it
 	var lastWrite time.Time
 	keepalive := time.NewTicker(c.hub.cfg.PingInterval)
 	defer keepalive.Stop()
@@ -238,13 +236,16 @@ func (c *Conn) writeLoop() {
 			}
 			_ = c.ws.Close(c.closeCode, c.closeReason)
 			return
-		case msg := <-c.out:
-			batch = append(batch[:0], msg)
-			if c.busy(msg, lastWrite) {
+		case <-c.out.ready:
+			batch = c.out.take(batch[:0], maxFrameMsgs)
+			if len(batch) == 0 {
+				continue
+			}
+			if c.busy(batch, lastWrite) {
 				batch = c.linger(batch)
 			}
 			lastWrite = time.Now()
-			if err := c.write(c.collect(batch)); err != nil {
+			if err := c.write(batch); err != nil {
 				c.kick(closeNormal, "")
 				_ = c.ws.CloseNow()
 				return
@@ -260,9 +261,19 @@ var ackPrefix = []byte(`{"type":"ack"`)
 // when coalescing is on, the connection is receiving a stream (it wrote a
 // frame within the linger period), and msg is not an ack, which its author
 // is waiting for. A quiet room, and every author's ack, go out at once.
-func (c *Conn) busy(msg []byte, lastWrite time.Time) bool {
+func (c *Conn) busy(batch [][]byte, lastWrite time.Time) bool {
 	linger := c.hub.cfg.Coalesce
-	return linger > 0 && time.Since(lastWrite) < linger && !bytes.HasPrefix(msg, ackPrefix) && len(c.out) < 63
+	return linger > 0 && time.Since(lastWrite) < linger && len(batch) < maxFrameMsgs-1 && !hasAck(batch)
+}
+
+// hasAck reports whether batch holds an ack, which is never held back.
+func hasAck(batch [][]byte) bool {
+	for _, m := range batch {
+		if bytes.HasPrefix(m, ackPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // linger gathers more messages for up to the coalescing period: in a busy
@@ -271,29 +282,17 @@ func (c *Conn) busy(msg []byte, lastWrite time.Time) bool {
 func (c *Conn) linger(batch [][]byte) [][]byte {
 	timer := time.NewTimer(c.hub.cfg.Coalesce)
 	defer timer.Stop()
-	for len(batch) < cap(batch) {
+	for len(batch) < maxFrameMsgs {
 		select {
-		case m := <-c.out:
-			batch = append(batch, m)
-			if bytes.HasPrefix(m, ackPrefix) {
+		case <-c.out.ready:
+			n := len(batch)
+			batch = c.out.take(batch, maxFrameMsgs)
+			if hasAck(batch[n:]) {
 				return batch
 			}
 		case <-timer.C:
-			return batch
+			return c.out.take(batch, maxFrameMsgs)
 		case <-c.kicked:
-			return batch
-		}
-	}
-	return batch
-}
-
-// collect adds what else is queued to batch, up to its capacity.
-func (c *Conn) collect(batch [][]byte) [][]byte {
-	for len(batch) < cap(batch) {
-		select {
-		case m := <-c.out:
-			batch = append(batch, m)
-		default:
 			return batch
 		}
 	}
@@ -303,7 +302,7 @@ func (c *Conn) collect(batch [][]byte) [][]byte {
 // flush writes everything still queued, for a clean close.
 func (c *Conn) flush(batch [][]byte) {
 	for {
-		batch = c.collect(batch[:0])
+		batch = c.out.take(batch[:0], maxFrameMsgs)
 		if len(batch) == 0 || c.write(batch) != nil {
 			return
 		}

@@ -221,7 +221,7 @@ func (c *Conn) joined(doc string) *room {
 func (c *Conn) writeLoop() {
 	var pings sync.WaitGroup
 	defer pings.Wait()
-	defer c.cancel() // ends the reader and the pings
+	defer c.cancel()   // ends the reader and the pings
 	var batch [][]byte // reused; grows to maxFrameMsgs only if a burst needs it
 	var lastWrite time.Time
 	keepalive := time.NewTicker(c.hub.cfg.PingInterval)

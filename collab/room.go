@@ -534,15 +534,25 @@ func (r *room) submit(q submitReq) {
 		reject(store.Errorf(store.CodeBadRequest, "version %d is ahead of the document (%d)", q.base, r.committed))
 		return
 	}
-	if r.version-q.base > int64(r.hub.cfg.MaxBehind) {
-		reject(store.Errorf(store.CodeBadRequest, "version %d is too far behind (head %d): rejoin", q.base, r.version))
-		return
-	}
-	for _, ids := range []map[opKey]int64{r.ids, r.reused} {
-		if v, ok := ids[opKey{q.user, q.id}]; ok && v <= q.base {
+	key := opKey{q.user, q.id}
+	if v, ok := r.ids[key]; ok {
+		if v <= q.base {
 			reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
 			return
 		}
+		// A re-send of an op the room holds, perhaps not yet committed: it
+		// is acknowledged whatever its base, before that base is judged too
+		// old, so that a client never has to send it again as a new op.
+		r.duplicate(q, v)
+		return
+	}
+	if v, ok := r.reused[key]; ok && v <= q.base {
+		reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
+		return
+	}
+	if r.version-q.base > int64(r.hub.cfg.MaxBehind) {
+		reject(store.Errorf(store.CodeBadRequest, "version %d is too far behind (head %d): rejoin", q.base, r.version))
+		return
 	}
 	if err := r.sequence(q, sender{q.c, r.members[q.c]}, nil); err != nil {
 		reject(err)

@@ -656,3 +656,32 @@ func TestWindowBoundedByBytes(t *testing.T) {
 		t.Errorf("an op two versions back: %v", m)
 	}
 }
+
+// TestResendTooFarBehind: a re-sent op the room still holds is acknowledged
+// with its version even when its base is older than MaxBehind allows, so a
+// client is never told to send it again as a new op (which would apply it
+// twice).
+func TestResendTooFarBehind(t *testing.T) {
+	cfg := testEngine()
+	cfg.MaxBehind = 3
+	env := newEnv(t, "sqlite", cfg)
+	ann := env.signup("ann@example.com")
+	doc := ann.createDoc("")
+	s := ann.dial()
+	s.join(doc, -1)
+	for v := range int64(6) {
+		s.send(opMessage(doc, v, fmt.Sprintf("o%d", v), ot.Insertion(int(v), int(v), "x")))
+		if m := s.next("ack", "error"); m["type"] != "ack" {
+			t.Fatalf("op %d: %v", v, m)
+		}
+	}
+	s.send(opMessage(doc, 0, "o0", ot.Insertion(0, 0, "x")))
+	if m := s.next("ack", "error"); m["type"] != "ack" || num(m["version"]) != 1 {
+		t.Fatalf("re-send of o0 from version 0: %v", m)
+	}
+	s.send(opMessage(doc, 0, "new", ot.Insertion(0, 0, "y")))
+	wantError(t, s, "bad_request", "a new op too far behind")
+	if text, v := ann.content(doc); text != "xxxxxx" || v != 6 {
+		t.Errorf("document %q at %d", text, v)
+	}
+}

@@ -83,7 +83,10 @@ export class DocClient {
     this.role = null;
     this.outstanding = null; // {id, base, original, op}: sent, not acknowledged
     this.sent = false; // outstanding was sent on the current membership
-    this.refusals = 0; // bad_request answers to the outstanding op in a row
+    this.refusals = 0; // refusals of pending edits since the last ack
+    this.caughtUp = false; // a join was answered since the last refusal
+    this.rejoinWanted = false; // leave and join again once the pending join is answered
+    this.joinAfterRecovery = false; // a new socket came while history was being fetched
     this.buffer = null; // local edits made while awaiting an ack
     this.held = null; // messages held while history is fetched (§10.4)
     this.presence = new Map(); // session -> {user, selection} at this.version
@@ -123,6 +126,12 @@ export class DocClient {
     this.joining = false;
     this.sent = false;
     this.joinFailures = 0;
+    this.rejoinWanted = false;
+    if (this.held) {
+      // Recovering history: join at the version it reaches, not this one.
+      this.joinAfterRecovery = true;
+      return;
+    }
     this.join();
   }
 
@@ -209,6 +218,18 @@ export class DocClient {
     this.joining = false;
     this.sent = false; // whatever was sent before belongs to a membership that ended
     this.joinFailures = 0;
+    this.caughtUp = true;
+    if (this.rejoinWanted) {
+      // Superseded while in flight (a resync, say): leave and ask again.
+      this.rejoinWanted = false;
+      this.rejoin();
+      return;
+    }
+    if (msg.ops && !this.loaded) {
+      // A catch-up for a text this client no longer holds.
+      this.resync();
+      return;
+    }
     this.role = msg.role;
     this.presence.clear();
     const entries = () => {
@@ -235,23 +256,22 @@ export class DocClient {
     // the missing history over REST while holding what the socket sends.
     this.held = [];
     this.recover(J).then((ok) => {
+      const held = this.held ?? [];
+      this.held = null;
       if (!ok && this.loaded) {
-        // History unavailable: take the server's text, and hand the person
-        // theirs to copy, rather than merge edits in the wrong place.
-        const text = this.hooks.text?.();
-        this.outstanding = null;
-        this.buffer = null;
-        this.sent = false;
-        this.adopt(msg.content, J);
-        this.notice('lost', 'Your offline edits could not be merged with the latest version.', text);
-      }
-      if (this.loaded) {
+        // History unavailable: hand the person their text to copy, rather
+        // than merge edits in the wrong place, and load the server's anew.
+        this.dropPending('Your offline edits could not be merged with the latest version.');
+        this.resync();
+      } else if (this.loaded && this.joined) {
         entries();
         this.afterJoin();
       }
-      const held = this.held ?? [];
-      this.held = null;
       for (const m of held) this.receive(m);
+      if (this.joinAfterRecovery) {
+        this.joinAfterRecovery = false;
+        this.join();
+      }
       this.changed();
     });
   }
@@ -365,6 +385,11 @@ export class DocClient {
       this.onJoinRefused(msg);
       return;
     }
+    if (!this.joined) {
+      // About a membership already left (a refused leave, say).
+      if (msg.code === 'not_found') this.setGone('This document was deleted or you no longer have access to it.');
+      return;
+    }
     switch (msg.code) {
       case 'not_found':
         this.setGone('This document was deleted or you no longer have access to it.');
@@ -378,7 +403,7 @@ export class DocClient {
       case 'rate_limited':
         break; // a presence update was dropped; the next one replaces it
       default:
-        this.notice('error', msg.message);
+        console.warn(`tandem: ${this.doc}: ${msg.code}: ${msg.message}`);
     }
   }
 
@@ -397,21 +422,33 @@ export class DocClient {
       return;
     }
     this.refusals++;
-    if (msg.code === 'bad_request' && this.refusals >= 2 && this.joined) {
-      // Refused again right after a rejoin: its base is too far behind. The
-      // catch-up since showed it was never applied, so send it as a new op
-      // at the current version.
-      this.outstanding = { id: this.nextId(), base: this.version, original: o.op, op: o.op };
+    if ((msg.code === 'bad_request' || msg.code === 'internal') && this.refusals >= 2 && this.caughtUp && this.joined && !o.rebased) {
+      // Refused again after a rejoin caught up: its base is too far behind
+      // (or its history unreadable). The catch-up showed it was never
+      // applied, and the server dedupes what it has sequenced before
+      // refusing a base as too old, so send it as a new op at the current
+      // version.
+      this.outstanding = { id: this.nextId(), base: this.version, original: o.op, op: o.op, rebased: true };
       this.sent = false;
       this.sendOutstanding();
       return;
     }
-    // unavailable, internal, bad_request (not joined, too far behind): rejoin.
-    this.rejoin();
+    // unavailable, internal, bad_request (not joined, too far behind):
+    // rejoin, at once the first time, then backing off.
+    this.caughtUp = false;
+    if (this.refusals <= 1) {
+      this.rejoin();
+      return;
+    }
+    const id = this.outstanding.id;
+    this.timer(() => {
+      if (this.outstanding?.id === id) this.rejoin();
+    }, Math.min(30000, 250 * 2 ** this.refusals));
   }
 
   onJoinRefused(msg) {
     this.joining = false;
+    this.rejoinWanted = false; // the join that follows asks anew
     if (msg.code === 'not_found') {
       this.setGone('This document does not exist or is not shared with you.');
       return;
@@ -435,6 +472,10 @@ export class DocClient {
 
   /** rejoin leaves and joins again at the current version, keeping pending edits. */
   rejoin() {
+    if (this.joining) {
+      this.rejoinWanted = true; // never two joins in flight
+      return;
+    }
     this.hooks.send({ type: 'leave', doc: this.doc });
     this.joined = false;
     this.joining = false;
@@ -471,28 +512,44 @@ export class DocClient {
   }
 
   sendOutstanding() {
-    if (!this.joined) return; // sent after the next join
+    // Sent after the next join, or once recovered history is through.
+    if (!this.joined || this.held) return;
     const o = this.outstanding;
     const msg = { type: 'op', doc: this.doc, version: o.base, id: o.id, op: o.original };
     if (this.hooks.submitOp && utf8Length(JSON.stringify(msg)) > restThresholdBytes) {
-      // Too big for a socket frame: the same op, id and base over REST. The
-      // socket then brings it as an op with my id, which is its ack.
-      this.sent = true;
-      this.hooks.submitOp({ version: o.base, id: o.id, op: o.original }).catch((err) => {
-        if (this.outstanding?.id !== o.id) return;
-        this.sent = false;
-        if (fatalCodes.has(err.code)) {
-          this.onOpRefused({ code: err.code, message: err.message });
-          this.changed();
-        } else {
-          this.timer(() => {
-            if (this.outstanding?.id === o.id && !this.sent) this.sendOutstanding();
-          }, 2000);
-        }
-      });
+      this.submitOverREST(o);
       return;
     }
     this.sent = this.hooks.send(msg) !== false;
+  }
+
+  /**
+   * submitOverREST sends an op too big for a socket frame with the same op,
+   * id and base over REST. The socket then brings it as an op with my id,
+   * which is its ack. Failures are handled as the socket's refusals are.
+   */
+  submitOverREST(o) {
+    this.sent = true;
+    this.restFailures ??= 0;
+    this.hooks.submitOp({ version: o.base, id: o.id, op: o.original }).then(() => {
+      this.restFailures = 0;
+    }, (err) => {
+      if (this.outstanding?.id !== o.id) return;
+      this.sent = false;
+      const code = err.code ?? 'network';
+      if (code === 'unauthorized') {
+        this.notice('error', 'You are signed out: your latest edits cannot be saved until you sign in again.');
+      } else if (fatalCodes.has(code) || code === 'bad_request' || code === 'unavailable') {
+        this.onOpRefused({ code, message: err.message });
+      } else {
+        // Network, rate limits, server faults: try again later.
+        this.restFailures++;
+        this.timer(() => {
+          if (this.outstanding?.id === o.id && !this.sent) this.sendOutstanding();
+        }, Math.min(30000, 1000 * 2 ** this.restFailures));
+      }
+      this.changed();
+    });
   }
 
   /** flushPresence sends my selection when synchronized, at most every presenceEveryMs. */

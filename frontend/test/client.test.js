@@ -307,10 +307,13 @@ test('when history cannot be fetched, the server text is taken and mine handed b
     for (const t of k.timers.splice(0)) t.fn();
   }
   assert.equal(calls, 3, 'tried three times');
-  assert.equal(k.state.text, 'server text');
-  assert.equal(k.c.version, 5000);
   assert.equal(k.c.pending, false);
   assert.deepEqual(notices, [{ kind: 'lost', text: 'abc!' }]);
+  // The server's text is loaded anew: leave, then join without a version.
+  assert.deepEqual(k.sent.slice(-2), [{ type: 'leave', doc: 'd1' }, { type: 'join', doc: 'd1' }]);
+  k.c.receive({ type: 'joined', doc: 'd1', version: 5001, role: 'editor', presence: [], content: 'server text!' });
+  assert.equal(k.state.text, 'server text!');
+  assert.equal(k.c.version, 5001);
 });
 
 test('my selection moves with remote edits before it is sent', () => {
@@ -532,3 +535,68 @@ for (const [name, windowOps] of [['catch-up from the socket', 1000], ['recovery 
     }
   });
 }
+
+test('nothing is sent while history is being recovered', async () => {
+  let release;
+  const k = makeClient('', { fetchOps: () => new Promise((r) => { release = r; }) });
+  joinedAt(k, 'abc', 1);
+  edit(k, [3, '!']);
+  k.c.receive({ type: 'error', doc: 'd1', id: 'p-1', code: 'rate_limited', message: 'slow down' });
+  const retry = k.timers.pop();
+  k.c.disconnected();
+  k.c.connected({ session: 's2', user: { id: 'me' } });
+  k.c.receive({ type: 'joined', doc: 'd1', version: 2, role: 'editor', presence: [], content: 'abcZ' });
+  const before = k.sent.length;
+  retry.fn(); // fires during the recovery
+  assert.equal(k.sent.length, before, 'the retry waits for the recovery');
+  release([{ version: 2, id: 'r', user: 'u2', op: [3, 'Z'] }]);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(k.sent.at(-1), { type: 'op', doc: 'd1', version: 1, id: 'p-1', op: [3, '!'] });
+  assert.equal(k.state.text, 'abcZ!');
+});
+
+test('a reconnect during recovery joins at the recovered version', async () => {
+  let release;
+  const k = makeClient('', { fetchOps: () => new Promise((r) => { release = r; }) });
+  joinedAt(k, 'abc', 1);
+  edit(k, [3, '!']);
+  k.c.disconnected();
+  k.c.connected({ session: 's2', user: { id: 'me' } });
+  k.c.receive({ type: 'joined', doc: 'd1', version: 3, role: 'editor', presence: [], content: 'abc!Z' });
+  k.c.disconnected();
+  k.c.connected({ session: 's3', user: { id: 'me' } });
+  assert.equal(k.sent.filter((m) => m.type === 'join').length, 2, 'no join while recovering');
+  release([{ version: 2, id: 'p-1', user: 'me', op: [3, '!'] }, { version: 3, id: 'r', user: 'u2', op: [4, 'Z'] }]);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(k.sent.at(-1), { type: 'join', doc: 'd1', version: 3 });
+  assert.equal(k.state.text, 'abc!Z');
+  assert.equal(k.c.pending, false);
+});
+
+test('a resync asked while a join is in flight waits for its answer', () => {
+  const k = makeClient();
+  joinedAt(k, 'abc', 1);
+  k.c.disconnected();
+  k.c.connected({ session: 's2', user: { id: 'me' } }); // join {version: 1} in flight
+  k.c.resync();
+  assert.deepEqual(k.sent.at(-1), { type: 'join', doc: 'd1', version: 1 }, 'no second join yet');
+  k.c.receive({ type: 'joined', doc: 'd1', version: 1, role: 'editor', presence: [], ops: [] });
+  assert.deepEqual(k.sent.slice(-2), [{ type: 'leave', doc: 'd1' }, { type: 'join', doc: 'd1' }]);
+  k.c.receive({ type: 'joined', doc: 'd1', version: 1, role: 'editor', presence: [], content: 'abc' });
+  assert.equal(k.c.editable, true);
+});
+
+test('refusals that keep coming back off instead of storming', () => {
+  const k = makeClient();
+  joinedAt(k, 'abc', 1);
+  edit(k, [3, '!']);
+  for (let i = 0; i < 20 && k.sent.length < 200; i++) {
+    const last = k.sent.at(-1);
+    if (last.type === 'join') k.c.receive({ type: 'joined', doc: 'd1', version: 1, role: 'editor', presence: [], ops: [] });
+    else if (last.type === 'op') k.c.receive({ type: 'error', doc: 'd1', id: last.id, code: 'internal', message: 'read history' });
+    else break;
+  }
+  assert.ok(k.sent.length < 12, `${k.sent.length} messages without any wait`);
+  assert.ok(k.timers.length > 0 && k.timers.at(-1).ms >= 1000, 'the next try waits');
+  assert.equal(k.c.pending, true, 'the edit is still kept');
+});

@@ -42,88 +42,10 @@ func (r appendReq) args(db *DB) []any {
 	return []any{r.docID, r.head, r.ids, r.users, r.wires, db.now()}
 }
 
-// startCommitter starts the committer; Close stops it after it has written
-// and answered everything handed to it.
-func (db *DB) startCommitter() {
-	db.appends = make(chan appendReq, maxGroup)
-	db.closing = make(chan struct{})
-	db.committerDone = make(chan struct{})
-	go db.commitLoop()
-}
-
 // commit hands r to the committer and waits for its outcome.
 func (db *DB) commit(r appendReq) error {
 	r.done = make(chan error, 1)
-	select {
-	case <-db.closing:
-		return errStoreClosed
-	default:
-	}
-	select {
-	case db.appends <- r:
-	case <-db.closing:
-		return errStoreClosed
-	case <-r.ctx.Done():
-		return r.ctx.Err()
-	}
-	// Once handed over, the append is seen through: its outcome is only
-	// known when the commit is. It may have slipped in as the store
-	// closed, after the committer's last look: then it was not written.
-	select {
-	case err := <-r.done:
-		return err
-	case <-db.committerDone:
-		select {
-		case err := <-r.done:
-			return err
-		default:
-			return errStoreClosed
-		}
-	}
-}
-
-var errStoreClosed = errors.New("store closed")
-
-// stopCommitter stops the committer once it has written what it was given.
-func (db *DB) stopCommitter() {
-	db.closeOnce.Do(func() { close(db.closing) })
-	<-db.committerDone
-}
-
-// commitLoop is the committer: it takes the appends that are waiting and
-// writes them in one batch, until the store closes.
-func (db *DB) commitLoop() {
-	defer close(db.committerDone)
-	group := make([]appendReq, 0, maxGroup)
-	for {
-		select {
-		case r := <-db.appends:
-			group = append(group[:0], r)
-		case <-db.closing:
-			// What was handed over is still written and answered.
-			for {
-				group = db.take(group[:0])
-				if len(group) == 0 {
-					return
-				}
-				db.commitGroup(group)
-			}
-		}
-		db.commitGroup(db.take(group))
-	}
-}
-
-// take adds to group the appends waiting, up to maxGroup.
-func (db *DB) take(group []appendReq) []appendReq {
-	for len(group) < maxGroup {
-		select {
-		case r := <-db.appends:
-			group = append(group, r)
-		default:
-			return group
-		}
-	}
-	return group
+	return db.committer.Do(r.ctx, r, r.done)
 }
 
 // commitGroup writes a group in one batch and answers each append.

@@ -11,7 +11,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,10 +26,7 @@ type DB struct {
 	pool          *pgxpool.Pool
 	snapshotEvery int64
 
-	appends       chan appendReq // to the committer (commit.go)
-	closing       chan struct{}
-	closeOnce     sync.Once
-	committerDone chan struct{}
+	committer *store.Committer[appendReq] // group-commits appends (commit.go)
 
 	// Now is the clock for timestamps; tests may replace it.
 	Now func() time.Time
@@ -70,7 +66,7 @@ func Open(ctx context.Context, url string, cfg Config) (*DB, error) {
 		every = store.DefaultSnapshotEvery
 	}
 	db := &DB{pool: pool, snapshotEvery: every, Now: time.Now}
-	db.startCommitter()
+	db.committer = store.NewCommitter(maxGroup, db.commitGroup)
 	return db, nil
 }
 
@@ -107,7 +103,7 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 
 // Close writes what was handed to the committer, then closes the pool.
 func (db *DB) Close() error {
-	db.stopCommitter()
+	db.committer.Close()
 	db.pool.Close()
 	return nil
 }

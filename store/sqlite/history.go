@@ -25,16 +25,7 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 		return err
 	}
 	req := appendReq{ctx: ctx, docID: docID, head: head, ops: ops, done: make(chan error, 1)}
-	select {
-	case db.appends <- req:
-	case <-db.closing:
-		return errors.New("append: store closed")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once handed over, the append is seen through: its outcome is only
-	// known when the commit is.
-	if err := <-req.done; err != nil {
+	if err := db.committer.Do(ctx, req, req.done); err != nil {
 		return fmt.Errorf("append %d ops to document %s at version %d: %w", len(ops), docID, head, err)
 	}
 	return nil
@@ -51,47 +42,6 @@ type appendReq struct {
 
 // maxGroup bounds the appends in one group commit.
 const maxGroup = 256
-
-// commitLoop is the committer: it takes the appends that are waiting and
-// writes them in one transaction, until the store closes.
-func (db *DB) commitLoop() {
-	defer close(db.committerDone)
-	group := make([]appendReq, 0, maxGroup)
-	for {
-		select {
-		case req := <-db.appends:
-			group = append(group[:0], req)
-		case <-db.closing:
-			// What was handed over is still written and answered.
-			for {
-				group = group[:0]
-				for len(group) < maxGroup {
-					select {
-					case req := <-db.appends:
-						group = append(group, req)
-						continue
-					default:
-					}
-					break
-				}
-				if len(group) == 0 {
-					return
-				}
-				db.commitGroup(group)
-			}
-		}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case req := <-db.appends:
-				group = append(group, req)
-			default:
-				break more
-			}
-		}
-		db.commitGroup(group)
-	}
-}
 
 // commitGroup writes a group of appends in one transaction and answers each.
 func (db *DB) commitGroup(group []appendReq) {

@@ -38,10 +38,8 @@ type DB struct {
 	read          *sql.DB // a pool of read-only connections
 	snapshotEvery int64
 
-	appends       chan appendReq // to the committer (see AppendOps)
-	closing       chan struct{}
-	committerDone chan struct{}
-	closeOnce     sync.Once
+	committer *store.Committer[appendReq] // group-commits appends (see AppendOps)
+	closeOnce sync.Once
 
 	// Now is the clock for timestamps; tests may replace it.
 	Now func() time.Time
@@ -85,9 +83,8 @@ func Open(ctx context.Context, dataDir string, cfg Config) (*DB, error) {
 	if every <= 0 {
 		every = store.DefaultSnapshotEvery
 	}
-	db := &DB{write: write, read: read, snapshotEvery: every, Now: time.Now,
-		appends: make(chan appendReq, maxGroup), closing: make(chan struct{}), committerDone: make(chan struct{})}
-	go db.commitLoop()
+	db := &DB{write: write, read: read, snapshotEvery: every, Now: time.Now}
+	db.committer = store.NewCommitter(maxGroup, db.commitGroup)
 	return db, nil
 }
 
@@ -133,8 +130,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
-		close(db.closing)
-		<-db.committerDone
+		db.committer.Close()
 		err = errors.Join(db.read.Close(), db.write.Close())
 	})
 	return err

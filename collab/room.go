@@ -302,7 +302,7 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	}
 	r.hub.log.Warn("op id reused", "doc", r.id, "user", dup.UserID, "id", dup.OpID, "stored_version", dup.Version)
 	bad := r.inflight[i]
-	r.refuse(bad, store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", dup.OpID, dup.Version))
+	r.refuse(bad, reusedID(dup.OpID, dup.Version))
 	if len(r.reused) >= maxReused {
 		clear(r.reused)
 	}
@@ -324,6 +324,11 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	}
 	r.startCommit()
 	return true
+}
+
+// reusedID is the refusal of an op whose author already used its id.
+func reusedID(id string, version int64) error {
+	return store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", id, version)
 }
 
 // refuse answers an accepted op that will not be committed: its author's
@@ -537,7 +542,7 @@ func (r *room) submit(q submitReq) {
 	key := opKey{q.user, q.id}
 	if v, ok := r.ids[key]; ok {
 		if v <= q.base {
-			reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
+			reject(reusedID(q.id, v))
 			return
 		}
 		// A re-send of an op the room holds, perhaps not yet committed: it
@@ -547,7 +552,7 @@ func (r *room) submit(q submitReq) {
 		return
 	}
 	if v, ok := r.reused[key]; ok && v <= q.base {
-		reject(store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", q.id, v))
+		reject(reusedID(q.id, v))
 		return
 	}
 	if r.version-q.base > int64(r.hub.cfg.MaxBehind) {

@@ -15,8 +15,9 @@ export class MismatchError extends Error {
   }
 }
 
-const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
-const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+/** isHigh and isLow tell the two halves of a UTF-16 surrogate pair. */
+export const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+export const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
 
 const anySurrogate = /[\ud800-\udfff]/;
 

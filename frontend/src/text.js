@@ -3,10 +3,7 @@
 // Text interface, `length` and `sliceString(from, to)`, so it works on an
 // editor's doc and, in tests, on a plain string wrapper.
 
-import { Builder, cpLength, MismatchError } from './ot.js';
-
-const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
-const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+import { Builder, cpLength, isHigh, isLow, MismatchError } from './ot.js';
 
 /** A Text-like wrapper of a plain string, for code that has no editor. */
 export class StringDoc {

@@ -54,16 +54,41 @@ func observe(log *slog.Logger, m *httpMetrics, next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		took := time.Since(start)
-		// Unmatched requests share one label so the series stay bounded.
+		// Every label value comes from a closed set, so that no request can
+		// add series: the patterns of the route table, known methods, and
+		// the statuses the server writes.
 		if *route == "" {
 			*route = "unmatched"
 		}
-		m.requests.WithLabelValues(*route, r.Method, strconv.Itoa(rec.status)).Inc()
+		method := methodLabel(r.Method)
+		m.requests.WithLabelValues(*route, method, strconv.Itoa(rec.status)).Inc()
 		m.latency.WithLabelValues(*route).Observe(took.Seconds())
 		log.InfoContext(r.Context(), "request",
-			"method", r.Method, "path", r.URL.Path, "route", *route, "status", rec.status,
+			"method", method, "path", clip(r.URL.Path, maxLoggedPath), "route", *route, "status", rec.status,
 			"bytes", rec.bytes, "duration", took, "remote", r.RemoteAddr)
 	})
+}
+
+// methodLabel is r.Method if it is one the server knows, else "other": the
+// method is any token a client sends, up to the header limit.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// maxLoggedPath bounds the path in a request's log line; the rest is cut.
+const maxLoggedPath = 512
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // capture records the pattern the mux matched for observe.

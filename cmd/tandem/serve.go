@@ -41,6 +41,7 @@ type serveConfig struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	pprofAddr       string
+	metricsAddr     string
 
 	auth         auth.Config
 	argon2       auth.Argon2Params
@@ -64,6 +65,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "",
+		"serve /metrics on this separate address (e.g. 127.0.0.1:9090) instead of the public one")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 
@@ -117,6 +120,11 @@ func (c *serveConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return fmt.Errorf("--addr %q: %w", c.addr, err)
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %q: %w", c.metricsAddr, err)
+		}
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
@@ -227,18 +235,16 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // serveProfiles serves the runtime profiles on their own listener, so they
 // are never exposed on the public address by accident.
 func serveProfiles(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--pprof-addr: %w", err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return func() { _ = srv.Close() }, nil
+	side, err := startSideServer(addr, mux)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr: %w", err)
+	}
+	log.Info("profiles served", "addr", "http://"+side.addr()+"/debug/pprof/")
+	return side.close, nil
 }

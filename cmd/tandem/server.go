@@ -33,6 +33,7 @@ type server struct {
 	http     *http.Server
 	listener net.Listener
 	tls      bool
+	metrics  *sideServer // /metrics on --metrics-addr, if set
 }
 
 // newServer opens the store, checks (or applies) migrations, builds the
@@ -44,6 +45,7 @@ func newServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server,
 	}
 	s := &server{cfg: cfg, log: log, backend: b, tls: cfg.tlsCert != ""}
 	if err := s.start(ctx); err != nil {
+		s.metrics.close()
 		b.Close()
 		return nil, err
 	}
@@ -141,7 +143,17 @@ func (s *server) handler() (http.Handler, error) {
 		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if s.cfg.metricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler)
+	} else {
+		side := http.NewServeMux()
+		side.Handle("GET /metrics", metricsHandler)
+		if s.metrics, err = startSideServer(s.cfg.metricsAddr, side); err != nil {
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		s.log.Info("metrics served", "addr", "http://"+s.metrics.addr()+"/metrics")
+	}
 	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(docs.OpenAPI)
@@ -208,6 +220,7 @@ func (s *server) Serve() error {
 // does not wait for hijacked connections: the hub has its own Close.)
 func (s *server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	s.metrics.close()
 	err = errors.Join(err, s.hub.Close(ctx))
 	return errors.Join(err, s.backend.Close())
 }
@@ -215,6 +228,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 // Close stops at once: the rooms still drain, for at most a few seconds.
 func (s *server) Close() error {
 	err := s.http.Close()
+	s.metrics.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, s.hub.Close(ctx))

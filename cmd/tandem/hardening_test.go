@@ -4,11 +4,18 @@ package main
 // reproduces an attack that used to succeed against default settings.
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Request methods are any token a client likes; they must not become metric
@@ -71,5 +78,65 @@ func TestMetricsAddr(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "tandem_http_requests_total") {
 		t.Errorf("metrics listener: %d %.200s", resp.StatusCode, body)
+	}
+}
+
+// A client that trickles a request body one byte at a time must not hold
+// its connection for ever; a socket, once upgraded, is not cut by that
+// timeout.
+func TestReadTimeout(t *testing.T) {
+	cfg := testConfig(t, "sqlite")
+	cfg.readTimeout = time.Second
+	srv := startServer(t, cfg)
+	addr := strings.TrimPrefix(srv.URL(), "http://")
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", addr)
+	start := time.Now()
+	closed := false
+	for time.Since(start) < 5*time.Second {
+		if _, err := conn.Write([]byte(" ")); err != nil {
+			closed = true
+			break
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		var b [1]byte
+		if _, err := conn.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			closed = true // answered or closed: either way the server let go
+			break
+		} else if err == nil {
+			closed = true
+			break
+		}
+	}
+	if !closed {
+		t.Fatalf("a body trickled for 5 s was still being read (read timeout 1 s)")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the trickling client was let go after %v, want about 1 s", took)
+	}
+
+	ann, _ := signup(t, srv, "ann@example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL(), "http")+"/api/socket",
+		&websocket.DialOptions{HTTPClient: &http.Client{Jar: ann.http.Jar}, Subprotocols: []string{"tandem.v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if _, _, err := ws.Read(ctx); err != nil { // hello
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","doc":"nope"}`)); err != nil {
+		t.Fatalf("write after the read timeout: %v", err)
+	}
+	if _, data, err := ws.Read(ctx); err != nil || !strings.Contains(string(data), "not_found") {
+		t.Fatalf("socket after the read timeout: %s %v", data, err)
 	}
 }

@@ -42,6 +42,8 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	pprofAddr       string
 	metricsAddr     string
+	readTimeout     time.Duration
+	idleTimeout     time.Duration
 
 	auth         auth.Config
 	argon2       auth.Argon2Params
@@ -67,6 +69,9 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "",
 		"serve /metrics on this separate address (e.g. 127.0.0.1:9090) instead of the public one")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second,
+		"a request's headers and body must arrive within this (sockets are exempt once upgraded)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "an idle keep-alive connection is closed after this")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 
@@ -143,7 +148,8 @@ func (c *serveConfig) validate() error {
 		"--login-rate-account": int64(c.auth.LoginPerAccount), "--hash-concurrency": int64(c.hashParallel),
 		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
 		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
-		"--shutdown-timeout": int64(c.shutdownTimeout),
+		"--shutdown-timeout": int64(c.shutdownTimeout), "--read-timeout": int64(c.readTimeout),
+		"--idle-timeout": int64(c.idleTimeout),
 		"--max-frame-bytes":  c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),
 		"--ops-burst": int64(c.engine.OpsBurst), "--presence-per-second": int64(c.engine.PresencePerSecond * 1000),
 		"--presence-burst": int64(c.engine.PresenceBurst), "--joins-per-second": int64(c.engine.JoinsPerSecond * 1000), "--flood-strikes": int64(c.engine.FloodStrikes),

@@ -88,8 +88,13 @@ func (s *server) start(ctx context.Context) error {
 	}
 	s.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A client that trickles its headers or body holds a connection and
+		// a goroutine: both are bounded. A socket outlives the deadline:
+		// net/http clears it when the connection is hijacked
+		// (TestReadTimeout holds it to that).
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.readTimeout),
+		ReadTimeout:       s.cfg.readTimeout,
+		IdleTimeout:       s.cfg.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -87,7 +87,7 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler: handler,
 		// A client that trickles its headers or body holds a connection and
 		// a goroutine: both are bounded. A socket outlives the deadline:
 		// net/http clears it when the connection is hijacked

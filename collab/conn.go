@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -68,7 +67,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, r, log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
 		return
 	}
-	if err := h.checkOrigin(r); err != nil {
+	if err := h.cfg.Origins.Check(r); err != nil {
 		auth.WriteError(w, r, log, err)
 		return
 	}
@@ -105,7 +104,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	defer h.removeConn(c)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
-		OriginPatterns: h.cfg.AllowedOrigins, // checked above too; kept as a second lock
+		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
 	})
 	if err != nil {
 		log.Debug("websocket accept failed", "err", err)
@@ -125,25 +124,6 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	c.leaveAll()
 	c.kick(closeNormal, "")
 	wg.Wait()
-}
-
-// checkOrigin refuses a browser on a foreign origin, even with a valid
-// cookie: that is cross-site WebSocket hijacking. Programs send no Origin.
-func (h *Hub) checkOrigin(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err == nil && strings.EqualFold(u.Host, r.Host) {
-		return nil
-	}
-	for _, allowed := range h.cfg.AllowedOrigins {
-		if strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin) {
-			return nil
-		}
-	}
-	return store.Errorf(store.CodeForbidden, "origin %s may not open a socket here", origin)
 }
 
 func offersSubprotocol(r *http.Request) bool {

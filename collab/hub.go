@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
 )
@@ -38,7 +39,7 @@ type Config struct {
 	WindowBytes       int           // and at most about this many bytes of them
 	MaxBehind         int           // how far behind the head an op's base version may be
 	PresenceEvery     time.Duration // presence broadcasts are coalesced over this period
-	AllowedOrigins    []string      // origins besides the server's own (scheme://host[:port])
+	Origins           *auth.OriginPolicy // browser origins that may open a socket (nil: the server's own only)
 }
 
 // DefaultConfig holds the defaults the command line starts from.
@@ -72,6 +73,9 @@ func (c Config) withDefaults() Config {
 		if *v <= 0 {
 			*v = def
 		}
+	}
+	if c.Origins == nil {
+		c.Origins, _ = auth.NewOriginPolicy("", nil, false) // cannot fail without origins
 	}
 	set(&c.MaxDocBytes, d.MaxDocBytes)
 	set(&c.OutQueue, d.OutQueue)

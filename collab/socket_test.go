@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
 )
@@ -158,7 +159,11 @@ func TestSlowSubscriber(t *testing.T) {
 // document stays as it was.
 func TestSecurity(t *testing.T) {
 	cfg := testEngine()
-	cfg.AllowedOrigins = []string{"https://editor.example.com"}
+	origins, err := auth.NewOriginPolicy("", []string{"https://editor.example.com"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Origins = origins
 	cfg.MaxFrameBytes = 4096
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
 		ann, viewer, stranger := env.signup("ann@example.com"), env.signup("viv@example.com"), env.signup("sam@example.com")

@@ -140,3 +140,54 @@ func TestReadTimeout(t *testing.T) {
 		t.Fatalf("socket after the read timeout: %s %v", data, err)
 	}
 }
+
+// An Origin is scheme, host and port: a page on https://host:port (or a
+// ws:// "origin") is not the http://host:port server's own, on the socket
+// and on REST alike, cookie or not.
+func TestOriginSchemeChecked(t *testing.T) {
+	srv := startServer(t, testConfig(t, "sqlite"))
+	ann, _ := signup(t, srv, "ann@example.com")
+	hostPort := strings.TrimPrefix(srv.URL(), "http://")
+	for _, origin := range []string{"https://" + hostPort, "ws://" + hostPort, "null", "http://" + hostPort + ".evil.example"} {
+		ann.hdr["Origin"] = origin
+		ann.want(ann.do("POST", "/api/docs", map[string]string{"title": "forged"}), 403, "forbidden", "POST from origin "+origin)
+		if _, resp, err := dialSocket(ann, http.Header{"Origin": {origin}}); err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Errorf("socket from origin %s: %v; want 403", origin, err)
+		}
+	}
+	for _, origin := range []string{srv.URL(), strings.ToUpper(srv.URL()), ""} {
+		ann.hdr["Origin"] = origin
+		ann.want(ann.do("POST", "/api/docs", map[string]string{"title": "mine"}), 201, "", "POST from origin "+origin)
+		ws, _, err := dialSocket(ann, http.Header{"Origin": {origin}})
+		if err != nil {
+			t.Errorf("socket from own origin %q: %v", origin, err)
+			continue
+		}
+		ws.CloseNow()
+	}
+
+	// Behind a proxy, the configured public URL is the server's origin.
+	cfg := testConfig(t, "sqlite")
+	cfg.publicURL = "https://docs.example.com"
+	srv = startServer(t, cfg)
+	bob, _ := signup(t, srv, "bob@example.com")
+	bob.hdr["Origin"] = "https://docs.example.com"
+	bob.want(bob.do("POST", "/api/docs", map[string]string{"title": "via proxy"}), 201, "", "POST from the public URL")
+	if ws, _, err := dialSocket(bob, http.Header{"Origin": {"https://docs.example.com"}}); err != nil {
+		t.Errorf("socket from the public URL: %v", err)
+	} else {
+		ws.CloseNow()
+	}
+	bob.hdr["Origin"] = "http://docs.example.com"
+	bob.want(bob.do("POST", "/api/docs", map[string]string{"title": "forged"}), 403, "forbidden", "POST from the public host over http")
+	bob.hdr["Origin"] = srv.URL()
+	bob.want(bob.do("POST", "/api/docs", map[string]string{"title": "forged"}), 403, "forbidden", "POST from the internal address")
+}
+
+// dialSocket opens a socket as c with extra handshake headers.
+func dialSocket(c *client, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/api/socket",
+		&websocket.DialOptions{HTTPClient: &http.Client{Jar: c.http.Jar}, Subprotocols: []string{"tandem.v1"}, HTTPHeader: hdr})
+}

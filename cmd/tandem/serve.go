@@ -33,6 +33,7 @@ type serveConfig struct {
 	db              dbFlags
 	migrate         bool
 	allowedOrigins  string
+	publicURL       string
 	tlsCert, tlsKey string
 	secureCookies   bool
 	sessionLifetime time.Duration
@@ -58,6 +59,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.migrate, "migrate", false, "apply pending migrations at start instead of refusing to start")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "",
 		"comma-separated origins (scheme://host[:port]) besides the server's own that browsers may call from")
+	fs.StringVar(&c.publicURL, "public-url", "",
+		"the origin browsers reach this server at (e.g. https://docs.example.com, behind a proxy); default: the request's own scheme and host")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS and WSS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", false,
@@ -138,10 +141,8 @@ func (c *serveConfig) validate() error {
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	for _, o := range c.origins() {
-		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			return fmt.Errorf("--allowed-origins: %q must start with http:// or https://", o)
-		}
+	if _, err := c.originPolicy(); err != nil {
+		return err
 	}
 	positive := map[string]int64{
 		"--max-body-bytes": c.auth.MaxBodyBytes, "--login-rate-ip": int64(c.auth.LoginPerIP),
@@ -176,6 +177,21 @@ func (c *serveConfig) origins() []string {
 		}
 	}
 	return out
+}
+
+// originPolicy is which browser origins may use the server: its own (from
+// --public-url, or the request's scheme and host; https behind a TLS proxy
+// when --secure-cookies says so) and --allowed-origins.
+func (c *serveConfig) originPolicy() (*auth.OriginPolicy, error) {
+	p, err := auth.NewOriginPolicy(c.publicURL, c.origins(), c.tlsCert != "" || c.secureCookies)
+	if err != nil {
+		flag := "--allowed-origins"
+		if _, perr := auth.NewOriginPolicy(c.publicURL, nil, false); perr != nil {
+			flag = "--public-url"
+		}
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return p, nil
 }
 
 func (c *serveConfig) logger(w io.Writer) *slog.Logger {

@@ -130,7 +130,11 @@ func (s *server) handler() (http.Handler, error) {
 
 	engine := s.cfg.engine
 	engine.MaxDocBytes = s.cfg.limits.MaxDocBytes
-	engine.AllowedOrigins = s.cfg.origins()
+	origins, err := s.cfg.originPolicy()
+	if err != nil {
+		return nil, err
+	}
+	engine.Origins = origins
 	s.hub = collab.NewHub(st, engine, s.log, reg)
 	authSvc.OnRevoke(s.hub.CloseCredential) // signing out closes that session's sockets
 	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
@@ -168,7 +172,7 @@ func (s *server) handler() (http.Handler, error) {
 	})
 
 	cop := http.NewCrossOriginProtection()
-	for _, o := range s.cfg.origins() {
+	for _, o := range origins.Trusted() {
 		if err := cop.AddTrustedOrigin(o); err != nil {
 			return nil, fmt.Errorf("--allowed-origins: %w", err)
 		}
@@ -181,6 +185,7 @@ func (s *server) handler() (http.Handler, error) {
 	h = authSvc.Authenticate(h)
 	h = sessions.LoadAndSave(h)
 	h = cop.Handler(h)
+	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { auth.WriteError(w, r, s.log, err) })
 	h = observe(s.log, metrics, h)
 	return h, nil
 }

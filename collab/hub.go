@@ -18,27 +18,27 @@ import (
 // Config holds the engine's limits and timings. Zero fields take the
 // defaults of DefaultConfig.
 type Config struct {
-	MaxDocBytes       int           // a document's text, in UTF-8 bytes
-	MaxFrameBytes     int64         // one incoming WebSocket message
-	OutQueue          int           // messages waiting for a slow connection before it is dropped
-	OpsPerSecond      float64       // per connection, with OpsBurst
-	OpsBurst          int           //
-	PresencePerSecond float64       // per connection, with PresenceBurst
-	PresenceBurst     int           //
-	JoinsPerSecond    float64       // joins and leaves per connection (burst: twice that)
-	FloodStrikes      int           // rate-limited messages in a row before the connection is closed
-	DocsPerConn       int           // documents one connection may join
-	ConnsPerUser      int           // sockets one user may hold open
-	PingInterval      time.Duration // keepalive ping period
-	PingTimeout       time.Duration // a pong later than this drops the peer
-	WriteTimeout      time.Duration // a frame the peer takes longer than this to accept drops it
-	Coalesce          time.Duration // in a stream of messages, a writer waits this long for more to send in one frame (0: off)
-	IdleRoom          time.Duration // a room with no one in it closes after this
-	MaxBatch          int           // operations in one group commit
-	WindowOps         int           // recent operations a room keeps in memory
-	WindowBytes       int           // and at most about this many bytes of them
-	MaxBehind         int           // how far behind the head an op's base version may be
-	PresenceEvery     time.Duration // presence broadcasts are coalesced over this period
+	MaxDocBytes       int                // a document's text, in UTF-8 bytes
+	MaxFrameBytes     int64              // one incoming WebSocket message
+	OutQueue          int                // messages waiting for a slow connection before it is dropped
+	OpsPerSecond      float64            // per connection, with OpsBurst
+	OpsBurst          int                //
+	PresencePerSecond float64            // per connection, with PresenceBurst
+	PresenceBurst     int                //
+	JoinsPerSecond    float64            // joins and leaves per connection (burst: twice that)
+	FloodStrikes      int                // rate-limited messages in a row before the connection is closed
+	DocsPerConn       int                // documents one connection may join
+	ConnsPerUser      int                // sockets one user may hold open
+	PingInterval      time.Duration      // keepalive ping period
+	PingTimeout       time.Duration      // a pong later than this drops the peer
+	WriteTimeout      time.Duration      // a frame the peer takes longer than this to accept drops it
+	Coalesce          time.Duration      // in a stream of messages, a writer waits this long for more to send in one frame (0: off)
+	IdleRoom          time.Duration      // a room with no one in it closes after this
+	MaxBatch          int                // operations in one group commit
+	WindowOps         int                // recent operations a room keeps in memory
+	WindowBytes       int                // and at most about this many bytes of them
+	MaxBehind         int                // how far behind the head an op's base version may be
+	PresenceEvery     time.Duration      // presence broadcasts are coalesced over this period
 	Origins           *auth.OriginPolicy // browser origins that may open a socket (nil: the server's own only)
 }
 

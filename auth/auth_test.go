@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -89,11 +90,20 @@ func TestKeyedLimiter(t *testing.T) {
 		t.Errorf("after an idle spell the limiter holds %d buckets", len(k.buckets))
 	}
 
-	l := newLoginLimits(100, 2, func() time.Time { return now })
+	l := newLoginLimits(1000, 2, func() time.Time { return now })
 	l.allow("1.2.3.4", "ann@example.com")
 	l.allow("1.2.3.4", "ann@example.com")
-	if ok, secs := l.allow("5.6.7.8", "ann@example.com"); ok || secs < 1 {
-		t.Errorf("account limit not applied across IPs: ok=%v retry=%d", ok, secs)
+	if ok, secs := l.allow("1.2.3.4", "ann@example.com"); ok || secs < 1 {
+		t.Errorf("account limit not applied to one IP: ok=%v retry=%d", ok, secs)
+	}
+	if ok, _ := l.allow("5.6.7.8", "ann@example.com"); !ok {
+		t.Error("a guesser on one IP locked the account out for another IP")
+	}
+	for i := range 2 * accountSpread {
+		l.allow(fmt.Sprintf("10.0.0.%d", i), "ann@example.com")
+	}
+	if ok, secs := l.allow("5.6.7.9", "ann@example.com"); ok || secs < 1 {
+		t.Errorf("account limit not applied across many IPs: ok=%v retry=%d", ok, secs)
 	}
 }
 

@@ -274,6 +274,12 @@ type tokenCreated struct {
 
 func (s *Service) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	c, _ := CallerFrom(r.Context())
+	if c.Token != nil {
+		// A leaked token must not be able to outlive its revocation by
+		// minting others: tokens are made by a person, signed in.
+		WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "API tokens cannot create API tokens; sign in to create one"))
+		return
+	}
 	var req TokenRequest
 	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
 		WriteError(w, r, s.log, err)

@@ -64,27 +64,41 @@ func (k *keyedLimiter) take(key string, now time.Time) (ok bool, retry time.Dura
 }
 
 // loginLimits bounds sign-in and sign-up attempts per client IP and per
-// account (the email tried).
+// account (the email tried). The tight per-account limit is kept per IP and
+// account, so that guessing someone's password from one address does not
+// lock them out from theirs; a limit ten times looser applies to the account
+// from every address together, which bounds guessing from many addresses at
+// the cost that such an attack does lock the account for a while.
 type loginLimits struct {
-	perIP, perAccount *keyedLimiter
-	now               func() time.Time
+	perIP, perIPAccount, perAccount *keyedLimiter
+	now                             func() time.Time
 }
+
+// accountSpread is how much looser the all-addresses account limit is.
+const accountSpread = 10
 
 func newLoginLimits(perIP, perAccount int, now func() time.Time) *loginLimits {
-	return &loginLimits{perIP: newKeyedLimiter(perIP), perAccount: newKeyedLimiter(perAccount), now: now}
+	return &loginLimits{
+		perIP:        newKeyedLimiter(perIP),
+		perIPAccount: newKeyedLimiter(perAccount),
+		perAccount:   newKeyedLimiter(accountSpread * max(1, perAccount)),
+		now:          now,
+	}
 }
 
-// allow spends an attempt for the IP and the account; if either is out, it
-// returns the wait in whole seconds (at least 1), for Retry-After.
+// allow spends an attempt for the IP and the account; if any limit is out,
+// it returns the wait in whole seconds (at least 1), for Retry-After.
 func (l *loginLimits) allow(ip, account string) (ok bool, retrySeconds int) {
 	now := l.now()
-	okIP, waitIP := l.perIP.take(ip, now)
-	okAcct, waitAcct := true, time.Duration(0)
+	ok, wait := l.perIP.take(ip, now)
 	if account != "" {
-		okAcct, waitAcct = l.perAccount.take(account, now)
+		okPair, waitPair := l.perIPAccount.take(ip+"\x00"+account, now)
+		okAcct, waitAcct := l.perAccount.take(account, now)
+		ok = ok && okPair && okAcct
+		wait = max(wait, waitPair, waitAcct)
 	}
-	if okIP && okAcct {
+	if ok {
 		return true, 0
 	}
-	return false, int(math.Ceil(max(waitIP, waitAcct).Seconds()))
+	return false, int(math.Ceil(wait.Seconds()))
 }

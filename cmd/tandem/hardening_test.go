@@ -191,3 +191,39 @@ func dialSocket(c *client, hdr http.Header) (*websocket.Conn, *http.Response, er
 	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/api/socket",
 		&websocket.DialOptions{HTTPClient: &http.Client{Jar: c.http.Jar}, Subprotocols: []string{"tandem.v1"}, HTTPHeader: hdr})
 }
+
+// A wrong password guessed from one address must not lock the account's
+// owner out from another; JSON answers carry nosniff; an API token cannot
+// mint more tokens.
+func TestSmallerFindings(t *testing.T) {
+	cfg := testConfig(t, "sqlite")
+	cfg.auth.LoginPerIP, cfg.auth.LoginPerAccount = 100, 3
+	srv := startServer(t, cfg)
+	ann, _ := signup(t, srv, "ann@example.com")
+	guesser := newClient(t, srv)
+	for i := range 4 {
+		guesser.do("POST", "/api/login", map[string]string{"email": "ann@example.com", "password": fmt.Sprint("guess ", i)})
+	}
+	guesser.want(guesser.do("POST", "/api/login", map[string]string{"email": "ann@example.com", "password": "correct horse"}), 429, "rate_limited", "the guesser's address")
+	owner := newClient(t, srv)
+	owner.http.Transport.(*specCheck).next = &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}
+	owner.want(owner.do("POST", "/api/login", map[string]string{"email": "ann@example.com", "password": "correct horse"}), 200, "", "the owner from another address")
+
+	for _, r := range []response{ann.do("GET", "/api/me", nil), guesser.do("GET", "/api/me", nil), ann.do("GET", "/api/nothing", nil)} {
+		if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("response %d %s: X-Content-Type-Options = %q", r.status, r.body, got)
+		}
+	}
+
+	var tok struct {
+		Token string `json:"token"`
+	}
+	r := ann.do("POST", "/api/tokens", map[string]string{"name": "ci"})
+	ann.want(r, 201, "", "token from a session")
+	r.json(t, &tok)
+	prog := newClient(t, srv)
+	prog.token = tok.Token
+	prog.want(prog.do("POST", "/api/tokens", map[string]string{"name": "another"}), 403, "forbidden", "token minted by a token")
+	prog.want(prog.do("GET", "/api/tokens", nil), 200, "", "a token lists tokens")
+}

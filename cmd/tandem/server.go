@@ -186,8 +186,18 @@ func (s *server) handler() (http.Handler, error) {
 	h = sessions.LoadAndSave(h)
 	h = cop.Handler(h)
 	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { auth.WriteError(w, r, s.log, err) })
+	h = noSniff(h)
 	h = observe(s.log, metrics, h)
 	return h, nil
+}
+
+// noSniff tells browsers to trust every response's Content-Type, never to
+// guess one (a JSON body that echoes input must not be run as a script).
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // handleReady answers 200 when the store answers and its schema is current.

@@ -8,10 +8,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// keyedLimiter is a token bucket per key (an IP, an email). Buckets idle for
-// longer than it takes to refill are forgotten, so memory stays bounded by
-// the keys seen in that window.
-type keyedLimiter struct {
+// KeyedLimiter is a token bucket per key (an IP, an email, a user id).
+// Buckets idle for longer than it takes to refill are forgotten, so memory
+// stays bounded by the keys seen in that window.
+type KeyedLimiter struct {
 	mu      sync.Mutex
 	every   rate.Limit
 	burst   int
@@ -25,20 +25,30 @@ type bucket struct {
 	seen time.Time
 }
 
-func newKeyedLimiter(perMinute int) *keyedLimiter {
-	perMinute = max(1, perMinute)
-	every := rate.Limit(float64(perMinute) / 60)
-	return &keyedLimiter{
+// NewKeyedLimiter returns buckets that refill at every tokens a second and
+// hold at most burst (at least 1).
+func NewKeyedLimiter(every rate.Limit, burst int) *KeyedLimiter {
+	burst = max(1, burst)
+	refill := time.Duration(float64(burst) / float64(every) * float64(time.Second))
+	return &KeyedLimiter{
 		every:   every,
-		burst:   perMinute,
-		idle:    2 * time.Minute,
+		burst:   burst,
+		idle:    max(2*time.Minute, refill),
 		buckets: make(map[string]*bucket),
 	}
 }
 
-// take spends one token for key at now; if none is left it returns how long
-// until one will be.
-func (k *keyedLimiter) take(key string, now time.Time) (ok bool, retry time.Duration) {
+// newKeyedLimiter is a limiter of perMinute attempts a minute, with as much
+// burst.
+func newKeyedLimiter(perMinute int) *KeyedLimiter {
+	perMinute = max(1, perMinute)
+	return NewKeyedLimiter(rate.Limit(float64(perMinute)/60), perMinute)
+}
+
+// Take spends n tokens of key's bucket at now (n above the burst spends a
+// whole full bucket); if they are not there it spends none and returns how
+// long until they will be.
+func (k *KeyedLimiter) Take(key string, n int, now time.Time) (ok bool, retry time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if now.Sub(k.swept) > k.idle {
@@ -55,13 +65,21 @@ func (k *keyedLimiter) take(key string, now time.Time) (ok bool, retry time.Dura
 		k.buckets[key] = b
 	}
 	b.seen = now
-	r := b.lim.ReserveN(now, 1)
+	r := b.lim.ReserveN(now, min(max(n, 1), k.burst))
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d
 	}
 	return true, 0
 }
+
+// take spends one token.
+func (k *KeyedLimiter) take(key string, now time.Time) (ok bool, retry time.Duration) {
+	return k.Take(key, 1, now)
+}
+
+// RetrySeconds is a wait in whole seconds, at least 1, for Retry-After.
+func RetrySeconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
 
 // loginLimits bounds sign-in and sign-up attempts per client IP and per
 // account (the email tried). The tight per-account limit is kept per IP and
@@ -70,7 +88,7 @@ func (k *keyedLimiter) take(key string, now time.Time) (ok bool, retry time.Dura
 // from every address together, which bounds guessing from many addresses at
 // the cost that such an attack does lock the account for a while.
 type loginLimits struct {
-	perIP, perIPAccount, perAccount *keyedLimiter
+	perIP, perIPAccount, perAccount *KeyedLimiter
 	now                             func() time.Time
 }
 
@@ -100,5 +118,5 @@ func (l *loginLimits) allow(ip, account string) (ok bool, retrySeconds int) {
 	if ok {
 		return true, 0
 	}
-	return false, int(math.Ceil(wait.Seconds()))
+	return false, RetrySeconds(wait)
 }

@@ -384,6 +384,11 @@ func (c *Conn) dispatch(m ClientMessage) {
 			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeBadRequest, "join the document before sending ops")))
 			return
 		}
+		if ok, _ := c.hub.allowWrite(c.user.ID, m.Op); !ok {
+			c.hub.metrics.limited.Inc()
+			c.send(errorFrame(m.Doc, m.ID, errWritingTooFast))
+			return
+		}
 		if err := r.send(c.ctx, submitReq{c: c, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
 			c.forget(m.Doc)
 			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send")))

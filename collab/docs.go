@@ -5,6 +5,7 @@
 package collab
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/time/rate"
 
 	"tandem/auth"
 	"tandem/ot"
@@ -23,27 +26,33 @@ type Limits struct {
 	MaxDocBytes  int   // a document's text, in bytes (UTF-8)
 	MaxBodyBytes int64 // a request body other than document content
 	MaxPageOps   int   // operations in one page of history
+	MaxPageBytes int   // bytes of JSON in one page of history (one op may exceed it alone)
 }
 
 // DefaultLimits holds the defaults the command line starts from.
-var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000}
+var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000, MaxPageBytes: 4 << 20}
 
 // MaxTitleLen bounds a document title, in code points.
 const MaxTitleLen = 200
 
 // DocsAPI serves the document REST routes and the socket.
 type DocsAPI struct {
-	store  store.Store
-	auth   *auth.Service
-	hub    *Hub
-	limits Limits
-	log    *slog.Logger
+	store   store.Store
+	auth    *auth.Service
+	hub     *Hub
+	limits  Limits
+	log     *slog.Logger
+	submits *auth.KeyedLimiter // POST .../ops per user, at a socket's rate
 }
 
 // NewDocsAPI returns the document API on st, whose edits and membership
 // changes go through hub.
 func NewDocsAPI(st store.Store, a *auth.Service, hub *Hub, limits Limits, log *slog.Logger) *DocsAPI {
-	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log}
+	if limits.MaxPageBytes <= 0 {
+		limits.MaxPageBytes = DefaultLimits.MaxPageBytes
+	}
+	submits := auth.NewKeyedLimiter(rate.Limit(hub.cfg.OpsPerSecond), hub.cfg.OpsBurst)
+	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log, submits: submits}
 }
 
 // Register adds the document routes to mux.
@@ -87,6 +96,12 @@ func docView(d store.Document, role store.Role) DocView {
 // fail writes err as the JSON error response.
 func (api *DocsAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	auth.WriteError(w, r, api.log, err)
+}
+
+// rateLimited answers 429 with err and Retry-After.
+func (api *DocsAPI) rateLimited(w http.ResponseWriter, r *http.Request, retry time.Duration, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(auth.RetrySeconds(retry)))
+	api.fail(w, r, err)
 }
 
 // caller returns the signed-in user (RequireUser guarantees one).
@@ -270,12 +285,6 @@ func (api *DocsAPI) handleContent(w http.ResponseWriter, r *http.Request) {
 	}{c.Version, c.Text})
 }
 
-// opsPage is a page of history; Next, when set, is the from of the next page.
-type opsPage struct {
-	Ops  []store.OpRecord `json:"ops"`
-	Next *int64           `json:"next,omitempty"`
-}
-
 func (api *DocsAPI) handleOps(w http.ResponseWriter, r *http.Request) {
 	if _, err := api.authorize(r, auth.NeedRead); err != nil {
 		api.fail(w, r, err)
@@ -297,21 +306,51 @@ func (api *DocsAPI) handleOps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit = min(max(limit, 1), int64(api.limits.MaxPageOps))
-	// One more than asked, to know whether there is a next page.
-	recs, err := api.store.Ops(r.Context(), r.PathValue("id"), max(from, 1), to, int(limit)+1)
+	// One more than asked, to know whether there is a next page; the store
+	// stops after the op that reaches the byte bound.
+	recs, err := api.store.Ops(r.Context(), r.PathValue("id"), max(from, 1), to,
+		store.Page{Limit: int(limit) + 1, MaxBytes: api.limits.MaxPageBytes})
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	page := opsPage{Ops: recs}
-	if int64(len(recs)) > limit {
-		next := recs[limit].Version
-		page = opsPage{Ops: recs[:limit], Next: &next}
+	writeOpsPage(w, recs, int(limit), api.limits.MaxPageBytes)
+}
+
+// writeOpsPage streams {"ops": [...], "next": N} with at most limit of recs
+// and at most maxBytes of encoded ops (but always the first); next is the
+// version of the first op left out, if any. The page is encoded op by op
+// into the response, never held whole.
+func writeOpsPage(w http.ResponseWriter, recs []store.OpRecord, limit, maxBytes int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	buf := append(make([]byte, 0, 1024), `{"ops":[`...)
+	size := 0
+	var next *int64
+	for i, rec := range recs {
+		enc, err := json.Marshal(rec)
+		if err != nil {
+			panic(http.ErrAbortHandler) // cannot happen for a stored op; never send half a page as whole
+		}
+		if i == limit || (i > 0 && size+len(enc) > maxBytes) {
+			next = &rec.Version
+			break
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		size += len(enc)
+		buf = append(buf, enc...)
+		if _, err := w.Write(buf); err != nil {
+			return // the client is gone
+		}
+		buf = buf[:0]
 	}
-	if page.Ops == nil {
-		page.Ops = []store.OpRecord{}
+	buf = append(buf, ']')
+	if next != nil {
+		buf = strconv.AppendInt(append(buf, `,"next":`...), *next, 10)
 	}
-	auth.WriteJSON(w, http.StatusOK, page)
+	_, _ = w.Write(append(buf, "}\n"...))
 }
 
 func (api *DocsAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
@@ -423,6 +462,11 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
+	// Programs get a socket's op rate, per user, before their body is read.
+	if ok, retry := api.submits.Take(caller(r).ID, 1, time.Now()); !ok {
+		api.rateLimited(w, r, retry, store.Errorf(store.CodeRateLimited, "too many ops; slow down"))
+		return
+	}
 	var req SubmitRequest
 	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
 		if code, _ := store.ErrorCode(err); code == store.CodeBadRequest && strings.Contains(err.Error(), "ot: ") {
@@ -440,6 +484,10 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	case req.Op == nil:
 		api.fail(w, r, store.Errorf(store.CodeBadRequest, "op is required"))
+		return
+	}
+	if ok, retry := api.hub.allowWrite(caller(r).ID, *req.Op); !ok {
+		api.rateLimited(w, r, retry, errWritingTooFast)
 		return
 	}
 	v, err := api.hub.Submit(r.Context(), r.PathValue("id"), caller(r).ID, *req.Version, req.ID, *req.Op)

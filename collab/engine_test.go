@@ -98,7 +98,7 @@ func TestConvergence(t *testing.T) {
 					t.Errorf("%s diverged:\n got %q\nwant %q", e.name, e.text, text)
 				}
 			}
-			recs, err := env.st.Ops(context.Background(), doc, 1, head, 0)
+			recs, err := env.st.Ops(context.Background(), doc, 1, head, store.Page{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"tandem/auth"
 	"tandem/ot"
@@ -40,6 +41,7 @@ type Config struct {
 	MaxBehind         int                // how far behind the head an op's base version may be
 	PresenceEvery     time.Duration      // presence broadcasts are coalesced over this period
 	Origins           *auth.OriginPolicy // browser origins that may open a socket (nil: the server's own only)
+	WriteBytesPerMin  int                // bytes of ops one user may write a minute, socket and REST together (burst: as much)
 }
 
 // DefaultConfig holds the defaults the command line starts from.
@@ -65,6 +67,7 @@ var DefaultConfig = Config{
 	WindowBytes:       8 << 20,
 	MaxBehind:         10000,
 	PresenceEvery:     40 * time.Millisecond,
+	WriteBytesPerMin:  16 << 20,
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +91,7 @@ func (c Config) withDefaults() Config {
 	set(&c.WindowOps, d.WindowOps)
 	set(&c.WindowBytes, d.WindowBytes)
 	set(&c.MaxBehind, d.MaxBehind)
+	set(&c.WriteBytesPerMin, d.WriteBytesPerMin)
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = d.MaxFrameBytes
 	}
@@ -127,6 +131,7 @@ type Hub struct {
 	conns   map[*Conn]struct{}
 	revoked map[string]time.Time // credentials revoked lately (CloseCredential)
 	perUser map[string]int
+	writes  *auth.KeyedLimiter // bytes written per user
 	closing bool
 	running sync.WaitGroup // room goroutines
 }
@@ -136,9 +141,11 @@ var ErrClosing = store.Errorf(store.CodeUnavailable, "the server is shutting dow
 
 // NewHub returns a hub on st, registering its metrics with reg.
 func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Hub {
+	cfg = cfg.withDefaults()
 	return &Hub{
 		store:   st,
-		cfg:     cfg.withDefaults(),
+		cfg:     cfg,
+		writes:  auth.NewKeyedLimiter(rate.Limit(float64(cfg.WriteBytesPerMin)/60), cfg.WriteBytesPerMin),
 		log:     log,
 		metrics: newMetrics(reg),
 		rooms:   make(map[string]*room),
@@ -203,6 +210,16 @@ func (h *Hub) MembersChanged(docID string) {
 		r.post(refreshReq{})
 	}
 }
+
+// allowWrite spends op's size from the user's write budget, which bounds how
+// fast one person can grow the stored history (every op is kept); if it is
+// spent it returns the wait.
+func (h *Hub) allowWrite(userID string, op ot.Op) (bool, time.Duration) {
+	return h.writes.Take(userID, op.Size(), time.Now())
+}
+
+// errWritingTooFast refuses an op over the write budget.
+var errWritingTooFast = store.Errorf(store.CodeRateLimited, "writing too much too fast; slow down")
 
 // Submit sequences one operation for a program (POST /api/docs/{id}/ops),
 // through the same room as the sockets, and returns its version once it is

@@ -461,7 +461,7 @@ func (r *room) history(from, to int64) ([]store.OpRecord, error) {
 	budget := historyBudget * r.hub.cfg.MaxDocBytes
 	older := make([]store.OpRecord, 0, min(start-1-from, historyPage))
 	for next := from + 1; next < start; {
-		page, err := r.hub.store.Ops(context.Background(), r.id, next, start-1, historyPage)
+		page, err := r.hub.store.Ops(context.Background(), r.id, next, start-1, store.Page{Limit: historyPage, MaxBytes: budget})
 		if err != nil {
 			return nil, err
 		}

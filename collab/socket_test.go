@@ -413,7 +413,7 @@ func TestShutdown(t *testing.T) {
 	if code := s.closeStatus(); code != websocket.StatusGoingAway {
 		t.Errorf("close code %d, want 1001", code)
 	}
-	recs, err := env.st.Ops(context.Background(), doc, 1, 1000, 0)
+	recs, err := env.st.Ops(context.Background(), doc, 1, 1000, store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}

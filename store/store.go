@@ -147,9 +147,9 @@ type History interface {
 	// transaction.
 	AppendOps(ctx context.Context, docID string, head int64, ops []NewOp) error
 	// Ops returns the document's operations with from <= version <= to, in
-	// order, at most limit of them (limit <= 0: no limit). ErrNotFound if there
-	// is no such document.
-	Ops(ctx context.Context, docID string, from, to int64, limit int) ([]OpRecord, error)
+	// order, as many as page allows. ErrNotFound if there is no such
+	// document.
+	Ops(ctx context.Context, docID string, from, to int64, page Page) ([]OpRecord, error)
 	// ContentAt returns the document's text at version, built from the
 	// nearest snapshot at or before it plus at most the snapshot interval of
 	// operations. ErrNotFound if there is no such document or version.
@@ -157,6 +157,18 @@ type History interface {
 	// Load returns a document's metadata and its text at its current version,
 	// read in one consistent view; ErrNotFound if none.
 	Load(ctx context.Context, docID string) (Document, Content, error)
+}
+
+// Page bounds one read of history, so that no read holds more than it
+// should in memory however large the operations are.
+type Page struct {
+	// Limit is the most operations returned; 0 means no limit.
+	Limit int
+	// MaxBytes stops the page after the operation that brings the stored
+	// size (bytes of wire form) to MaxBytes or more: an operation is
+	// returned while those before it in the page total less. The first one
+	// always is, whatever its size, so that paging moves on. 0: no limit.
+	MaxBytes int
 }
 
 // Role is what a member may do with a document.

@@ -227,3 +227,103 @@ func TestSmallerFindings(t *testing.T) {
 	prog.want(prog.do("POST", "/api/tokens", map[string]string{"name": "another"}), 403, "forbidden", "token minted by a token")
 	prog.want(prog.do("GET", "/api/tokens", nil), 200, "", "a token lists tokens")
 }
+
+// History cannot be used to make the server build huge responses: a page of
+// ops is bounded in bytes as well as in ops, and one user can neither post
+// ops faster than a socket may nor grow storage without bound.
+func TestHistoryIsBounded(t *testing.T) {
+	for _, kind := range backends {
+		t.Run(kind, func(t *testing.T) {
+			cfg := testConfig(t, kind)
+			cfg.limits.MaxPageBytes = 1 << 20
+			cfg.engine.WriteBytesPerMin = 4 << 20
+			cfg.engine.OpsPerSecond, cfg.engine.OpsBurst = 1, 30
+			srv := startServer(t, cfg)
+			ann, _ := signup(t, srv, "ann@example.com")
+			var d docBody
+			r := ann.do("POST", "/api/docs", map[string]string{"title": "big"})
+			ann.want(r, 201, "", "create")
+			r.json(t, &d)
+
+			chunk := strings.Repeat("x", 300<<10)
+			version, posted := int64(0), 0
+			for i := range 20 {
+				op := []any{chunk} // replaces the text: the document stays small, its history grows
+				if version > 0 {
+					op = append(op, -len(chunk))
+				}
+				r := ann.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": version, "id": fmt.Sprint("big", i), "op": op})
+				if r.status == 429 {
+					if r.code() != "rate_limited" || r.header.Get("Retry-After") == "" {
+						t.Fatalf("over the write budget: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
+					}
+					break
+				}
+				ann.want(r, 200, "", "post a big op")
+				version++
+				posted++
+			}
+			if posted < 8 || posted > 15 {
+				t.Fatalf("posted %d ops of 300 KB before the 4 MB/min write budget refused one; want about 13", posted)
+			}
+
+			// Pages: at most about 1 MB each, next where one stops, every
+			// version exactly once.
+			seen := int64(0)
+			for from, pages := int64(1), 0; ; pages++ {
+				if pages > posted {
+					t.Fatalf("more pages than ops")
+				}
+				r := ann.do("GET", fmt.Sprintf("/api/docs/%s/ops?from=%d", d.ID, from), nil)
+				ann.want(r, 200, "", "page")
+				if len(r.body) > (1<<20)+1024 {
+					t.Errorf("a page of %d bytes; the limit is 1 MiB", len(r.body))
+				}
+				var page struct {
+					Ops []struct {
+						Version int64 `json:"version"`
+					} `json:"ops"`
+					Next *int64 `json:"next"`
+				}
+				r.json(t, &page)
+				for _, op := range page.Ops {
+					if op.Version != seen+1 {
+						t.Fatalf("page from %d holds version %d after %d", from, op.Version, seen)
+					}
+					seen++
+				}
+				if page.Next == nil {
+					break
+				}
+				if *page.Next != seen+1 {
+					t.Fatalf("next = %d after version %d", *page.Next, seen)
+				}
+				from = *page.Next
+			}
+			if seen != int64(posted) {
+				t.Errorf("pages held %d ops, want %d", seen, posted)
+			}
+		})
+	}
+
+	// POST .../ops is limited per user like a socket's ops.
+	cfg := testConfig(t, "sqlite")
+	cfg.engine.OpsPerSecond, cfg.engine.OpsBurst = 1, 2
+	srv := startServer(t, cfg)
+	bob, _ := signup(t, srv, "bob@example.com")
+	var d docBody
+	r := bob.do("POST", "/api/docs", map[string]string{"title": "t"})
+	r.json(t, &d)
+	for i := range 2 {
+		op := []any{"a"}
+		if i > 0 {
+			op = append(op, i)
+		}
+		bob.want(bob.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": i, "id": fmt.Sprint("o", i), "op": op}), 200, "", "op within the burst")
+	}
+	r = bob.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 2, "id": "o2", "op": []any{"a", 2}})
+	bob.want(r, 429, "rate_limited", "third op at once with a burst of 2")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}

@@ -96,12 +96,16 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	c.limits = collab.DefaultLimits
 	fs.IntVar(&c.limits.MaxDocBytes, "max-doc-bytes", c.limits.MaxDocBytes, "largest document, in bytes of UTF-8")
 	fs.IntVar(&c.limits.MaxPageOps, "max-page-ops", c.limits.MaxPageOps, "most operations in one page of history")
+	fs.IntVar(&c.limits.MaxPageBytes, "max-page-bytes", c.limits.MaxPageBytes,
+		"most bytes of operations in one page of history (a single larger op is sent alone)")
 
 	c.engine = collab.DefaultConfig
 	e := &c.engine
 	fs.Int64Var(&e.MaxFrameBytes, "max-frame-bytes", e.MaxFrameBytes, "largest WebSocket message a client may send")
 	fs.Float64Var(&e.OpsPerSecond, "ops-per-second", e.OpsPerSecond, "ops a connection may send per second (token bucket)")
 	fs.IntVar(&e.OpsBurst, "ops-burst", e.OpsBurst, "burst of the ops token bucket")
+	fs.IntVar(&e.WriteBytesPerMin, "write-bytes-per-minute", e.WriteBytesPerMin,
+		"bytes of ops one user may write per minute, socket and REST together (burst: as much); bounds how fast storage grows")
 	fs.Float64Var(&e.PresencePerSecond, "presence-per-second", e.PresencePerSecond, "presence updates a connection may send per second")
 	fs.IntVar(&e.PresenceBurst, "presence-burst", e.PresenceBurst, "burst of the presence token bucket")
 	fs.Float64Var(&e.JoinsPerSecond, "joins-per-second", e.JoinsPerSecond, "joins and leaves a connection may send per second (burst: twice that)")
@@ -148,6 +152,7 @@ func (c *serveConfig) validate() error {
 		"--max-body-bytes": c.auth.MaxBodyBytes, "--login-rate-ip": int64(c.auth.LoginPerIP),
 		"--login-rate-account": int64(c.auth.LoginPerAccount), "--hash-concurrency": int64(c.hashParallel),
 		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
+		"--max-page-bytes": int64(c.limits.MaxPageBytes), "--write-bytes-per-minute": int64(c.engine.WriteBytesPerMin),
 		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
 		"--shutdown-timeout": int64(c.shutdownTimeout), "--read-timeout": int64(c.readTimeout),
 		"--idle-timeout":    int64(c.idleTimeout),

@@ -120,8 +120,8 @@ func (db *DB) snapshot(ctx context.Context, tx pgx.Tx, docID string, version int
 }
 
 // Ops implements store.History.
-func (db *DB) Ops(ctx context.Context, docID string, from, to int64, limit int) ([]store.OpRecord, error) {
-	recs, err := ops(ctx, db.pool, docID, from, to, limit)
+func (db *DB) Ops(ctx context.Context, docID string, from, to int64, page store.Page) ([]store.OpRecord, error) {
+	recs, err := ops(ctx, db.pool, docID, from, to, page)
 	if err == nil && len(recs) == 0 {
 		_, err = db.Document(ctx, docID)
 	}
@@ -131,13 +131,18 @@ func (db *DB) Ops(ctx context.Context, docID string, from, to int64, limit int) 
 	return recs, nil
 }
 
-func ops(ctx context.Context, q querier, docID string, from, to int64, limit int) ([]store.OpRecord, error) {
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := q.Query(ctx, `SELECT version, op_id, user_id, op, created_at FROM operations
-		WHERE doc_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version
-		LIMIT CASE WHEN $4::int < 0 THEN NULL ELSE $4::int END`, docID, from, to, limit)
+// ops reads a page of operations. The byte bound is applied in the query
+// (a running sum over the rows the limit admits), so rows past it never
+// leave the database.
+func ops(ctx context.Context, q querier, docID string, from, to int64, page store.Page) ([]store.OpRecord, error) {
+	rows, err := q.Query(ctx, `SELECT version, op_id, user_id, op, created_at FROM (
+			SELECT version, op_id, user_id, op, created_at,
+				sum(octet_length(op)) OVER (ORDER BY version) - octet_length(op) AS before
+			FROM (SELECT version, op_id, user_id, op, created_at FROM operations
+				WHERE doc_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version
+				LIMIT CASE WHEN $4::int <= 0 THEN NULL ELSE $4::int END) AS limited
+		) AS sized
+		WHERE $5::bigint <= 0 OR before < $5::bigint ORDER BY version`, docID, from, to, page.Limit, page.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +211,7 @@ func contentAt(ctx context.Context, q querier, docID string, version int64) (sto
 	if snap.Version == version {
 		return snap, nil
 	}
-	recs, err := ops(ctx, q, docID, snap.Version+1, version, 0)
+	recs, err := ops(ctx, q, docID, snap.Version+1, version, store.Page{})
 	if err != nil {
 		return store.Content{}, fmt.Errorf("ops after snapshot %d: %w", snap.Version, err)
 	}

@@ -59,7 +59,7 @@ func TestCrashKeepsAcknowledgedOps(t *testing.T) {
 		if doc.Version < acked {
 			t.Fatalf("round %d: acknowledged version %d, but the document is at %d", round, acked, doc.Version)
 		}
-		recs, err := db.Ops(ctx, d.ID, 1, doc.Version, 0)
+		recs, err := db.Ops(ctx, d.ID, 1, doc.Version, store.Page{})
 		if err != nil || int64(len(recs)) != doc.Version {
 			t.Fatalf("round %d: history has %d ops for version %d (%v)", round, len(recs), doc.Version, err)
 		}

@@ -155,8 +155,8 @@ func snapshot(ctx context.Context, tx *sql.Tx, docID string, version, now int64)
 }
 
 // Ops implements store.History.
-func (db *DB) Ops(ctx context.Context, docID string, from, to int64, limit int) ([]store.OpRecord, error) {
-	recs, err := ops(ctx, db.read, docID, from, to, limit)
+func (db *DB) Ops(ctx context.Context, docID string, from, to int64, page store.Page) ([]store.OpRecord, error) {
+	recs, err := ops(ctx, db.read, docID, from, to, page)
 	if err == nil && len(recs) == 0 {
 		_, err = db.Document(ctx, docID)
 	}
@@ -166,12 +166,21 @@ func (db *DB) Ops(ctx context.Context, docID string, from, to int64, limit int) 
 	return recs, nil
 }
 
-func ops(ctx context.Context, q querier, docID string, from, to int64, limit int) ([]store.OpRecord, error) {
+// ops reads a page of operations. The byte bound is applied in the query
+// (a running sum over the rows the limit admits), so rows past it are never
+// read out.
+func ops(ctx context.Context, q querier, docID string, from, to int64, page store.Page) ([]store.OpRecord, error) {
+	limit := page.Limit
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := q.QueryContext(ctx, `SELECT version, op_id, user_id, op, created_at FROM operations
-		WHERE doc_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?`, docID, from, to, limit)
+	rows, err := q.QueryContext(ctx, `SELECT version, op_id, user_id, op, created_at FROM (
+			SELECT version, op_id, user_id, op, created_at,
+				sum(length(CAST(op AS BLOB))) OVER (ORDER BY version) - length(CAST(op AS BLOB)) AS before
+			FROM (SELECT version, op_id, user_id, op, created_at FROM operations
+				WHERE doc_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?)
+		)
+		WHERE ? <= 0 OR before < ? ORDER BY version`, docID, from, to, limit, page.MaxBytes, page.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +251,7 @@ func contentAt(ctx context.Context, q querier, docID string, version int64) (sto
 	if snap.Version == version {
 		return snap, nil
 	}
-	recs, err := ops(ctx, q, docID, snap.Version+1, version, 0)
+	recs, err := ops(ctx, q, docID, snap.Version+1, version, store.Page{})
 	if err != nil {
 		return store.Content{}, fmt.Errorf("ops after snapshot %d: %w", snap.Version, err)
 	}

@@ -72,7 +72,7 @@ func testDocuments(t *testing.T, open Opener) {
 	wantErr(t, err, store.ErrNotFound, "deleted document")
 	_, err = s.Role(ctx, d.ID, ann.ID)
 	wantErr(t, err, store.ErrNotFound, "role on deleted document")
-	_, err = s.Ops(ctx, d.ID, 1, 10, 0)
+	_, err = s.Ops(ctx, d.ID, 1, 10, store.Page{})
 	wantErr(t, err, store.ErrNotFound, "ops of deleted document")
 	_, err = s.ContentAt(ctx, d.ID, 0)
 	wantErr(t, err, store.ErrNotFound, "content of deleted document")

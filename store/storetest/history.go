@@ -35,7 +35,7 @@ func testAppendAndRead(t *testing.T, open Opener) {
 	if doc.Version != 4 || !doc.UpdatedAt.After(d.UpdatedAt) && !doc.UpdatedAt.Equal(d.UpdatedAt) {
 		t.Errorf("after 4 ops document = %+v", doc)
 	}
-	recs, err := s.Ops(ctx, d.ID, 1, 4, 0)
+	recs, err := s.Ops(ctx, d.ID, 1, 4, store.Page{})
 	must(t, err, "ops")
 	if len(recs) != 4 {
 		t.Fatalf("Ops(1..4) returned %d records", len(recs))
@@ -50,15 +50,34 @@ func testAppendAndRead(t *testing.T, open Opener) {
 	}
 
 	// Ranges and paging.
-	page, err := s.Ops(ctx, d.ID, 2, 4, 2)
+	page, err := s.Ops(ctx, d.ID, 2, 4, store.Page{Limit: 2})
 	must(t, err, "page")
 	if len(page) != 2 || page[0].Version != 2 || page[1].Version != 3 {
 		t.Errorf("Ops(2..4, limit 2) = %v", versions(page))
 	}
-	if none, err := s.Ops(ctx, d.ID, 5, 10, 0); err != nil || len(none) != 0 {
+	// A byte bound ends the page after the op that reaches it; the first op
+	// comes whatever its size.
+	wire1 := recs[0].Op.String() // the stored (wire) form
+	for _, tc := range []struct {
+		page store.Page
+		want int
+	}{
+		{store.Page{MaxBytes: 1}, 1},
+		{store.Page{MaxBytes: len(wire1)}, 1},
+		{store.Page{MaxBytes: len(wire1) + 1}, 2},
+		{store.Page{MaxBytes: 1 << 20}, 4},
+		{store.Page{Limit: 3, MaxBytes: 1 << 20}, 3},
+	} {
+		got, err := s.Ops(ctx, d.ID, 1, 4, tc.page)
+		must(t, err, "page by bytes")
+		if len(got) != tc.want || got[0].Version != 1 {
+			t.Errorf("Ops(1..4, %+v) = versions %v, want the first %d", tc.page, versions(got), tc.want)
+		}
+	}
+	if none, err := s.Ops(ctx, d.ID, 5, 10, store.Page{}); err != nil || len(none) != 0 {
 		t.Errorf("Ops past head = %v, %v; want none", versions(none), err)
 	}
-	_, err = s.Ops(ctx, "nope", 1, 2, 0)
+	_, err = s.Ops(ctx, "nope", 1, 2, store.Page{})
 	wantErr(t, err, store.ErrNotFound, "ops of unknown document")
 
 	wantTexts := []string{"ab", "aéb", "aéb😀", "éb😀", "éb😀!"}
@@ -128,7 +147,7 @@ func testDuplicate(t *testing.T, open Opener) {
 	if doc.Version != 3 {
 		t.Errorf("a failed batch moved the version to %d", doc.Version)
 	}
-	if recs, err := s.Ops(ctx, d.ID, 1, 10, 0); err != nil || len(recs) != 3 {
+	if recs, err := s.Ops(ctx, d.ID, 1, 10, store.Page{}); err != nil || len(recs) != 3 {
 		t.Errorf("after the re-send the history has %d ops (%v), want 3", len(recs), err)
 	}
 	// Op ids are per document and author: another document, or another
@@ -266,7 +285,7 @@ func testRace(t *testing.T, open Opener) {
 
 	doc, c, err := s.Load(ctx, d.ID)
 	must(t, err, "load")
-	recs, err := s.Ops(ctx, d.ID, 1, doc.Version, 0)
+	recs, err := s.Ops(ctx, d.ID, 1, doc.Version, store.Page{})
 	must(t, err, "ops")
 	if int64(len(recs)) != doc.Version || doc.Version < target {
 		t.Fatalf("history has %d ops, document version %d (target %d)", len(recs), doc.Version, target)

@@ -110,7 +110,7 @@ func normalOrigin(s string) (string, error) {
 	u, err := url.Parse(strings.TrimSuffix(s, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%.100q is not an origin (scheme://host[:port], http or https)", s)
+		return "", fmt.Errorf("%.100q is not an origin: want http://host[:port] or https://host[:port]", s)
 	}
 	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
 	port := u.Port()

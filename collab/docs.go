@@ -32,6 +32,10 @@ type Limits struct {
 // DefaultLimits holds the defaults the command line starts from.
 var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000, MaxPageBytes: 4 << 20}
 
+// minCreateCost is what creating a document spends of the write budget at
+// least: its rows cost something even when it is empty.
+const minCreateCost = 1024
+
 // MaxTitleLen bounds a document title, in code points.
 const MaxTitleLen = 200
 
@@ -156,6 +160,12 @@ func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 	content, err := NormalizeContent(req.Content, api.limits.MaxDocBytes)
 	if err != nil {
 		api.fail(w, r, err)
+		return
+	}
+	// A new document is stored for good too: it spends the write budget,
+	// at least a small amount even when empty.
+	if ok, retry := api.hub.writes.Take(caller(r).ID, max(len(content)+len(title), minCreateCost), time.Now()); !ok {
+		api.rateLimited(w, r, retry, errWritingTooFast)
 		return
 	}
 	d, err := api.store.CreateDocument(r.Context(), store.NewDocument{OwnerID: caller(r).ID, Title: title, Content: content})

@@ -306,13 +306,25 @@ func TestHistoryIsBounded(t *testing.T) {
 		})
 	}
 
-	// POST .../ops is limited per user like a socket's ops.
+	// Creating documents spends the same budget.
 	cfg := testConfig(t, "sqlite")
-	cfg.engine.OpsPerSecond, cfg.engine.OpsBurst = 1, 2
+	cfg.engine.WriteBytesPerMin = 3 << 20
 	srv := startServer(t, cfg)
+	cat, _ := signup(t, srv, "cat@example.com")
+	big := strings.Repeat("z", 1<<20)
+	for i := range 3 {
+		cat.want(cat.do("POST", "/api/docs", map[string]string{"title": fmt.Sprint(i), "content": big[:len(big)-100]}), 201, "", "a 1 MB document within the budget")
+	}
+	r := cat.do("POST", "/api/docs", map[string]string{"title": "more", "content": big[:len(big)-100]})
+	cat.want(r, 429, "rate_limited", "a fourth 1 MB document in a minute with a 3 MB budget")
+
+	// POST .../ops is limited per user like a socket's ops.
+	cfg = testConfig(t, "sqlite")
+	cfg.engine.OpsPerSecond, cfg.engine.OpsBurst = 1, 2
+	srv = startServer(t, cfg)
 	bob, _ := signup(t, srv, "bob@example.com")
 	var d docBody
-	r := bob.do("POST", "/api/docs", map[string]string{"title": "t"})
+	r = bob.do("POST", "/api/docs", map[string]string{"title": "t"})
 	r.json(t, &d)
 	for i := range 2 {
 		op := []any{"a"}

@@ -12,8 +12,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +60,30 @@ type Config struct {
 	// LoginPerIP and LoginPerAccount are the login and signup attempts
 	// allowed per minute, each with an equal burst.
 	LoginPerIP, LoginPerAccount int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (see Service.ClientIP).
+	TrustedProxies []netip.Prefix
+}
+
+// ParseProxies reads a comma-separated list of addresses and CIDR prefixes.
+func ParseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // DefaultConfig holds the defaults the command line starts from.

@@ -3,9 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode"
@@ -242,7 +242,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
 // allowAttempt applies the login limits for the client's IP and the account;
 // when they are spent it answers 429 with Retry-After and returns false.
 func (s *Service) allowAttempt(w http.ResponseWriter, r *http.Request, account string) bool {
-	ok, retry := s.limits.allow(ClientIP(r), account)
+	ok, retry := s.limits.allow(s.ClientIP(r), account)
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		WriteError(w, r, s.log, store.Errorf(store.CodeRateLimited, "too many attempts; retry in %d s", retry))
@@ -250,15 +250,48 @@ func (s *Service) allowAttempt(w http.ResponseWriter, r *http.Request, account s
 	return ok
 }
 
-// ClientIP is the request's peer address without the port. (Behind a
-// reverse proxy, have the proxy rewrite it, or rate limits apply to the
-// proxy as a whole.)
-func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// ClientIP is the address of the request's client: its peer, or, when the
+// peer is one of Config.TrustedProxies, the last address in
+// X-Forwarded-For that is not (a proxy appends the address it saw, so
+// earlier entries are whatever the client claimed). Without trusted proxies
+// behind a reverse proxy, every client has the proxy's address and the
+// per-IP limits apply to all of them together.
+func (s *Service) ClientIP(r *http.Request) string {
+	ip := peerIP(r.RemoteAddr)
+	if !s.trusted(ip) {
+		return ip.String()
 	}
-	return host
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed entry: trust nothing before it
+		}
+		ip = hop.Unmap()
+		if !s.trusted(ip) {
+			break
+		}
+	}
+	return ip.String()
+}
+
+func (s *Service) trusted(ip netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerIP is the address in a RemoteAddr ("host:port").
+func peerIP(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		a, _ := netip.ParseAddr(remote)
+		return a
+	}
+	return ap.Addr().Unmap()
 }
 
 // TokenRequest is the body of POST /api/tokens.

@@ -57,3 +57,37 @@ func TestOriginPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestClientIP(t *testing.T) {
+	proxies, err := ParseProxies("10.0.0.0/8, 192.168.1.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{cfg: Config{TrustedProxies: proxies}}
+	plain := &Service{}
+	for _, tc := range []struct {
+		name, remote, xff, want string
+		s                       *Service
+	}{
+		{"direct", "203.0.113.5:4000", "", "203.0.113.5", s},
+		{"direct, forged header", "203.0.113.5:4000", "1.1.1.1", "203.0.113.5", s},
+		{"through a proxy", "10.1.2.3:4000", "198.51.100.9", "198.51.100.9", s},
+		{"through two proxies", "10.1.2.3:4000", "198.51.100.9, 192.168.1.7", "198.51.100.9", s},
+		{"client's claim before", "10.1.2.3:4000", "6.6.6.6, 198.51.100.9", "198.51.100.9", s},
+		{"malformed hop", "10.1.2.3:4000", "198.51.100.9, junk", "10.1.2.3", s},
+		{"no proxies trusted", "10.1.2.3:4000", "198.51.100.9", "10.1.2.3", plain},
+		{"IPv6 peer", "[2001:db8::1]:4000", "", "2001:db8::1", s},
+	} {
+		r, _ := http.NewRequest("POST", "http://h/api/login", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := tc.s.ClientIP(r); got != tc.want {
+			t.Errorf("%s: ClientIP = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	if _, err := ParseProxies("10.0.0.0/8,nonsense"); err == nil {
+		t.Error("a bad proxy list was accepted")
+	}
+}

@@ -82,6 +82,11 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.auth.MaxBodyBytes, "max-body-bytes", c.auth.MaxBodyBytes, "largest request body, except document content")
 	fs.IntVar(&c.auth.LoginPerIP, "login-rate-ip", c.auth.LoginPerIP, "sign-in and sign-up attempts per minute per client IP")
 	fs.IntVar(&c.auth.LoginPerAccount, "login-rate-account", c.auth.LoginPerAccount, "sign-in attempts per minute per account")
+	fs.Func("trusted-proxies", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for per-IP limits)", func(v string) error {
+		p, err := auth.ParseProxies(v)
+		c.auth.TrustedProxies = p
+		return err
+	})
 	c.argon2 = auth.DefaultArgon2
 	var memKiB uint = uint(c.argon2.MemoryKiB)
 	fs.Func("argon2-memory-kib", fmt.Sprintf("argon2id memory per password hash, KiB (default %d)", memKiB), func(s string) error {

@@ -1,11 +1,16 @@
 package auth
 
 import (
+	"log/slog"
 	"math"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"tandem/store"
 )
 
 // keyedLimiter is a token bucket per key (an IP, an email). Buckets idle for
@@ -87,4 +92,36 @@ func (l *loginLimits) allow(ip, account string) (ok bool, retrySeconds int) {
 		return true, 0
 	}
 	return false, int(math.Ceil(max(waitIP, waitAcct).Seconds()))
+}
+
+// UserLimiter bounds how often each signed-in user may call a route, such
+// as changing a document's members: a token bucket per user id, refilled at
+// a rate per minute with a burst of as many.
+type UserLimiter struct {
+	lim *keyedLimiter
+	now func() time.Time
+	log *slog.Logger
+}
+
+// NewUserLimiter returns a limiter of perMinute calls per user.
+func NewUserLimiter(perMinute int, log *slog.Logger) *UserLimiter {
+	return &UserLimiter{lim: newKeyedLimiter(perMinute), now: time.Now, log: log}
+}
+
+// Limit serves h while the caller has calls left, and otherwise answers 429
+// rate_limited with Retry-After. It belongs inside RequireUser; a request
+// without a caller is passed through.
+func (l *UserLimiter) Limit(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := CallerFrom(r.Context())
+		if ok {
+			if ok, wait := l.lim.take(c.User.ID, l.now()); !ok {
+				retry := max(1, int(math.Ceil(wait.Seconds())))
+				w.Header().Set("Retry-After", strconv.Itoa(retry))
+				WriteError(w, r, l.log, store.Errorf(store.CodeRateLimited, "too many changes; retry in %d s", retry))
+				return
+			}
+		}
+		h(w, r)
+	}
 }

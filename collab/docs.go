@@ -23,10 +23,14 @@ type Limits struct {
 	MaxDocBytes  int   // a document's text, in bytes (UTF-8)
 	MaxBodyBytes int64 // a request body other than document content
 	MaxPageOps   int   // operations in one page of history
+	// MemberChangesPerMinute bounds how many sharing and membership
+	// changes (share, remove, revoke an invitation) one user may make per
+	// minute, with an equal burst.
+	MemberChangesPerMinute int
 }
 
 // DefaultLimits holds the defaults the command line starts from.
-var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000}
+var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000, MemberChangesPerMinute: 30}
 
 // MaxTitleLen bounds a document title, in code points.
 const MaxTitleLen = 200
@@ -38,12 +42,15 @@ type DocsAPI struct {
 	hub    *Hub
 	limits Limits
 	log    *slog.Logger
+	// memberChanges limits sharing and membership changes per user.
+	memberChanges *auth.UserLimiter
 }
 
 // NewDocsAPI returns the document API on st, whose edits and membership
 // changes go through hub.
 func NewDocsAPI(st store.Store, a *auth.Service, hub *Hub, limits Limits, log *slog.Logger) *DocsAPI {
-	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log}
+	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log,
+		memberChanges: auth.NewUserLimiter(limits.MemberChangesPerMinute, log)}
 }
 
 // Register adds the document routes to mux.
@@ -62,8 +69,12 @@ func (api *DocsAPI) Register(mux *http.ServeMux) {
 		{"POST /api/docs/{id}/ops", api.handleSubmit},
 		{"GET /api/socket", api.hub.ServeSocket},
 		{"GET /api/docs/{id}/members", api.handleMembers},
-		{"PUT /api/docs/{id}/members", api.handleSetMember},
-		{"DELETE /api/docs/{id}/members/{user}", api.handleRemoveMember},
+		{"PUT /api/docs/{id}/members", api.memberChanges.Limit(api.handleSetMember)},
+		{"DELETE /api/docs/{id}/members/{user}", api.memberChanges.Limit(api.handleRemoveMember)},
+		{"DELETE /api/docs/{id}/invitations/{email}", api.memberChanges.Limit(api.handleRevokeInvitation)},
+		{"GET /api/invitations", api.handleMyInvitations},
+		{"POST /api/invitations/{id}/accept", api.handleAcceptInvitation},
+		{"DELETE /api/invitations/{id}", api.handleDeclineInvitation},
 	} {
 		mux.HandleFunc(r.pattern, api.auth.RequireUser(r.handler))
 	}
@@ -315,7 +326,8 @@ func (api *DocsAPI) handleOps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *DocsAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
-	if _, err := api.authorize(r, auth.NeedRead); err != nil {
+	role, err := api.authorize(r, auth.NeedRead)
+	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -327,9 +339,21 @@ func (api *DocsAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 	if members == nil {
 		members = []store.Member{}
 	}
+	// Pending invitations name people who have not said yes: only those
+	// who manage the document see them.
+	invitations := []store.Invitation{}
+	if role.CanManage() {
+		list, err := api.store.ListInvitations(r.Context(), r.PathValue("id"))
+		if err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		invitations = append(invitations, list...)
+	}
 	auth.WriteJSON(w, http.StatusOK, struct {
-		Members []store.Member `json:"members"`
-	}{members})
+		Members     []store.Member     `json:"members"`
+		Invitations []store.Invitation `json:"invitations"`
+	}{members, invitations})
 }
 
 // MemberRequest is the body of PUT /api/docs/{id}/members.
@@ -365,20 +389,26 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	u, err := api.store.UserByEmail(r.Context(), req.Email)
-	if errors.Is(err, store.ErrNotFound) {
-		err = store.Errorf(store.CodeNotFound, "no user with email %s", req.Email)
-	}
+	// Sharing never looks the email up and never adds anyone: it stores an
+	// invitation, which the person accepts or declines, and the answer is
+	// the same whether or not the email has an account. Only a member of
+	// this document, whom the owner already sees, has their role changed
+	// at once.
+	shared, err := api.store.Invite(r.Context(), store.NewInvitation{
+		DocID: r.PathValue("id"), Email: req.Email, Role: req.Role, InvitedBy: caller(r).ID,
+	})
 	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	if err := api.store.SetMember(r.Context(), r.PathValue("id"), u.ID, req.Role); err != nil {
 		api.fail(w, r, memberError(err))
 		return
 	}
-	api.hub.MembersChanged(r.PathValue("id"))
-	auth.WriteJSON(w, http.StatusOK, store.Member{UserID: u.ID, Email: u.Email, Name: u.Name, Role: req.Role})
+	if shared.Member != nil {
+		api.hub.MembersChanged(r.PathValue("id"))
+		auth.WriteJSON(w, http.StatusOK, *shared.Member)
+		return
+	}
+	auth.WriteJSON(w, http.StatusAccepted, struct {
+		Invitation store.Invitation `json:"invitation"`
+	}{*shared.Invitation})
 }
 
 func (api *DocsAPI) handleRemoveMember(w http.ResponseWriter, r *http.Request) {

@@ -85,6 +85,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	c.limits = collab.DefaultLimits
 	fs.IntVar(&c.limits.MaxDocBytes, "max-doc-bytes", c.limits.MaxDocBytes, "largest document, in bytes of UTF-8")
 	fs.IntVar(&c.limits.MaxPageOps, "max-page-ops", c.limits.MaxPageOps, "most operations in one page of history")
+	fs.IntVar(&c.limits.MemberChangesPerMinute, "member-changes-per-minute", c.limits.MemberChangesPerMinute,
+		"shares, member removals and revoked invitations per minute per user (burst as many)")
 
 	c.engine = collab.DefaultConfig
 	e := &c.engine
@@ -133,7 +135,7 @@ func (c *serveConfig) validate() error {
 	positive := map[string]int64{
 		"--max-body-bytes": c.auth.MaxBodyBytes, "--login-rate-ip": int64(c.auth.LoginPerIP),
 		"--login-rate-account": int64(c.auth.LoginPerAccount), "--hash-concurrency": int64(c.hashParallel),
-		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
+		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps), "--member-changes-per-minute": int64(c.limits.MemberChangesPerMinute),
 		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
 		"--shutdown-timeout": int64(c.shutdownTimeout),
 		"--max-frame-bytes":  c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),

@@ -1,11 +1,16 @@
 package auth
 
 import (
+	"log/slog"
 	"math"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"tandem/store"
 )
 
 // KeyedLimiter is a token bucket per key (an IP, an email, a user id).
@@ -119,4 +124,38 @@ func (l *loginLimits) allow(ip, account string) (ok bool, retrySeconds int) {
 		return true, 0
 	}
 	return false, RetrySeconds(wait)
+}
+
+// UserLimiter bounds how often each signed-in user may call a route, such
+// as changing a document's members or posting ops: a token bucket per user
+// id.
+type UserLimiter struct {
+	lim  *KeyedLimiter
+	what string // says what was refused: "too many changes"
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// NewUserLimiter returns a limiter of every calls a second per user, with
+// burst; what words its refusals.
+func NewUserLimiter(every rate.Limit, burst int, what string, log *slog.Logger) *UserLimiter {
+	return &UserLimiter{lim: NewKeyedLimiter(every, burst), what: what, now: time.Now, log: log}
+}
+
+// Limit serves h while the caller has calls left, and otherwise answers 429
+// rate_limited with Retry-After. It belongs inside RequireUser; a request
+// without a caller is passed through.
+func (l *UserLimiter) Limit(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := CallerFrom(r.Context())
+		if ok {
+			if ok, wait := l.lim.take(c.User.ID, l.now()); !ok {
+				retry := RetrySeconds(wait)
+				w.Header().Set("Retry-After", strconv.Itoa(retry))
+				WriteError(w, r, l.log, store.Errorf(store.CodeRateLimited, "%s; retry in %d s", l.what, retry))
+				return
+			}
+		}
+		h(w, r)
+	}
 }

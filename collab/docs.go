@@ -27,10 +27,14 @@ type Limits struct {
 	MaxBodyBytes int64 // a request body other than document content
 	MaxPageOps   int   // operations in one page of history
 	MaxPageBytes int   // bytes of JSON in one page of history (one op may exceed it alone)
+	// MemberChangesPerMinute bounds how many sharing and membership
+	// changes (share, remove, revoke an invitation) one user may make per
+	// minute, with an equal burst.
+	MemberChangesPerMinute int
 }
 
 // DefaultLimits holds the defaults the command line starts from.
-var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000, MaxPageBytes: 4 << 20}
+var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000, MaxPageBytes: 4 << 20, MemberChangesPerMinute: 30}
 
 // minCreateCost is what creating a document spends of the write budget at
 // least: its rows cost something even when it is empty.
@@ -41,12 +45,15 @@ const MaxTitleLen = 200
 
 // DocsAPI serves the document REST routes and the socket.
 type DocsAPI struct {
-	store   store.Store
-	auth    *auth.Service
-	hub     *Hub
-	limits  Limits
-	log     *slog.Logger
-	submits *auth.KeyedLimiter // POST .../ops per user, at a socket's rate
+	store  store.Store
+	auth   *auth.Service
+	hub    *Hub
+	limits Limits
+	log    *slog.Logger
+	// memberChanges limits sharing and membership changes per user.
+	memberChanges *auth.UserLimiter
+	// submits limits POST .../ops per user, at a socket's op rate.
+	submits *auth.UserLimiter
 }
 
 // NewDocsAPI returns the document API on st, whose edits and membership
@@ -55,8 +62,10 @@ func NewDocsAPI(st store.Store, a *auth.Service, hub *Hub, limits Limits, log *s
 	if limits.MaxPageBytes <= 0 {
 		limits.MaxPageBytes = DefaultLimits.MaxPageBytes
 	}
-	submits := auth.NewKeyedLimiter(rate.Limit(hub.cfg.OpsPerSecond), hub.cfg.OpsBurst)
-	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log, submits: submits}
+	perMin := max(1, limits.MemberChangesPerMinute)
+	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log,
+		memberChanges: auth.NewUserLimiter(rate.Limit(float64(perMin)/60), perMin, "too many changes", log),
+		submits:       auth.NewUserLimiter(rate.Limit(hub.cfg.OpsPerSecond), hub.cfg.OpsBurst, "too many ops", log)}
 }
 
 // Register adds the document routes to mux.
@@ -72,11 +81,15 @@ func (api *DocsAPI) Register(mux *http.ServeMux) {
 		{"DELETE /api/docs/{id}", api.handleDelete},
 		{"GET /api/docs/{id}/content", api.handleContent},
 		{"GET /api/docs/{id}/ops", api.handleOps},
-		{"POST /api/docs/{id}/ops", api.handleSubmit},
+		{"POST /api/docs/{id}/ops", api.submits.Limit(api.handleSubmit)},
 		{"GET /api/socket", api.hub.ServeSocket},
 		{"GET /api/docs/{id}/members", api.handleMembers},
-		{"PUT /api/docs/{id}/members", api.handleSetMember},
-		{"DELETE /api/docs/{id}/members/{user}", api.handleRemoveMember},
+		{"PUT /api/docs/{id}/members", api.memberChanges.Limit(api.handleSetMember)},
+		{"DELETE /api/docs/{id}/members/{user}", api.memberChanges.Limit(api.handleRemoveMember)},
+		{"DELETE /api/docs/{id}/invitations/{email}", api.memberChanges.Limit(api.handleRevokeInvitation)},
+		{"GET /api/invitations", api.handleMyInvitations},
+		{"POST /api/invitations/{id}/accept", api.handleAcceptInvitation},
+		{"DELETE /api/invitations/{id}", api.handleDeclineInvitation},
 	} {
 		mux.HandleFunc(r.pattern, api.auth.RequireUser(r.handler))
 	}
@@ -364,7 +377,8 @@ func writeOpsPage(w http.ResponseWriter, recs []store.OpRecord, limit, maxBytes 
 }
 
 func (api *DocsAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
-	if _, err := api.authorize(r, auth.NeedRead); err != nil {
+	role, err := api.authorize(r, auth.NeedRead)
+	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -376,9 +390,21 @@ func (api *DocsAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 	if members == nil {
 		members = []store.Member{}
 	}
+	// Pending invitations name people who have not said yes: only those
+	// who manage the document see them.
+	invitations := []store.Invitation{}
+	if role.CanManage() {
+		list, err := api.store.ListInvitations(r.Context(), r.PathValue("id"))
+		if err != nil {
+			api.fail(w, r, err)
+			return
+		}
+		invitations = append(invitations, list...)
+	}
 	auth.WriteJSON(w, http.StatusOK, struct {
-		Members []store.Member `json:"members"`
-	}{members})
+		Members     []store.Member     `json:"members"`
+		Invitations []store.Invitation `json:"invitations"`
+	}{members, invitations})
 }
 
 // MemberRequest is the body of PUT /api/docs/{id}/members.
@@ -414,20 +440,26 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	u, err := api.store.UserByEmail(r.Context(), req.Email)
-	if errors.Is(err, store.ErrNotFound) {
-		err = store.Errorf(store.CodeNotFound, "no user with email %s", req.Email)
-	}
+	// Sharing never looks the email up and never adds anyone: it stores an
+	// invitation, which the person accepts or declines, and the answer is
+	// the same whether or not the email has an account. Only a member of
+	// this document, whom the owner already sees, has their role changed
+	// at once.
+	shared, err := api.store.Invite(r.Context(), store.NewInvitation{
+		DocID: r.PathValue("id"), Email: req.Email, Role: req.Role, InvitedBy: caller(r).ID,
+	})
 	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	if err := api.store.SetMember(r.Context(), r.PathValue("id"), u.ID, req.Role); err != nil {
 		api.fail(w, r, memberError(err))
 		return
 	}
-	api.hub.MembersChanged(r.PathValue("id"))
-	auth.WriteJSON(w, http.StatusOK, store.Member{UserID: u.ID, Email: u.Email, Name: u.Name, Role: req.Role})
+	if shared.Member != nil {
+		api.hub.MembersChanged(r.PathValue("id"))
+		auth.WriteJSON(w, http.StatusOK, *shared.Member)
+		return
+	}
+	auth.WriteJSON(w, http.StatusAccepted, struct {
+		Invitation store.Invitation `json:"invitation"`
+	}{*shared.Invitation})
 }
 
 func (api *DocsAPI) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
@@ -470,11 +502,6 @@ type SubmitRequest struct {
 func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if _, err := api.authorize(r, auth.NeedEdit); err != nil {
 		api.fail(w, r, err)
-		return
-	}
-	// Programs get a socket's op rate, per user, before their body is read.
-	if ok, retry := api.submits.Take(caller(r).ID, 1, time.Now()); !ok {
-		api.rateLimited(w, r, retry, store.Errorf(store.CodeRateLimited, "too many ops; slow down"))
 		return
 	}
 	var req SubmitRequest

@@ -71,7 +71,7 @@ func TestConvergence(t *testing.T) {
 			eds := make([]*editor, editors)
 			for i := range eds {
 				u := env.signup(fmt.Sprintf("e%d@example.com", i))
-				owner.share(doc, u.email, store.RoleEditor)
+				owner.share(doc, u, store.RoleEditor)
 				s := u.dial()
 				eds[i] = newEditor(t, s, doc, fmt.Sprintf("e%d", i), s.join(doc, -1))
 			}

@@ -93,7 +93,7 @@ func newEnv(tb testing.TB, kind string, cfg Config) *env {
 	authCfg.LoginPerIP, authCfg.LoginPerAccount = 10000, 10000
 	a := auth.New(st, sm, cheap, authCfg, log)
 	hub := NewHub(st, cfg, log, prometheus.NewRegistry())
-	api := NewDocsAPI(st, a, hub, Limits{MaxDocBytes: hub.cfg.MaxDocBytes, MaxBodyBytes: 64 << 10, MaxPageOps: 1000}, log)
+	api := NewDocsAPI(st, a, hub, Limits{MaxDocBytes: hub.cfg.MaxDocBytes, MaxBodyBytes: 64 << 10, MaxPageOps: 1000, MemberChangesPerMinute: 10000}, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
 	api.Register(mux)
@@ -163,9 +163,17 @@ func (u *user) createDoc(content string) string {
 	return d.ID
 }
 
-func (u *user) share(doc, email string, role store.Role) {
+// share gives who the role on doc: a member's role changes at once (200);
+// anyone else is invited (202) and accepts.
+func (u *user) share(doc string, who *user, role store.Role) {
 	u.e.t.Helper()
-	u.call("PUT", "/api/docs/"+doc+"/members", map[string]string{"email": email, "role": string(role)}, 200, nil)
+	body := map[string]string{"email": who.email, "role": string(role)}
+	if _, err := u.e.st.Role(context.Background(), doc, who.id); err == nil {
+		u.call("PUT", "/api/docs/"+doc+"/members", body, 200, nil)
+		return
+	}
+	u.call("PUT", "/api/docs/"+doc+"/members", body, 202, nil)
+	who.call("POST", "/api/invitations/"+doc+"/accept", nil, 200, nil)
 }
 
 // content is the document's text and version as the server has it.

@@ -36,7 +36,7 @@ func TestReconnect(t *testing.T) {
 	forEachBackend(t, testEngine(), func(t *testing.T, env *env) {
 		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
 		doc := ann.createDoc("hello")
-		ann.share(doc, bob.email, store.RoleEditor)
+		ann.share(doc, bob, store.RoleEditor)
 		s := ann.dial()
 		if j := s.join(doc, -1); j["content"] != "hello" || num(j["version"]) != 0 {
 			t.Fatalf("joined = %v", j)
@@ -99,8 +99,8 @@ func TestSlowSubscriber(t *testing.T) {
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
 		ann, slow, bob := env.signup("ann@example.com"), env.signup("slow@example.com"), env.signup("bob@example.com")
 		doc := ann.createDoc("")
-		ann.share(doc, slow.email, store.RoleViewer)
-		ann.share(doc, bob.email, store.RoleViewer)
+		ann.share(doc, slow, store.RoleViewer)
+		ann.share(doc, bob, store.RoleViewer)
 
 		// The slow client's TCP receive buffer is tiny and it never reads.
 		dialer := &net.Dialer{}
@@ -168,7 +168,7 @@ func TestSecurity(t *testing.T) {
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
 		ann, viewer, stranger := env.signup("ann@example.com"), env.signup("viv@example.com"), env.signup("sam@example.com")
 		doc := ann.createDoc("safe")
-		ann.share(doc, viewer.email, store.RoleViewer)
+		ann.share(doc, viewer, store.RoleViewer)
 
 		// Handshake refusals.
 		anon := &user{e: env, http: &http.Client{}}
@@ -251,13 +251,13 @@ func TestRoleChange(t *testing.T) {
 	forEachBackend(t, testEngine(), func(t *testing.T, env *env) {
 		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
 		doc := ann.createDoc("")
-		ann.share(doc, bob.email, store.RoleEditor)
+		ann.share(doc, bob, store.RoleEditor)
 		b := bob.dial()
 		b.join(doc, -1)
 		b.send(opMessage(doc, 0, "b1", ot.Insertion(0, 0, "x")))
 		b.next("ack")
 
-		ann.share(doc, bob.email, store.RoleViewer)
+		ann.share(doc, bob, store.RoleViewer)
 		if m := b.next("role"); m["role"] != "viewer" {
 			t.Fatalf("role message = %v", m)
 		}
@@ -282,7 +282,7 @@ func TestFlood(t *testing.T) {
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
 		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
 		doc := ann.createDoc("")
-		ann.share(doc, bob.email, store.RoleEditor)
+		ann.share(doc, bob, store.RoleEditor)
 		flood := bob.dial()
 		flood.join(doc, -1)
 		calm := ann.dial()
@@ -345,7 +345,7 @@ func TestSubmitREST(t *testing.T) {
 	forEachBackend(t, testEngine(), func(t *testing.T, env *env) {
 		ann, viv := env.signup("ann@example.com"), env.signup("viv@example.com")
 		doc := ann.createDoc("ab")
-		ann.share(doc, viv.email, store.RoleViewer)
+		ann.share(doc, viv, store.RoleViewer)
 		s := ann.dial()
 		s.join(doc, -1)
 
@@ -447,7 +447,7 @@ func TestOpIDReuse(t *testing.T) {
 	forEachBackend(t, testEngine(), func(t *testing.T, env *env) {
 		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
 		doc := ann.createDoc("")
-		ann.share(doc, bob.email, store.RoleEditor)
+		ann.share(doc, bob, store.RoleEditor)
 		a, b := ann.dial(), bob.dial()
 		a.join(doc, -1)
 		b.join(doc, -1)
@@ -554,7 +554,7 @@ func TestOpIDReuseBeyondWindow(t *testing.T) {
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
 		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
 		doc := ann.createDoc("")
-		ann.share(doc, bob.email, store.RoleEditor)
+		ann.share(doc, bob, store.RoleEditor)
 		a, b := ann.dial(), bob.dial()
 		a.join(doc, -1)
 		b.join(doc, -1)

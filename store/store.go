@@ -55,6 +55,7 @@ type Store interface {
 	Tokens
 	Documents
 	Members
+	Invitations
 	History
 
 	// Ping checks that the storage is reachable.
@@ -94,7 +95,7 @@ type Tokens interface {
 }
 
 // Documents are the editable texts. Deleting one is a hard delete: its
-// members, operations and snapshots go with it.
+// members, invitations, operations and snapshots go with it.
 type Documents interface {
 	// CreateDocument stores a document at version 0 with content as its first
 	// snapshot and the owner as its only member; ErrNotFound if no such user,
@@ -126,6 +127,40 @@ type Members interface {
 	// RemoveMember removes a member. ErrNotFound if not a member, ErrConflict
 	// if it is the document's last owner.
 	RemoveMember(ctx context.Context, docID, userID string) error
+}
+
+// Invitations are offers of a role on a document to an email address, which
+// the person with that email accepts or declines. Sharing goes through them
+// so that nobody becomes a member of a document without saying yes, and so
+// that sharing does not tell whether an email has an account. Emails are
+// compared, and stored, by their EmailKey.
+type Invitations interface {
+	// Invite offers inv.Role on a document to inv.Email. If a user with that
+	// email is a member of the document already, their role is changed
+	// instead, as SetMember does, and returned in Shared.Member; otherwise
+	// the invitation is stored, replacing an earlier one to that email, and
+	// returned in Shared.Invitation. Whether the email has an account makes
+	// no difference to the work done. ErrNotFound if no such document,
+	// ErrInvalid for an unknown role, ErrConflict if it would demote the
+	// document's last owner.
+	Invite(ctx context.Context, inv NewInvitation) (Shared, error)
+	// ListInvitations returns a document's pending invitations, oldest
+	// first; ErrNotFound if no such document.
+	ListInvitations(ctx context.Context, docID string) ([]Invitation, error)
+	// RevokeInvitation withdraws the invitation to email (in any case) from
+	// a document; ErrNotFound if there is none.
+	RevokeInvitation(ctx context.Context, docID, email string) error
+	// InvitationsFor returns the invitations to a user's email address, with
+	// the documents' titles and who invited, newest first.
+	InvitationsFor(ctx context.Context, userID string) ([]PendingInvitation, error)
+	// AcceptInvitation makes the user a member of the document, with the
+	// role offered to their email, and removes the invitation, in one
+	// transaction; it returns the user's role (a member already keeps the
+	// role they have). ErrNotFound if there is no such invitation.
+	AcceptInvitation(ctx context.Context, docID, userID string) (Role, error)
+	// DeclineInvitation removes the invitation to the user's email from the
+	// document; ErrNotFound if there is none.
+	DeclineInvitation(ctx context.Context, docID, userID string) error
 }
 
 // History is a document's operations and snapshots: what the sequencer
@@ -251,6 +286,41 @@ type Member struct {
 	Email  string `json:"email"`
 	Name   string `json:"name"`
 	Role   Role   `json:"role"`
+}
+
+// Invitation is a pending offer of a role on a document to an email
+// address (its EmailKey).
+type Invitation struct {
+	DocID     string    `json:"-"`
+	Email     string    `json:"email"`
+	Role      Role      `json:"role"`
+	InvitedBy string    `json:"invited_by"` // a user id
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewInvitation is what Invite needs.
+type NewInvitation struct {
+	DocID     string
+	Email     string
+	Role      Role
+	InvitedBy string
+}
+
+// Shared is what Invite did: changed a member's role (Member) or stored an
+// invitation (Invitation). Exactly one is set.
+type Shared struct {
+	Member     *Member
+	Invitation *Invitation
+}
+
+// PendingInvitation is an invitation as the invited person sees it.
+type PendingInvitation struct {
+	DocID        string    `json:"doc_id"`
+	Title        string    `json:"title"`
+	Role         Role      `json:"role"`
+	InviterName  string    `json:"inviter_name"`
+	InviterEmail string    `json:"inviter_email"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // NewOp is an operation the sequencer has placed and is about to store.

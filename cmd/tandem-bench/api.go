@@ -86,8 +86,14 @@ func (a *api) createDoc(ctx context.Context, title string) (string, error) {
 	return d.ID, err
 }
 
+// share invites email to doc as an editor; the invited account then accepts.
 func (a *api) share(ctx context.Context, doc, email string) error {
 	return a.call(ctx, "PUT", "/api/docs/"+doc+"/members", map[string]string{"email": email, "role": "editor"}, nil)
+}
+
+// accept accepts an invitation to doc.
+func (a *api) accept(ctx context.Context, doc string) error {
+	return a.call(ctx, "POST", "/api/invitations/"+doc+"/accept", nil, nil)
 }
 
 // content is a document's text and version on the server.

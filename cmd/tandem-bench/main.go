@@ -229,6 +229,9 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 			if err := owner.share(ctx, id, emails[u]); err != nil {
 				return err
 			}
+			if err := accts[u].accept(ctx, id); err != nil {
+				return err
+			}
 		}
 		return nil
 	}); err != nil {

@@ -251,9 +251,11 @@ func TestMembersAndAuthorization(t *testing.T) {
 		r.json(t, &d)
 		doc := "/api/docs/" + d.ID
 
-		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "BOB@example.com", "role": "editor"}), 200, "", "add editor")
-		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "cat@example.com", "role": "viewer"}), 200, "", "add viewer")
-		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "nobody@example.com", "role": "viewer"}), 404, "not_found", "invite an unknown email")
+		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "BOB@example.com", "role": "editor"}), 202, "", "invite an editor")
+		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "cat@example.com", "role": "viewer"}), 202, "", "invite a viewer")
+		bob.want(bob.do("POST", "/api/invitations/"+d.ID+"/accept", nil), 200, "", "bob accepts")
+		cat.want(cat.do("POST", "/api/invitations/"+d.ID+"/accept", nil), 200, "", "cat accepts")
+		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "nobody@example.com", "role": "viewer"}), 202, "", "invite an unknown email")
 		ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "cat@example.com", "role": "admin"}), 400, "bad_request", "unknown role")
 
 		r = bob.do("GET", doc+"/members", nil)
@@ -280,6 +282,7 @@ func TestMembersAndAuthorization(t *testing.T) {
 			{"PATCH", doc, map[string]string{"title": "Mine"}, auth.NeedManage},
 			{"PUT", doc + "/members", map[string]string{"email": "dan@example.com", "role": "owner"}, auth.NeedManage},
 			{"DELETE", doc + "/members/" + annU.ID, nil, auth.NeedManage},
+			{"DELETE", doc + "/invitations/nobody@example.com", nil, auth.NeedManage},
 			{"DELETE", doc, nil, auth.NeedManage},
 		}
 		for _, rt := range routes {

@@ -340,30 +340,52 @@ func TestBrowserEditing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// She shares it: Bob as an editor, Carol as a viewer.
+	// She shares it: Bob as an editor, Carol as a viewer. Each gets an
+	// invitation; nobody joins before saying yes.
 	alice.do(chromedp.Click(".doc-bar button"))
 	alice.waitFor(`!!document.querySelector("dialog.share[open] .invite")`, "the share dialog", 5*time.Second)
 	alice.do(
 		chromedp.SendKeys(".invite input", "bob@example.com"),
 		chromedp.Click(".invite button"),
 	)
-	alice.waitFor(`!!document.querySelector('.members li[data-email="bob@example.com"]')`, "Bob in the members", 5*time.Second)
+	alice.waitFor(`!!document.querySelector('.members li[data-invited][data-email="bob@example.com"]')`, "Bob's invitation in the list", 5*time.Second)
 	alice.do(
 		chromedp.SendKeys(".invite input", "carol@example.com"),
 		chromedp.SetValue(".invite select", "viewer"),
 		chromedp.Click(".invite button"),
 	)
-	alice.waitFor(`document.querySelector('.members li[data-email="carol@example.com"] select')?.value === "viewer"`, "Carol as a viewer", 5*time.Second)
+	alice.waitFor(`document.querySelector('.members li[data-invited][data-email="carol@example.com"]')?.textContent.includes("viewer")`, "Carol invited as a viewer", 5*time.Second)
+	// A look-alike address (a Cyrillic а in the domain) is flagged, with
+	// its punycode, as she types it and in the list; she revokes it.
+	const lookalike = "bob@ex\u0430mple.com"
+	eval[bool](alice, `(() => {
+		const input = document.querySelector(".invite input");
+		input.value = "`+lookalike+`";
+		return input.dispatchEvent(new Event("input"));
+	})()`)
+	alice.waitFor(`(h => !h.hidden && h.textContent.includes("bob@xn--"))(document.querySelector("dialog.share .email-warning"))`, "the look-alike warning under the input", 5*time.Second)
+	alice.do(chromedp.Click(".invite button"))
+	fake := `.members li[data-invited][data-email="` + lookalike + `"]`
+	alice.waitFor(`document.querySelector('`+fake+` .email-warning')?.textContent.includes("xn--")`, "the look-alike flagged in the list", 5*time.Second)
 	alice.screenshot("share")
+	alice.do(chromedp.Click(fake + " button"))
+	alice.waitFor(`!document.querySelector('`+fake+`')`, "the look-alike's invitation revoked", 5*time.Second)
 	alice.do(chromedp.Click("dialog.share .close"))
 
-	// Bob finds it in his list; Carol follows a link.
+	// Bob finds the invitation in his list and accepts; Carol follows a link
+	// and accepts there.
 	bob.do(chromedp.Navigate(bobNet.URL() + "/"))
-	bob.waitFor(fmt.Sprintf(`!!document.querySelector('.doc-row[data-doc=%q] a')`, docID), "the shared document in Bob's list", 10*time.Second)
+	invite := fmt.Sprintf(`.invite-row[data-invite=%q]`, docID)
+	bob.waitFor(fmt.Sprintf(`document.querySelector('%s')?.textContent.includes("Alice Archer")`, invite), "the invitation in Bob's list", 10*time.Second)
+	bob.screenshot("invitation")
+	bob.do(chromedp.Click(invite + " button.primary"))
+	bob.waitFor(fmt.Sprintf(`!!document.querySelector('.doc-row[data-doc=%q] a') && !document.querySelector('%s')`, docID, invite), "the shared document in Bob's list", 10*time.Second)
 	bob.screenshot("documents")
 	bob.do(chromedp.Click(fmt.Sprintf(`.doc-row[data-doc=%q] a`, docID)))
 	bob.waitJoined()
 	carol.do(chromedp.Navigate(srv.URL() + "/d/" + docID))
+	carol.waitFor(fmt.Sprintf(`!!document.querySelector('.invitation[data-invite=%q] button.primary')`, docID), "the invitation on Carol's link", 10*time.Second)
+	carol.do(chromedp.Click(".invitation button.primary"))
 	carol.waitJoined()
 	converge(t, srv, docID, alice, bob, carol)
 

@@ -103,6 +103,8 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.limits.MaxPageOps, "max-page-ops", c.limits.MaxPageOps, "most operations in one page of history")
 	fs.IntVar(&c.limits.MaxPageBytes, "max-page-bytes", c.limits.MaxPageBytes,
 		"most bytes of operations in one page of history (a single larger op is sent alone)")
+	fs.IntVar(&c.limits.MemberChangesPerMinute, "member-changes-per-minute", c.limits.MemberChangesPerMinute,
+		"shares, member removals and revoked invitations per minute per user (burst as many)")
 
 	c.engine = collab.DefaultConfig
 	e := &c.engine
@@ -157,7 +159,7 @@ func (c *serveConfig) validate() error {
 		"--max-body-bytes": c.auth.MaxBodyBytes, "--login-rate-ip": int64(c.auth.LoginPerIP),
 		"--login-rate-account": int64(c.auth.LoginPerAccount), "--hash-concurrency": int64(c.hashParallel),
 		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
-		"--max-page-bytes": int64(c.limits.MaxPageBytes), "--write-bytes-per-minute": int64(c.engine.WriteBytesPerMin),
+		"--max-page-bytes": int64(c.limits.MaxPageBytes), "--write-bytes-per-minute": int64(c.engine.WriteBytesPerMin), "--member-changes-per-minute": int64(c.limits.MemberChangesPerMinute),
 		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
 		"--shutdown-timeout": int64(c.shutdownTimeout), "--read-timeout": int64(c.readTimeout),
 		"--idle-timeout":    int64(c.idleTimeout),

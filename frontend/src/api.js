@@ -51,6 +51,10 @@ export const api = {
   members: (id) => call('GET', `/api/docs/${enc(id)}/members`),
   share: (id, email, role) => call('PUT', `/api/docs/${enc(id)}/members`, { email, role }),
   removeMember: (id, user) => call('DELETE', `/api/docs/${enc(id)}/members/${enc(user)}`),
+  revokeInvitation: (id, email) => call('DELETE', `/api/docs/${enc(id)}/invitations/${enc(email)}`),
+  invitations: () => call('GET', '/api/invitations'),
+  acceptInvitation: (id) => call('POST', `/api/invitations/${enc(id)}/accept`),
+  declineInvitation: (id) => call('DELETE', `/api/invitations/${enc(id)}`),
 
   /** ops fetches the history from..to (inclusive), following pages. */
   async ops(id, from, to) {

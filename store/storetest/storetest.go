@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		{"Tokens", testTokens},
 		{"Documents", testDocuments},
 		{"Members", testMembers},
+		{"Invitations", testInvitations},
 		{"AppendAndRead", testAppendAndRead},
 		{"AppendErrors", testAppendErrors},
 		{"Duplicate", testDuplicate},

@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { DocClient } from '../client.js';
 import { h, initials, replace } from '../dom.js';
 import { DocEditor } from '../editor.js';
+import { invitationActions, invitedBy } from './invitations.js';
 import { shareDialog } from './share.js';
 import { topBar } from './shell.js';
 
@@ -200,6 +201,20 @@ export function docView(root, ctx, id) {
           h('h2', {}, 'Could not open the document'),
           h('p.muted', {}, err.message),
           h('button.primary', { type: 'button', onclick: () => ctx.navigate(location.pathname, { replace: true }) }, 'Try again'))));
+        destroy();
+        return;
+      }
+      // A link to a document I am invited to but have not joined: offer
+      // the invitation here.
+      const inv = err.status === 404 && (await api.invitations().catch(() => ({ invitations: [] })))
+        .invitations.find((i) => i.doc_id === id);
+      if (!alive) return;
+      if (inv) {
+        document.title = `Invitation: ${inv.title} · Tandem`;
+        replace(root, topBar(ctx), h('main.page', {}, h('div.empty.invitation', { 'data-invite': inv.doc_id },
+          h('h2', {}, `You are invited to “${inv.title}”`),
+          h('p', {}, invitedBy(inv)),
+          invitationActions(ctx, inv, (accepted) => ctx.navigate(accepted ? location.pathname : '/', { replace: true, force: true })))));
         destroy();
         return;
       }

@@ -1,13 +1,16 @@
-// The list of my documents: create, open, rename, delete.
+// The list of my documents: create, open, rename, delete; and invitations
+// to documents shared with me, to accept or decline.
 
 import { api } from '../api.js';
 import { h, relativeTime, replace } from '../dom.js';
 import { confirmDialog } from './confirm.js';
+import { invitationActions, invitedBy } from './invitations.js';
 import { topBar } from './shell.js';
 
 export function docsView(root, ctx) {
   document.title = 'Documents · Tandem';
   const list = h('div.doc-list', { 'aria-busy': 'true' }, h('p.muted', {}, 'Loading…'));
+  const invites = h('section.invitations', { hidden: true, 'aria-label': 'Invitations' });
   const title = h('input', { type: 'text', name: 'title', placeholder: 'Untitled document', maxlength: '200', 'aria-label': 'New document title' });
   const create = h('form.new-doc', {
     async onsubmit(e) {
@@ -23,13 +26,16 @@ export function docsView(root, ctx) {
 
   replace(root, topBar(ctx), h('main.page', {},
     h('div.page-head', {}, h('h1', {}, 'Documents'), create),
+    invites,
     list));
 
   let alive = true;
   async function load() {
     try {
-      const { docs } = await api.listDocs();
+      const [{ docs }, { invitations }] = await Promise.all([api.listDocs(), api.invitations()]);
       if (!alive) return;
+      invites.hidden = invitations.length === 0;
+      replace(invites, h('h2', {}, 'Invitations'), h('ul.docs', {}, invitations.map(invitationRow)));
       list.removeAttribute('aria-busy');
       if (docs.length === 0) {
         replace(list, h('div.empty', {},
@@ -42,6 +48,12 @@ export function docsView(root, ctx) {
     } catch (err) {
       ctx.failed(err);
     }
+  }
+
+  function invitationRow(inv) {
+    return h('li.doc-row.invite-row', { 'data-invite': inv.doc_id },
+      h('span.invite-what', {}, h('strong.doc-title', {}, inv.title || 'Untitled document'), invitedBy(inv)),
+      invitationActions(ctx, inv, () => load()));
   }
 
   function row(doc) {

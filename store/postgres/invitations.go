@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"tandem/store"
+)
+
+// Invite implements store.Invitations.
+func (db *DB) Invite(ctx context.Context, inv store.NewInvitation) (store.Shared, error) {
+	if !inv.Role.Valid() {
+		return store.Shared{}, fmt.Errorf("invite: %w: unknown role %q", store.ErrInvalid, inv.Role)
+	}
+	key := store.EmailKey(inv.Email)
+	var shared store.Shared
+	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		// The same read whether or not the email has an account: only a
+		// member of this document changes the path taken. The document's
+		// row is locked, as every membership change locks it.
+		var memberID *string
+		err := tx.QueryRow(ctx, `SELECT (SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id
+			WHERE m.doc_id = d.id AND u.email_key = $2) FROM documents d WHERE d.id = $1 FOR UPDATE`, inv.DocID, key).Scan(&memberID)
+		if err != nil {
+			return fmt.Errorf("document: %w", translate(err))
+		}
+		if memberID != nil {
+			m, err := db.setMember(ctx, tx, inv.DocID, *memberID, inv.Role)
+			shared.Member = &m
+			return err
+		}
+		i := store.Invitation{DocID: inv.DocID, Email: key, Role: inv.Role, InvitedBy: inv.InvitedBy, CreatedAt: db.now()}
+		_, err = tx.Exec(ctx, `INSERT INTO invitations (doc_id, email, role, invited_by, created_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (doc_id, email) DO UPDATE
+			SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by, created_at = EXCLUDED.created_at`,
+			i.DocID, i.Email, i.Role, i.InvitedBy, i.CreatedAt)
+		shared.Invitation = &i
+		return translate(err)
+	})
+	if err != nil {
+		return store.Shared{}, fmt.Errorf("invite to document %s: %w", inv.DocID, err)
+	}
+	return shared, nil
+}
+
+// setMember gives a member a new role, within tx, and returns them.
+func (db *DB) setMember(ctx context.Context, tx pgx.Tx, docID, userID string, role store.Role) (store.Member, error) {
+	if err := db.keepAnOwner(ctx, tx, docID, userID, role); err != nil {
+		return store.Member{}, err
+	}
+	var m store.Member
+	err := tx.QueryRow(ctx, `UPDATE members m SET role = $3 FROM users u
+		WHERE m.doc_id = $1 AND m.user_id = $2 AND u.id = m.user_id
+		RETURNING u.id, u.email, u.name, m.role`, docID, userID, role).Scan(&m.UserID, &m.Email, &m.Name, &m.Role)
+	return m, translate(err)
+}
+
+// ListInvitations implements store.Invitations.
+func (db *DB) ListInvitations(ctx context.Context, docID string) ([]store.Invitation, error) {
+	var out []store.Invitation
+	err := db.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := document(ctx, tx, docID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT doc_id, email, role, invited_by, created_at FROM invitations
+			WHERE doc_id = $1 ORDER BY created_at, email`, docID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[store.Invitation])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list invitations: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeInvitation implements store.Invitations.
+func (db *DB) RevokeInvitation(ctx context.Context, docID, email string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM invitations WHERE doc_id = $1 AND email = $2`, docID, store.EmailKey(email))
+	if err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoke invitation of %q to document %s: %w", email, docID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// InvitationsFor implements store.Invitations.
+func (db *DB) InvitationsFor(ctx context.Context, userID string) ([]store.PendingInvitation, error) {
+	rows, err := db.pool.Query(ctx, `SELECT i.doc_id, d.title, i.role, b.name, b.email, i.created_at
+		FROM users u
+		JOIN invitations i ON i.email = u.email_key
+		JOIN documents d ON d.id = i.doc_id
+		JOIN users b ON b.id = i.invited_by
+		WHERE u.id = $1 AND NOT EXISTS (SELECT 1 FROM members m WHERE m.doc_id = i.doc_id AND m.user_id = u.id)
+		ORDER BY i.created_at DESC, i.doc_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("invitations for user %s: %w", userID, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.PendingInvitation])
+	if err != nil {
+		return nil, fmt.Errorf("invitations for user %s: %w", userID, err)
+	}
+	return out, nil
+}
+
+// AcceptInvitation implements store.Invitations.
+func (db *DB) AcceptInvitation(ctx context.Context, docID, userID string) (store.Role, error) {
+	var role store.Role
+	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var offered store.Role
+		err := tx.QueryRow(ctx, `DELETE FROM invitations
+			WHERE doc_id = $1 AND email = (SELECT email_key FROM users WHERE id = $2) RETURNING role`, docID, userID).Scan(&offered)
+		if err != nil {
+			return fmt.Errorf("invitation: %w", translate(err))
+		}
+		// ON CONFLICT leaves a member's role as it is; the select reads
+		// whichever role holds.
+		if _, err := tx.Exec(ctx, `INSERT INTO members (doc_id, user_id, role) VALUES ($1, $2, $3)
+			ON CONFLICT (doc_id, user_id) DO NOTHING`, docID, userID, offered); err != nil {
+			return translate(err)
+		}
+		return tx.QueryRow(ctx, `SELECT role FROM members WHERE doc_id = $1 AND user_id = $2`, docID, userID).Scan(&role)
+	})
+	if err != nil {
+		return "", fmt.Errorf("accept invitation to document %s: %w", docID, err)
+	}
+	return role, nil
+}
+
+// DeclineInvitation implements store.Invitations.
+func (db *DB) DeclineInvitation(ctx context.Context, docID, userID string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM invitations
+		WHERE doc_id = $1 AND email = (SELECT email_key FROM users WHERE id = $2)`, docID, userID)
+	if err != nil {
+		return fmt.Errorf("decline invitation: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("decline invitation to document %s: %w", docID, store.ErrNotFound)
+	}
+	return nil
+}

@@ -30,6 +30,7 @@ type server struct {
 	backend  *backend
 	migrator *migrations.Migrator
 	hub      *collab.Hub
+	auth     *auth.Service
 	http     *http.Server
 	listener net.Listener
 	tls      bool
@@ -44,6 +45,9 @@ func newServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server,
 	}
 	s := &server{cfg: cfg, log: log, backend: b, tls: cfg.tlsCert != ""}
 	if err := s.start(ctx); err != nil {
+		if s.auth != nil {
+			s.auth.Close()
+		}
 		b.Close()
 		return nil, err
 	}
@@ -117,6 +121,7 @@ func (s *server) handler() (http.Handler, error) {
 	})
 	hasher := auth.NewHasher(s.cfg.argon2, s.cfg.hashParallel)
 	authSvc := auth.New(st, sessions, hasher, s.cfg.auth, s.log)
+	s.auth = authSvc
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHTTPMetrics(reg)
@@ -162,7 +167,7 @@ func (s *server) handler() (http.Handler, error) {
 
 	h := capture(mux)
 	h = authSvc.Authenticate(h)
-	h = sessions.LoadAndSave(h)
+	h = authSvc.LoadSession(h)
 	h = cop.Handler(h)
 	h = observe(s.log, metrics, h)
 	return h, nil
@@ -209,6 +214,7 @@ func (s *server) Serve() error {
 func (s *server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	err = errors.Join(err, s.hub.Close(ctx))
+	s.auth.Close()
 	return errors.Join(err, s.backend.Close())
 }
 
@@ -218,5 +224,6 @@ func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, s.hub.Close(ctx))
+	s.auth.Close()
 	return errors.Join(err, s.backend.Close())
 }

@@ -43,7 +43,9 @@ type backend struct {
 	sessions scs.Store          // browser sessions, in the store's sessions table
 	sqlDB    *sql.DB            // for migrations
 	dialect  migrations.Dialect // which migrations apply
-	close    func() error
+	// checkWrite makes a tiny durable write: can the store commit?
+	checkWrite func(context.Context) error
+	close      func() error
 }
 
 func (b *backend) Close() error { return b.close() }
@@ -74,10 +76,11 @@ func (f *dbFlags) openSQLite(ctx context.Context) (*backend, error) {
 	}
 	sessions := sqlite3store.NewWithCleanupInterval(db.SQLDB(), 10*time.Minute)
 	return &backend{
-		store:    db,
-		sessions: sessions,
-		sqlDB:    db.SQLDB(),
-		dialect:  migrations.SQLite,
+		store:      db,
+		sessions:   sessions,
+		sqlDB:      db.SQLDB(),
+		dialect:    migrations.SQLite,
+		checkWrite: db.CheckWrite,
 		close: func() error {
 			sessions.StopCleanup()
 			return db.Close()
@@ -116,10 +119,11 @@ func (f *dbFlags) openPostgres(ctx context.Context) (*backend, error) {
 	}()
 	sqlDB := db.SQLDB()
 	return &backend{
-		store:    db,
-		sessions: sessions,
-		sqlDB:    sqlDB,
-		dialect:  migrations.Postgres,
+		store:      db,
+		sessions:   sessions,
+		sqlDB:      sqlDB,
+		dialect:    migrations.Postgres,
+		checkWrite: db.CheckWrite,
 		close: func() error {
 			stopSweep()
 			<-swept

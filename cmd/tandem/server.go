@@ -31,6 +31,7 @@ type server struct {
 	migrator *migrations.Migrator
 	hub      *collab.Hub
 	auth     *auth.Service
+	ready    *readiness
 	http     *http.Server
 	listener net.Listener
 	tls      bool
@@ -129,7 +130,11 @@ func (s *server) handler() (http.Handler, error) {
 	engine := s.cfg.engine
 	engine.MaxDocBytes = s.cfg.limits.MaxDocBytes
 	engine.AllowedOrigins = s.cfg.origins()
-	s.hub = collab.NewHub(st, engine, s.log, reg)
+	s.ready = &readiness{
+		log: s.log, ping: st.Ping, schema: s.migrator.CheckCurrent, checkWrite: s.backend.checkWrite,
+		fresh: 2 * time.Second, now: time.Now,
+	}
+	s.hub = collab.NewHub(watchCommits{Store: st, ready: s.ready}, engine, s.log, reg)
 	authSvc.OnRevoke(s.hub.CloseCredential) // signing out closes that session's sockets
 	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
 
@@ -145,7 +150,7 @@ func (s *server) handler() (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -171,23 +176,6 @@ func (s *server) handler() (http.Handler, error) {
 	h = cop.Handler(h)
 	h = observe(s.log, metrics, h)
 	return h, nil
-}
-
-// handleReady answers 200 when the store answers and its schema is current.
-func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.backend.store.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeUnavailable, "store unreachable"))
-		return
-	}
-	if err := s.migrator.CheckCurrent(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeUnavailable, "database schema is not current"))
-		return
-	}
-	auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // URL is where the server listens, e.g. http://127.0.0.1:8080.

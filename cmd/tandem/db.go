@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
@@ -55,6 +56,46 @@ func (b *backend) migrator() (*migrations.Migrator, error) {
 	return migrations.New(b.sqlDB, b.dialect)
 }
 
+// errUnreachable marks a failure to reach the database, which waiting may
+// cure (unlike a bad flag): errors.Is(err, errUnreachable).
+var errUnreachable = errors.New("database unreachable")
+
+// unreachable is an error that errors.Is errUnreachable, with its own
+// message.
+type unreachable struct{ error }
+
+func (u unreachable) Unwrap() error        { return u.error }
+func (u unreachable) Is(target error) bool { return target == errUnreachable }
+
+// openWaiting is open, retried with backoff for as long as wait while the
+// database is unreachable (it may be starting beside us), logging each
+// wait. With wait 0 it fails at once.
+func (f *dbFlags) openWaiting(ctx context.Context, wait time.Duration, log *slog.Logger) (*backend, error) {
+	deadline := time.Now().Add(wait)
+	pause := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		b, err := f.open(ctx)
+		if err == nil || !errors.Is(err, errUnreachable) {
+			return b, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if wait > 0 {
+				return nil, fmt.Errorf("gave up after --wait-for-db %s: %w", wait, err)
+			}
+			return nil, err
+		}
+		pause = min(pause, left)
+		log.Warn("waiting for the database", "attempt", attempt, "retry_in", pause, "left", left.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the database: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
 // open connects to the chosen database and checks that it answers.
 func (f *dbFlags) open(ctx context.Context) (*backend, error) {
 	if f.snapshotEvery < 1 {
@@ -72,7 +113,7 @@ func (f *dbFlags) openSQLite(ctx context.Context) (*backend, error) {
 	}
 	db, err := sqlite.Open(ctx, f.dataDir, sqlite.Config{SnapshotEvery: f.snapshotEvery})
 	if err != nil {
-		return nil, fmt.Errorf("embedded store in %s: %w", f.dataDir, err)
+		return nil, unreachable{fmt.Errorf("embedded store in %s: %w", f.dataDir, err)}
 	}
 	sessions := sqlite3store.NewWithCleanupInterval(db.SQLDB(), 10*time.Minute)
 	return &backend{
@@ -97,7 +138,7 @@ func (f *dbFlags) openPostgres(ctx context.Context) (*backend, error) {
 	defer cancel()
 	db, err := postgres.Open(openCtx, f.url, postgres.Config{SnapshotEvery: f.snapshotEvery})
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
+		return nil, unreachable{fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)}
 	}
 	// pgxstore's own cleanup goroutine sets the channel that StopCleanup
 	// reads, a data race (-race reports it): sweep expired sessions here.

@@ -40,7 +40,7 @@ type server struct {
 // newServer opens the store, checks (or applies) migrations, builds the
 // handler and listens. Serve then serves.
 func newServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
-	b, err := cfg.db.open(ctx)
+	b, err := cfg.db.openWaiting(ctx, cfg.waitForDB, log)
 	if err != nil {
 		return nil, err
 	}

@@ -219,13 +219,14 @@ func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u sto
 	if err := s.sessions.RenewToken(ctx); err != nil {
 		return Unavailable(fmt.Errorf("renew session token: %w", err))
 	}
+	if old != "" {
+		// The browser's previous session ended here (RenewToken deleted it,
+		// whatever happens next): so do its sockets.
+		s.revoked(sessionCredential(old))
+	}
 	s.sessions.Put(ctx, sessionUserKey, u.ID)
 	if err := s.saveSession(ctx, w); err != nil {
 		return Unavailable(err)
-	}
-	if old != "" {
-		// The browser's previous session ends here: so do its sockets.
-		s.revoked(sessionCredential(old))
 	}
 	return nil
 }

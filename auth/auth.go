@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,8 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	uses *tokenUses // last use of API tokens, written in batches
 
 	onRevoke []func(credential string)
 }
@@ -63,6 +66,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (see Service.ClientIP).
 	TrustedProxies []netip.Prefix
+	// TokenUseFlush is how often the last use of API tokens is written
+	// (5 s if zero).
+	TokenUseFlush time.Duration
 }
 
 // ParseProxies reads a comma-separated list of addresses and CIDR prefixes.
@@ -89,8 +95,13 @@ func ParseProxies(list string) ([]netip.Prefix, error) {
 // DefaultConfig holds the defaults the command line starts from.
 var DefaultConfig = Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10}
 
-// New returns a Service on st that keeps sessions in sessions.
+// New returns a Service on st that keeps sessions in sessions. It starts the
+// goroutine that records API token use: call Close when done.
 func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Config, log *slog.Logger) *Service {
+	flush := cfg.TokenUseFlush
+	if flush <= 0 {
+		flush = 5 * time.Second
+	}
 	return &Service{
 		store:    st,
 		sessions: sessions,
@@ -98,11 +109,16 @@ func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Confi
 		limits:   newLoginLimits(cfg.LoginPerIP, cfg.LoginPerAccount, time.Now),
 		log:      log,
 		cfg:      cfg,
+		uses:     newTokenUses(st, log, flush),
 	}
 }
 
-// Sessions returns the session manager, whose LoadAndSave must wrap every
-// route that uses sessions.
+// Close writes the API token uses not yet recorded and stops recording.
+// Call it before closing the store.
+func (s *Service) Close() { s.uses.close() }
+
+// Sessions returns the session manager; LoadSession (not its LoadAndSave)
+// must wrap every route that uses sessions.
 func (s *Service) Sessions() *scs.SessionManager { return s.sessions }
 
 // sessionUserKey is the session field that holds the signed-in user's id.
@@ -144,7 +160,10 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 // Authenticate finds the caller, from an "Authorization: Bearer" token or
 // the session cookie, and puts them in the request context. It does not
 // refuse anonymous requests (RequireUser does), but it does refuse a bearer
-// token that is malformed, unknown or revoked.
+// token that is malformed, unknown or revoked (401). A store that fails
+// while looking the caller up is not a verdict on the credential: that is
+// 503 with Retry-After (see Unavailable), so that clients retry instead of
+// signing out.
 func (s *Service) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -164,30 +183,45 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 		}
 		if id := s.sessions.GetString(ctx, sessionUserKey); id != "" {
 			u, err := s.store.User(ctx, id)
-			if err == nil {
+			switch {
+			case err == nil:
 				c := Caller{User: u, Credential: sessionCredential(s.sessions.Token(ctx))}
 				next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
 				return
+			case !errors.Is(err, store.ErrNotFound):
+				WriteError(w, r, s.log, Unavailable(fmt.Errorf("look up the session's user: %w", err)))
+				return
 			}
 			// A session whose user is gone is no session.
-			s.log.WarnContext(ctx, "session for a missing user", "user", id, "err", err)
+			s.log.WarnContext(ctx, "session for a missing user", "user", id)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// tokenCaller finds who holds the API token secret. Only a token that is
+// not there (never made, or revoked) or whose user is gone is refused as
+// unauthorized; any other error is the store's, and Unavailable.
 func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error) {
+	invalid := store.Errorf(store.CodeUnauthorized, "invalid or revoked API token")
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid API token")
 	}
 	t, err := s.store.TokenByHash(ctx, hashToken(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		return Caller{}, invalid
+	}
 	if err != nil {
-		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid or revoked API token")
+		return Caller{}, Unavailable(fmt.Errorf("look up API token: %w", err))
 	}
 	u, err := s.store.User(ctx, t.UserID)
-	if err != nil {
-		return Caller{}, store.Errorf(store.CodeUnauthorized, "invalid or revoked API token")
+	if errors.Is(err, store.ErrNotFound) {
+		return Caller{}, invalid
 	}
+	if err != nil {
+		return Caller{}, Unavailable(fmt.Errorf("look up API token's user: %w", err))
+	}
+	s.uses.note(t.ID, time.Now())
 	return Caller{User: u, Token: &t, Credential: tokenCredential(t.ID)}, nil
 }
 

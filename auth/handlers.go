@@ -3,11 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -131,7 +133,7 @@ func (s *Service) handleSignup(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, s.log, err)
 		return
 	}
-	if err := s.startSession(r.Context(), u); err != nil {
+	if err := s.startSession(r.Context(), w, u); err != nil {
 		WriteError(w, r, s.log, err)
 		return
 	}
@@ -190,7 +192,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, s.log, badLogin)
 		return
 	}
-	if err := s.startSession(r.Context(), u); err != nil {
+	if err := s.startSession(r.Context(), w, u); err != nil {
 		WriteError(w, r, s.log, err)
 		return
 	}
@@ -208,26 +210,35 @@ func (s *Service) dummyHash() string {
 }
 
 // startSession signs u in with a fresh session token (never the one the
-// browser came with: that would allow session fixation).
-func (s *Service) startSession(ctx context.Context, u store.User) error {
+// browser came with: that would allow session fixation), and saves the
+// session before the handler answers (see LoadSession). A store failure is
+// Unavailable: signup's account then exists but is not signed in, which a
+// login fixes.
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u store.User) error {
 	old := s.sessions.Token(ctx)
 	if err := s.sessions.RenewToken(ctx); err != nil {
-		return err
+		return Unavailable(fmt.Errorf("renew session token: %w", err))
+	}
+	if old != "" {
+		// The browser's previous session ended here (RenewToken deleted it,
+		// whatever happens next): so do its sockets.
+		s.revoked(sessionCredential(old))
 	}
 	s.sessions.Put(ctx, sessionUserKey, u.ID)
-	if old != "" {
-		// The browser's previous session ends here: so do its sockets.
-		s.revoked(sessionCredential(old))
+	if err := s.saveSession(ctx, w); err != nil {
+		return Unavailable(err)
 	}
 	return nil
 }
 
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
-	token := s.sessions.Token(r.Context())
-	if err := s.sessions.Destroy(r.Context()); err != nil {
-		WriteError(w, r, s.log, err)
+	ctx := r.Context()
+	token := s.sessions.Token(ctx)
+	if err := s.sessions.Destroy(ctx); err != nil {
+		WriteError(w, r, s.log, Unavailable(fmt.Errorf("destroy session: %w", err)))
 		return
 	}
+	s.setSessionCookie(ctx, w, "", time.Time{})
 	if token != "" {
 		s.revoked(sessionCredential(token))
 	}
@@ -341,6 +352,12 @@ func (s *Service) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	if tokens == nil {
 		tokens = []store.Token{}
+	}
+	for i, t := range tokens {
+		// Uses are written every few seconds: show the ones noted since.
+		if at, ok := s.uses.latest(t.ID); ok && (t.LastUsedAt == nil || at.After(*t.LastUsedAt)) {
+			tokens[i].LastUsedAt = &at
+		}
 	}
 	WriteJSON(w, http.StatusOK, struct {
 		Tokens []store.Token `json:"tokens"`

@@ -97,7 +97,7 @@ func newEnv(tb testing.TB, kind string, cfg Config) *env {
 	mux := http.NewServeMux()
 	a.Register(mux)
 	api.Register(mux)
-	srv := httptest.NewServer(sm.LoadAndSave(a.Authenticate(mux)))
+	srv := httptest.NewServer(a.LoadSession(a.Authenticate(mux)))
 	e := &env{t: tb, srv: srv, hub: hub, st: st}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -106,6 +106,7 @@ func newEnv(tb testing.TB, kind string, cfg Config) *env {
 		if err := hub.Close(ctx); err != nil {
 			tb.Errorf("hub close: %v", err)
 		}
+		a.Close()
 	})
 	return e
 }

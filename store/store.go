@@ -84,9 +84,15 @@ type Tokens interface {
 	// CreateToken stores a token for a user; ErrNotFound if no such user,
 	// ErrConflict if the hash is already in use.
 	CreateToken(ctx context.Context, t NewToken) (Token, error)
-	// TokenByHash returns the token with this secret hash and records its use
-	// at the store's clock; ErrNotFound if there is none.
+	// TokenByHash returns the token with this secret hash; ErrNotFound if
+	// there is none. It only reads: it is on every bearer request's path,
+	// and must keep working while the store cannot write (a full disk).
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// RecordTokenUses sets each token's last use, from a map of token id to
+	// time, in one statement: a time older than the one stored is ignored,
+	// and so is the id of a token that is gone. Callers batch uses and call
+	// it off the request path.
+	RecordTokenUses(ctx context.Context, uses map[string]time.Time) error
 	// ListTokens returns a user's tokens, oldest first.
 	ListTokens(ctx context.Context, userID string) ([]Token, error)
 	// DeleteToken revokes a user's token; ErrNotFound if the user has no token

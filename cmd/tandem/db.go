@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
@@ -43,7 +44,9 @@ type backend struct {
 	sessions scs.Store          // browser sessions, in the store's sessions table
 	sqlDB    *sql.DB            // for migrations
 	dialect  migrations.Dialect // which migrations apply
-	close    func() error
+	// checkWrite makes a tiny durable write: can the store commit?
+	checkWrite func(context.Context) error
+	close      func() error
 }
 
 func (b *backend) Close() error { return b.close() }
@@ -51,6 +54,46 @@ func (b *backend) Close() error { return b.close() }
 // migrator returns the migrations for the backend's database.
 func (b *backend) migrator() (*migrations.Migrator, error) {
 	return migrations.New(b.sqlDB, b.dialect)
+}
+
+// errUnreachable marks a failure to reach the database, which waiting may
+// cure (unlike a bad flag): errors.Is(err, errUnreachable).
+var errUnreachable = errors.New("database unreachable")
+
+// unreachable is an error that errors.Is errUnreachable, with its own
+// message.
+type unreachable struct{ error }
+
+func (u unreachable) Unwrap() error        { return u.error }
+func (u unreachable) Is(target error) bool { return target == errUnreachable }
+
+// openWaiting is open, retried with backoff for as long as wait while the
+// database is unreachable (it may be starting beside us), logging each
+// wait. With wait 0 it fails at once.
+func (f *dbFlags) openWaiting(ctx context.Context, wait time.Duration, log *slog.Logger) (*backend, error) {
+	deadline := time.Now().Add(wait)
+	pause := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		b, err := f.open(ctx)
+		if err == nil || !errors.Is(err, errUnreachable) {
+			return b, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if wait > 0 {
+				return nil, fmt.Errorf("gave up after --wait-for-db %s: %w", wait, err)
+			}
+			return nil, err
+		}
+		pause = min(pause, left)
+		log.Warn("waiting for the database", "attempt", attempt, "retry_in", pause, "left", left.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the database: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
 }
 
 // open connects to the chosen database and checks that it answers.
@@ -70,14 +113,15 @@ func (f *dbFlags) openSQLite(ctx context.Context) (*backend, error) {
 	}
 	db, err := sqlite.Open(ctx, f.dataDir, sqlite.Config{SnapshotEvery: f.snapshotEvery})
 	if err != nil {
-		return nil, fmt.Errorf("embedded store in %s: %w", f.dataDir, err)
+		return nil, unreachable{fmt.Errorf("embedded store in %s: %w", f.dataDir, err)}
 	}
 	sessions := sqlite3store.NewWithCleanupInterval(db.SQLDB(), 10*time.Minute)
 	return &backend{
-		store:    db,
-		sessions: sessions,
-		sqlDB:    db.SQLDB(),
-		dialect:  migrations.SQLite,
+		store:      db,
+		sessions:   sessions,
+		sqlDB:      db.SQLDB(),
+		dialect:    migrations.SQLite,
+		checkWrite: db.CheckWrite,
 		close: func() error {
 			sessions.StopCleanup()
 			return db.Close()
@@ -94,7 +138,7 @@ func (f *dbFlags) openPostgres(ctx context.Context) (*backend, error) {
 	defer cancel()
 	db, err := postgres.Open(openCtx, f.url, postgres.Config{SnapshotEvery: f.snapshotEvery})
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
+		return nil, unreachable{fmt.Errorf("cannot reach postgres at %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)}
 	}
 	// pgxstore's own cleanup goroutine sets the channel that StopCleanup
 	// reads, a data race (-race reports it): sweep expired sessions here.
@@ -116,10 +160,11 @@ func (f *dbFlags) openPostgres(ctx context.Context) (*backend, error) {
 	}()
 	sqlDB := db.SQLDB()
 	return &backend{
-		store:    db,
-		sessions: sessions,
-		sqlDB:    sqlDB,
-		dialect:  migrations.Postgres,
+		store:      db,
+		sessions:   sessions,
+		sqlDB:      sqlDB,
+		dialect:    migrations.Postgres,
+		checkWrite: db.CheckWrite,
 		close: func() error {
 			stopSweep()
 			<-swept

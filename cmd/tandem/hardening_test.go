@@ -151,14 +151,14 @@ func TestOriginSchemeChecked(t *testing.T) {
 	for _, origin := range []string{"https://" + hostPort, "ws://" + hostPort, "null", "http://" + hostPort + ".evil.example"} {
 		ann.hdr["Origin"] = origin
 		ann.want(ann.do("POST", "/api/docs", map[string]string{"title": "forged"}), 403, "forbidden", "POST from origin "+origin)
-		if _, resp, err := dialSocket(ann, http.Header{"Origin": {origin}}); err == nil || resp == nil || resp.StatusCode != 403 {
+		if _, resp, err := dialWithHeader(ann, http.Header{"Origin": {origin}}); err == nil || resp == nil || resp.StatusCode != 403 {
 			t.Errorf("socket from origin %s: %v; want 403", origin, err)
 		}
 	}
 	for _, origin := range []string{srv.URL(), strings.ToUpper(srv.URL()), ""} {
 		ann.hdr["Origin"] = origin
 		ann.want(ann.do("POST", "/api/docs", map[string]string{"title": "mine"}), 201, "", "POST from origin "+origin)
-		ws, _, err := dialSocket(ann, http.Header{"Origin": {origin}})
+		ws, _, err := dialWithHeader(ann, http.Header{"Origin": {origin}})
 		if err != nil {
 			t.Errorf("socket from own origin %q: %v", origin, err)
 			continue
@@ -173,7 +173,7 @@ func TestOriginSchemeChecked(t *testing.T) {
 	bob, _ := signup(t, srv, "bob@example.com")
 	bob.hdr["Origin"] = "https://docs.example.com"
 	bob.want(bob.do("POST", "/api/docs", map[string]string{"title": "via proxy"}), 201, "", "POST from the public URL")
-	if ws, _, err := dialSocket(bob, http.Header{"Origin": {"https://docs.example.com"}}); err != nil {
+	if ws, _, err := dialWithHeader(bob, http.Header{"Origin": {"https://docs.example.com"}}); err != nil {
 		t.Errorf("socket from the public URL: %v", err)
 	} else {
 		ws.CloseNow()
@@ -184,8 +184,8 @@ func TestOriginSchemeChecked(t *testing.T) {
 	bob.want(bob.do("POST", "/api/docs", map[string]string{"title": "forged"}), 403, "forbidden", "POST from the internal address")
 }
 
-// dialSocket opens a socket as c with extra handshake headers.
-func dialSocket(c *client, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+// dialWithHeader opens a socket as c with extra handshake headers.
+func dialWithHeader(c *client, hdr http.Header) (*websocket.Conn, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/api/socket",

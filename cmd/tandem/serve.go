@@ -31,6 +31,7 @@ Flags:
 type serveConfig struct {
 	addr            string
 	db              dbFlags
+	waitForDB       time.Duration
 	migrate         bool
 	allowedOrigins  string
 	publicURL       string
@@ -56,6 +57,8 @@ type serveConfig struct {
 func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	c.db.register(fs)
+	fs.DurationVar(&c.waitForDB, "wait-for-db", 0,
+		"at start, keep trying to reach the database for this long (e.g. 60s when it starts beside the server); 0: fail at once")
 	fs.BoolVar(&c.migrate, "migrate", false, "apply pending migrations at start instead of refusing to start")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "",
 		"comma-separated origins (scheme://host[:port]) besides the server's own that browsers may call from")
@@ -151,6 +154,9 @@ func (c *serveConfig) validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	if c.waitForDB < 0 {
+		return errors.New("--wait-for-db must not be negative")
 	}
 	if _, err := c.originPolicy(); err != nil {
 		return err

@@ -121,6 +121,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"serve", "--allowed-origins", "evil.example"}, "http://"},
 		{[]string{"serve", "--argon2-memory-kib", "12"}, "8192"},
 		{[]string{"serve", "--session-idle", "soon"}, "invalid value"},
+		{[]string{"serve", "--wait-for-db", "-1s"}, "--wait-for-db"},
 		{[]string{"serve", "extra"}, "unexpected argument"},
 	} {
 		code, _, errOut := tandem(t, tc.args...)

@@ -30,6 +30,8 @@ type server struct {
 	backend  *backend
 	migrator *migrations.Migrator
 	hub      *collab.Hub
+	auth     *auth.Service
+	ready    *readiness
 	http     *http.Server
 	listener net.Listener
 	tls      bool
@@ -39,13 +41,16 @@ type server struct {
 // newServer opens the store, checks (or applies) migrations, builds the
 // handler and listens. Serve then serves.
 func newServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
-	b, err := cfg.db.open(ctx)
+	b, err := cfg.db.openWaiting(ctx, cfg.waitForDB, log)
 	if err != nil {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, backend: b, tls: cfg.tlsCert != ""}
 	if err := s.start(ctx); err != nil {
 		s.metrics.close()
+		if s.auth != nil {
+			s.auth.Close()
+		}
 		b.Close()
 		return nil, err
 	}
@@ -124,6 +129,7 @@ func (s *server) handler() (http.Handler, error) {
 	})
 	hasher := auth.NewHasher(s.cfg.argon2, s.cfg.hashParallel)
 	authSvc := auth.New(st, sessions, hasher, s.cfg.auth, s.log)
+	s.auth = authSvc
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHTTPMetrics(reg)
@@ -135,7 +141,11 @@ func (s *server) handler() (http.Handler, error) {
 		return nil, err
 	}
 	engine.Origins = origins
-	s.hub = collab.NewHub(st, engine, s.log, reg)
+	s.ready = &readiness{
+		log: s.log, ping: st.Ping, schema: s.migrator.CheckCurrent, checkWrite: s.backend.checkWrite,
+		fresh: 2 * time.Second, now: time.Now,
+	}
+	s.hub = collab.NewHub(watchCommits{Store: st, ready: s.ready}, engine, s.log, reg)
 	authSvc.OnRevoke(s.hub.CloseCredential) // signing out closes that session's sockets
 	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
 
@@ -151,7 +161,7 @@ func (s *server) handler() (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /readyz", s.ready)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if s.cfg.metricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler)
@@ -183,7 +193,7 @@ func (s *server) handler() (http.Handler, error) {
 
 	h := capture(mux)
 	h = authSvc.Authenticate(h)
-	h = sessions.LoadAndSave(h)
+	h = authSvc.LoadSession(h)
 	h = cop.Handler(h)
 	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { auth.WriteError(w, r, s.log, err) })
 	h = noSniff(h)
@@ -198,23 +208,6 @@ func noSniff(next http.Handler) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// handleReady answers 200 when the store answers and its schema is current.
-func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.backend.store.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeUnavailable, "store unreachable"))
-		return
-	}
-	if err := s.migrator.CheckCurrent(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeUnavailable, "database schema is not current"))
-		return
-	}
-	auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // URL is where the server listens, e.g. http://127.0.0.1:8080.
@@ -242,6 +235,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.metrics.close()
 	err = errors.Join(err, s.hub.Close(ctx))
+	s.auth.Close()
 	return errors.Join(err, s.backend.Close())
 }
 
@@ -252,5 +246,6 @@ func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, s.hub.Close(ctx))
+	s.auth.Close()
 	return errors.Join(err, s.backend.Close())
 }

@@ -91,6 +91,23 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// CheckWrite makes one tiny durable write and reports whether the database
+// can commit, which Ping (a round trip) cannot tell: a read-only or full
+// database answers pings. The write rewrites one row of the sessions table
+// that is expired from the start (token "tandem:write-check", which no
+// session token can be), so scs never finds it and the session sweep may
+// delete it; no table of its own is needed.
+func (db *DB) CheckWrite(ctx context.Context) error {
+	_, err := db.pool.Exec(ctx, `
+		INSERT INTO sessions (token, data, expiry) VALUES ('tandem:write-check', $1, 'epoch')
+		ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
+		[]byte(db.now().Format(time.RFC3339Nano)))
+	if err != nil {
+		return fmt.Errorf("write check: %w", err)
+	}
+	return nil
+}
+
 // DeleteExpiredSessions removes browser sessions past their expiry from the
 // sessions table that scs/pgxstore reads.
 func (db *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,12 +32,33 @@ func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, 
 
 // TokenByHash implements store.Tokens.
 func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(db.pool.QueryRow(ctx,
-		`UPDATE api_tokens SET last_used_at = $2 WHERE hash = $1 RETURNING `+tokenColumns, hash, db.now()))
+	t, err := scanToken(db.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
 	if err != nil {
 		return store.Token{}, fmt.Errorf("token: %w", translate(err))
 	}
 	return t, nil
+}
+
+// RecordTokenUses implements store.Tokens: one UPDATE joined to the batch
+// passed as two arrays.
+func (db *DB) RecordTokenUses(ctx context.Context, uses map[string]time.Time) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(uses))
+	times := make([]time.Time, 0, len(uses))
+	for id, at := range uses {
+		ids = append(ids, id)
+		times = append(times, at)
+	}
+	_, err := db.pool.Exec(ctx, `
+		UPDATE api_tokens t SET last_used_at = u.at
+		FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
+		WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)`, ids, times)
+	if err != nil {
+		return fmt.Errorf("record token uses: %w", err)
+	}
+	return nil
 }
 
 // ListTokens implements store.Tokens.

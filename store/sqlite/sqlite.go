@@ -125,6 +125,22 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// CheckWrite makes one tiny durable write, through the writer, and reports
+// whether the database can commit, which Ping cannot tell: a full disk
+// still answers reads. The write replaces one row of the sessions table
+// that is expired from the start (token "tandem:write-check", which no
+// session token can be), so scs never finds it and its sweep may delete
+// it; no table of its own is needed.
+func (db *DB) CheckWrite(ctx context.Context) error {
+	_, err := db.write.ExecContext(ctx,
+		`REPLACE INTO sessions (token, data, expiry) VALUES ('tandem:write-check', ?, 0)`,
+		[]byte(db.now().Format(time.RFC3339Nano)))
+	if err != nil {
+		return fmt.Errorf("write check: %w", err)
+	}
+	return nil
+}
+
 // Close stops the committer (after the group it is writing) and closes both
 // pools.
 func (db *DB) Close() error {

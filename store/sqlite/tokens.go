@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"tandem/store"
 )
@@ -35,14 +37,38 @@ func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, 
 	return t, nil
 }
 
-// TokenByHash implements store.Tokens.
+// TokenByHash implements store.Tokens. It reads from the read pool, so a
+// bearer request never waits for the writer.
 func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(db.write.QueryRowContext(ctx,
-		`UPDATE api_tokens SET last_used_at = ? WHERE hash = ? RETURNING `+tokenColumns, millis(db.now()), hash))
+	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 	if err != nil {
 		return store.Token{}, fmt.Errorf("token: %w", translate(err))
 	}
 	return t, nil
+}
+
+// RecordTokenUses implements store.Tokens: one UPDATE joined to the batch,
+// passed as a JSON array of [id, millis] pairs.
+func (db *DB) RecordTokenUses(ctx context.Context, uses map[string]time.Time) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	pairs := make([][2]any, 0, len(uses))
+	for id, at := range uses {
+		pairs = append(pairs, [2]any{id, millis(at)})
+	}
+	batch, err := json.Marshal(pairs)
+	if err != nil {
+		return fmt.Errorf("record token uses: %w", err)
+	}
+	_, err = db.write.ExecContext(ctx, `
+		UPDATE api_tokens SET last_used_at = u.at
+		FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(?)) AS u
+		WHERE api_tokens.id = u.id AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at < u.at)`, string(batch))
+	if err != nil {
+		return fmt.Errorf("record token uses: %w", err)
+	}
+	return nil
 }
 
 // ListTokens implements store.Tokens.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"tandem/store"
 )
@@ -73,18 +74,30 @@ func testTokens(t *testing.T, open Opener) {
 
 	found, err := s.TokenByHash(ctx, []byte("digest-1"))
 	must(t, err, "token by hash")
-	if found.ID != tok.ID || found.UserID != ann.ID || found.LastUsedAt == nil {
-		t.Errorf("TokenByHash = %+v, want token %s with its use recorded", found, tok.ID)
+	if found.ID != tok.ID || found.UserID != ann.ID || found.LastUsedAt != nil {
+		t.Errorf("TokenByHash = %+v, want token %s, unused: a lookup only reads", found, tok.ID)
 	}
 	_, err = s.TokenByHash(ctx, []byte("no such digest"))
 	wantErr(t, err, store.ErrNotFound, "unknown token hash")
+
+	// Uses are recorded in batches; an older time never replaces a newer
+	// one, and a token that is gone is skipped.
+	must(t, s.RecordTokenUses(ctx, nil), "record no uses")
+	used := time.Now().UTC().Truncate(time.Millisecond)
+	must(t, s.RecordTokenUses(ctx, map[string]time.Time{tok.ID: used, "gone": used}), "record uses")
+	must(t, s.RecordTokenUses(ctx, map[string]time.Time{tok.ID: used.Add(-time.Hour)}), "record an older use")
+	found, err = s.TokenByHash(ctx, []byte("digest-1"))
+	must(t, err, "token by hash after use")
+	if found.LastUsedAt == nil || !sameTime(*found.LastUsedAt, used) {
+		t.Errorf("last use = %v, want %v", found.LastUsedAt, used)
+	}
 
 	list, err := s.ListTokens(ctx, ann.ID)
 	must(t, err, "list tokens")
 	if len(list) != 2 || list[0].ID != tok.ID || list[1].ID != second.ID {
 		t.Errorf("ListTokens = %+v, want laptop then ci", list)
 	}
-	if list[0].LastUsedAt == nil || list[1].LastUsedAt != nil {
+	if list[0].LastUsedAt == nil || !sameTime(*list[0].LastUsedAt, used) || list[1].LastUsedAt != nil {
 		t.Errorf("last use not kept: %+v", list)
 	}
 	if l, err := s.ListTokens(ctx, bob.ID); err != nil || len(l) != 0 {

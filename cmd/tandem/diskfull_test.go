@@ -4,16 +4,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // smallDisk mounts a tmpfs of size bytes for the test, or skips it where
@@ -75,39 +71,18 @@ func TestSQLiteDiskFull(t *testing.T) {
 	cfg := testConfig(t, "sqlite")
 	cfg.db.dataDir = filepath.Join(disk, "data")
 	logs := &logBuffer{t: t}
-	srv, err := newServer(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
+	srv := startServerLogging(t, cfg, logs)
 	var free func()
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs before the server's shutdown
 		if free != nil {
 			free()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
 		}
 	})
 
 	ann, _ := signup(t, srv, "ann@example.com")
-	r := ann.do("POST", "/api/tokens", map[string]string{"name": "script"})
-	ann.want(r, 201, "", "create token")
-	var tok struct {
-		Secret string `json:"token"`
-	}
-	r.json(t, &tok)
-	prog := newClient(t, srv)
-	prog.http.Jar = nil
-	prog.token = tok.Secret
+	prog, _ := tokenClient(t, srv, ann)
 	var d docBody
-	r = prog.do("POST", "/api/docs", map[string]string{"title": "kept", "content": "a"})
+	r := prog.do("POST", "/api/docs", map[string]string{"title": "kept", "content": "a"})
 	prog.want(r, 201, "", "create a document")
 	r.json(t, &d)
 	prog.want(prog.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 0, "id": "before", "op": []any{1, "b"}}), 200, "", "edit before the disk fills")

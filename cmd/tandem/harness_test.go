@@ -55,11 +55,18 @@ func testConfig(t *testing.T, kind string) serveConfig {
 // startServer runs a server with cfg until the test ends.
 func startServer(t *testing.T, cfg serveConfig) *server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logs io.Writer = io.Discard
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(&testWriter{t: t}, nil))
+		logs = &testWriter{t: t}
 	}
-	srv, err := newServer(context.Background(), cfg, log)
+	return startServerLogging(t, cfg, logs)
+}
+
+// startServerLogging runs a server with cfg, logging to logs, until the
+// test ends.
+func startServerLogging(t *testing.T, cfg serveConfig, logs io.Writer) *server {
+	t.Helper()
+	srv, err := newServer(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -76,6 +83,22 @@ func startServer(t *testing.T, cfg serveConfig) *server {
 		}
 	})
 	return srv
+}
+
+// tokenClient makes an API token as owner and returns a client that uses
+// it alone (no cookies).
+func tokenClient(t *testing.T, srv *server, owner *client) (*client, string) {
+	t.Helper()
+	r := owner.do("POST", "/api/tokens", map[string]string{"name": "script"})
+	owner.want(r, 201, "", "create token")
+	var tok struct {
+		Secret string `json:"token"`
+	}
+	r.json(t, &tok)
+	prog := newClient(t, srv)
+	prog.http.Jar = nil
+	prog.token = tok.Secret
+	return prog, tok.Secret
 }
 
 type testWriter struct {

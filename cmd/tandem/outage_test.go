@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -70,22 +68,7 @@ func startOutageServer(t *testing.T) *outage {
 	u.Host = proxy.ln.Addr().String()
 	cfg.db.url = u.String()
 	logs := &logBuffer{t: t}
-	srv, err := newServer(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	srv := startServerLogging(t, cfg, logs)
 	t.Cleanup(func() { proxy.setOffline(false) }) // runs first: the server shuts down on a store
 	return &outage{srv: srv, proxy: proxy, logs: logs, dbName: strings.TrimPrefix(u.Path, "/")}
 }
@@ -141,18 +124,10 @@ func dialSocket(t *testing.T, srv *server, jar http.CookieJar, token string) (in
 func TestStoreOutageIsNotSignedOut(t *testing.T) {
 	o := startOutageServer(t)
 	ann, _ := signup(t, o.srv, "ann@example.com")
-	r := ann.do("POST", "/api/tokens", map[string]string{"name": "script"})
-	ann.want(r, 201, "", "create token")
-	var tok struct {
-		Secret string `json:"token"`
-	}
-	r.json(t, &tok)
-	prog := newClient(t, o.srv)
-	prog.http.Jar = nil
-	prog.token = tok.Secret
+	prog, secret := tokenClient(t, o.srv, ann)
 	prog.want(prog.do("GET", "/api/me", nil), 200, "", "token before the outage")
 	var d docBody
-	r = prog.do("POST", "/api/docs", map[string]string{"title": "kept", "content": "a"})
+	r := prog.do("POST", "/api/docs", map[string]string{"title": "kept", "content": "a"})
 	prog.want(r, 201, "", "create a document")
 	r.json(t, &d)
 	prog.want(prog.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 0, "id": "before", "op": []any{1, "b"}}), 200, "", "edit before the outage")
@@ -161,7 +136,7 @@ func TestStoreOutageIsNotSignedOut(t *testing.T) {
 	wantUnavailable(t, prog.do("GET", "/api/me", nil), "bearer token during the outage")
 	wantUnavailable(t, prog.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 1, "id": "during", "op": []any{2, "c"}}), "edit with a token during the outage")
 	wantUnavailable(t, ann.do("GET", "/api/me", nil), "session cookie during the outage")
-	if status, retry := dialSocket(t, o.srv, nil, tok.Secret); status != 503 || retry == "" {
+	if status, retry := dialSocket(t, o.srv, nil, secret); status != 503 || retry == "" {
 		t.Errorf("socket handshake with a token during the outage: %d, Retry-After %q; want 503 with Retry-After", status, retry)
 	}
 	if status, retry := dialSocket(t, o.srv, ann.http.Jar, ""); status != 503 || retry == "" {
@@ -178,7 +153,7 @@ func TestStoreOutageIsNotSignedOut(t *testing.T) {
 	o.proxy.setOffline(false)
 	eventually(t, "the token to work again", func() bool { return prog.do("GET", "/api/me", nil).status == 200 })
 	ann.want(ann.do("GET", "/api/me", nil), 200, "", "session after the outage")
-	if status, _ := dialSocket(t, o.srv, nil, tok.Secret); status != 101 {
+	if status, _ := dialSocket(t, o.srv, nil, secret); status != 101 {
 		t.Errorf("socket handshake after the outage: %d", status)
 	}
 	prog.want(prog.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 1, "id": "after", "op": []any{2, "c"}}), 200, "", "edit after the outage")
@@ -250,15 +225,7 @@ func setReadOnly(t *testing.T, dbName string, on bool) {
 func TestStoreCannotCommit(t *testing.T) {
 	o := startOutageServer(t)
 	ann, _ := signup(t, o.srv, "ann@example.com")
-	r := ann.do("POST", "/api/tokens", map[string]string{"name": "script"})
-	ann.want(r, 201, "", "create token")
-	var tok struct {
-		Secret string `json:"token"`
-	}
-	r.json(t, &tok)
-	prog := newClient(t, o.srv)
-	prog.http.Jar = nil
-	prog.token = tok.Secret
+	prog, _ := tokenClient(t, o.srv, ann)
 	c := newClient(t, o.srv)
 	c.want(c.do("GET", "/readyz", nil), 200, "", "ready")
 
@@ -271,7 +238,7 @@ func TestStoreCannotCommit(t *testing.T) {
 	// pool replaces those at once.
 	eventually(t, "a bearer request on the read-only store", func() bool { return prog.do("GET", "/api/me", nil).status == 200 })
 	prog.want(prog.do("GET", "/api/docs", nil), 200, "", "read with a token while the store cannot commit")
-	r = ann.do("GET", "/api/me", nil)
+	r := ann.do("GET", "/api/me", nil)
 	wantUnavailable(t, r, "session while the store cannot commit")
 	if bytes.Contains(r.body, []byte(`"user"`)) {
 		t.Errorf("the handler ran after the session could not be saved: %s", r.body)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"tandem/store"
@@ -25,6 +26,9 @@ func scanToken(row scanner) (store.Token, error) {
 
 // CreateToken implements store.Tokens.
 func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, error) {
+	if err := errors.Join(store.CheckKeys(nt.UserID), store.CheckText("token name", nt.Name)); err != nil {
+		return store.Token{}, fmt.Errorf("create token: %w", err)
+	}
 	t := store.Token{ID: store.NewID(), UserID: nt.UserID, Name: nt.Name, CreatedAt: db.now()}
 	_, err := db.write.ExecContext(ctx,
 		`INSERT INTO api_tokens (id, user_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -47,6 +51,9 @@ func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error)
 
 // ListTokens implements store.Tokens.
 func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, nil // no user has that id
+	}
 	rows, err := db.read.QueryContext(ctx,
 		`SELECT `+tokenColumns+` FROM api_tokens WHERE user_id = ? ORDER BY created_at, rowid`, userID)
 	if err != nil {
@@ -61,6 +68,9 @@ func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, err
 
 // DeleteToken implements store.Tokens.
 func (db *DB) DeleteToken(ctx context.Context, userID, id string) error {
+	if err := store.CheckKeys(userID, id); err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
 	res, err := db.write.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ? AND user_id = ?`, id, userID)
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)

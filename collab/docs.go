@@ -115,13 +115,16 @@ func ValidateTitle(title string) (string, error) {
 }
 
 // NormalizeContent turns \r\n and lone \r into \n, as the editor does, and
-// checks the text's size and encoding.
+// checks the text's size and encoding, and that it holds no U+0000.
 func NormalizeContent(content string, maxBytes int) (string, error) {
 	if len(content) > maxBytes {
 		return "", store.Errorf(store.CodeTooLarge, "content is larger than %d bytes", maxBytes)
 	}
 	if !utf8.ValidString(content) {
 		return "", store.Errorf(store.CodeBadRequest, "content is not valid UTF-8")
+	}
+	if strings.IndexByte(content, 0) >= 0 {
+		return "", store.Errorf(store.CodeBadRequest, "content must not contain U+0000 (NUL)")
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(content, "\r\n", "\n"), "\r", "\n"), nil
 }

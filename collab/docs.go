@@ -428,8 +428,8 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var req SubmitRequest
 	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
-		if code, _ := store.ErrorCode(err); code == store.CodeBadRequest && strings.Contains(err.Error(), "ot: ") {
-			err = store.Errorf(store.CodeInvalidOp, "%v", err)
+		if code, msg := store.ErrorCode(err); code == store.CodeBadRequest && inOp(err) {
+			err = store.Errorf(store.CodeInvalidOp, "%s", msg)
 		}
 		api.fail(w, r, err)
 		return

@@ -49,6 +49,8 @@ func TestNULRefused(t *testing.T) {
 			t.Errorf("share with NUL email: %d %s, want 400 or 404", r.status, r.body)
 		}
 		ann.want(ann.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 0, "id": "n1", "op": []any{1, "\x00", 1}}), 400, "invalid_op", "submit an op inserting NUL")
+		ann.want(ann.do("POST", "/api/docs/"+d.ID+"/ops", `{"version":0,"id":"n1","op":[1,"\ud800",1]}`), 400, "invalid_op", "submit an op with a lone surrogate")
+		ann.want(ann.do("POST", "/api/docs/"+d.ID+"/ops", `{"version":0,"id":"n1","op":[1,"x",1],"op":[2,"y"]}`), 400, "bad_request", "submit with two ops")
 
 		// The socket: a join of a NUL id is not_found; an op inserting NUL is
 		// invalid_op; and the room takes the next snapshot's worth of edits.

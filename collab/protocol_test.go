@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"tandem/auth"
 	"tandem/store"
 )
 
@@ -148,4 +149,26 @@ func encodeClient(t *testing.T, m ClientMessage) []byte {
 		t.Fatalf("encode %+v: %v", m, err)
 	}
 	return data
+}
+
+// TestSubmitDecodeKeepsCause: a REST body whose op does not parse fails
+// with an error that still wraps ot.ErrMalformed (json/v2 calls ot.Op's
+// UnmarshalJSON and keeps its error), which handleSubmit turns into
+// invalid_op without looking at the message.
+func TestSubmitDecodeKeepsCause(t *testing.T) {
+	for _, body := range []string{`{"version":0,"id":"x","op":[0]}`, `{"version":0,"id":"x","op":["\u0000"]}`, `{"version":0,"id":"x","op":["\ud800"]}`} {
+		var req SubmitRequest
+		err := auth.Decode([]byte(body), &req)
+		if code, _ := store.ErrorCode(err); code != store.CodeBadRequest || !inOp(err) {
+			t.Errorf("%s: err %v (code %s, in op %v)", body, err, code, inOp(err))
+		}
+	}
+	var req SubmitRequest
+	err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1,"\u00e9"]}`), &req)
+	if err != nil || req.Op == nil || req.Op.String() != `[1,"é"]` {
+		t.Errorf("good op: %+v, %v", req, err)
+	}
+	if err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1],"op":[1]}`), &req); err == nil || inOp(err) {
+		t.Errorf("two ops: %v (in op %v), want a malformed body", err, err != nil && inOp(err))
+	}
 }

@@ -99,7 +99,7 @@ func DecodeStrict(data []byte, dst any, what string) error {
 	if !utf8.Valid(data) {
 		return store.Errorf(store.CodeBadRequest, "%s is not valid UTF-8", what)
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
+	if len(bytes.Trim(data, " \t\r\n")) == 0 { // JSON whitespace only
 		return store.Errorf(store.CodeBadRequest, "%s is empty", what)
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(data)) // duplicate names are an error by default

@@ -34,6 +34,9 @@ func (n Need) String() string {
 // missing document) gets not_found, so documents cannot be probed; a member
 // whose role is too weak gets forbidden.
 func Authorize(ctx context.Context, members store.Members, docID, userID string, need Need) (store.Role, error) {
+	if !store.Storable(docID) {
+		return "", store.Errorf(store.CodeNotFound, "no document %q", docID)
+	}
 	role, err := members.Role(ctx, docID, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", store.Errorf(store.CodeNotFound, "no document %s", docID)

@@ -147,13 +147,16 @@ func ValidateTitle(title string) (string, error) {
 }
 
 // NormalizeContent turns \r\n and lone \r into \n, as the editor does, and
-// checks the text's size and encoding.
+// checks the text's size and encoding, and that it holds no U+0000.
 func NormalizeContent(content string, maxBytes int) (string, error) {
 	if len(content) > maxBytes {
 		return "", store.Errorf(store.CodeTooLarge, "content is larger than %d bytes", maxBytes)
 	}
 	if !utf8.ValidString(content) {
 		return "", store.Errorf(store.CodeBadRequest, "content is not valid UTF-8")
+	}
+	if strings.IndexByte(content, 0) >= 0 {
+		return "", store.Errorf(store.CodeBadRequest, "content must not contain U+0000 (NUL)")
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(content, "\r\n", "\n"), "\r", "\n"), nil
 }
@@ -506,8 +509,8 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var req SubmitRequest
 	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
-		if code, _ := store.ErrorCode(err); code == store.CodeBadRequest && strings.Contains(err.Error(), "ot: ") {
-			err = store.Errorf(store.CodeInvalidOp, "%v", err)
+		if code, msg := store.ErrorCode(err); code == store.CodeBadRequest && inOp(err) {
+			err = store.Errorf(store.CodeInvalidOp, "%s", msg)
 		}
 		api.fail(w, r, err)
 		return

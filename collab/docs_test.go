@@ -59,4 +59,7 @@ func TestNormalizeContent(t *testing.T) {
 	if _, err := NormalizeContent("\xff", 3); err == nil {
 		t.Error("invalid UTF-8 accepted")
 	}
+	if _, err := NormalizeContent("a\x00b", 3); err == nil {
+		t.Error("U+0000 accepted")
+	}
 }

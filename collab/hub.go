@@ -171,6 +171,10 @@ func (h *Hub) withRoom(docID string, fn func(r *room) error) error {
 }
 
 func (h *Hub) room(docID string) (*room, error) {
+	if !store.Storable(docID) {
+		// No document has such an id: answer without starting a room.
+		return nil, store.Errorf(store.CodeNotFound, "no document %q", docID)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {

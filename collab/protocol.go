@@ -1,11 +1,13 @@
 package collab
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
+	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
 )
@@ -39,31 +41,30 @@ type ClientMessage struct {
 	Selection []ot.Range
 }
 
-// wireClient is the JSON shape of every client message.
+// wireClient is the JSON shape of every client message. Op and Selection
+// stay raw (nil when absent) until the type says what they must be.
 type wireClient struct {
-	Type      string          `json:"type"`
-	Doc       string          `json:"doc"`
-	Version   *int64          `json:"version"`
-	ID        string          `json:"id"`
-	Op        json.RawMessage `json:"op"`
-	Selection json.RawMessage `json:"selection"`
+	Type      string         `json:"type"`
+	Doc       string         `json:"doc"`
+	Version   *int64         `json:"version"`
+	ID        string         `json:"id"`
+	Op        jsontext.Value `json:"op"`
+	Selection jsontext.Value `json:"selection"`
 }
 
-// DecodeClientMessage parses and validates one client message. Its errors
-// are *store.Error values (bad_request, or invalid_op for an op that does not
+// DecodeClientMessage parses and validates one client message: one JSON
+// object and nothing after it, member names exactly as the protocol spells
+// them, none twice, none unknown (auth.DecodeStrict). Its errors are
+// *store.Error values (bad_request, or invalid_op for an op that does not
 // parse) whose messages say what is wrong.
 func DecodeClientMessage(data []byte) (ClientMessage, error) {
 	var w wireClient
-	if !utf8.Valid(data) {
-		return ClientMessage{}, store.Errorf(store.CodeBadRequest, "message is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return ClientMessage{}, store.Errorf(store.CodeBadRequest, "message is not a JSON object of the protocol: %v", err)
-	}
-	if dec.More() {
-		return ClientMessage{}, store.Errorf(store.CodeBadRequest, "one message per frame")
+	if err := auth.DecodeStrict(data, &w, "message"); err != nil {
+		if inOp(err) {
+			_, msg := store.ErrorCode(err)
+			return ClientMessage{}, store.Errorf(store.CodeInvalidOp, "%s", msg)
+		}
+		return ClientMessage{}, err
 	}
 	m := ClientMessage{Type: w.Type, Doc: w.Doc, Version: -1, ID: w.ID}
 	switch w.Type {
@@ -130,9 +131,22 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// inOp reports whether a decoding error lies in a message's op: text the ot
+// parser refused, or JSON inside the op that is not valid (a lone surrogate
+// escape, say). Such an op is invalid_op, as one the ot parser refuses; a
+// second "op" member is a malformed message, not a malformed op.
+func inOp(err error) bool {
+	if errors.Is(err, ot.ErrMalformed) {
+		return true
+	}
+	var syn *jsontext.SyntacticError
+	return errors.As(err, &syn) && !errors.Is(err, jsontext.ErrDuplicateName) &&
+		jsontext.Pointer("/op").Contains(syn.JSONPointer)
+}
+
 // decodeSelection reads a selection: null (or absent) or a list of ranges
 // with non-negative positions.
-func decodeSelection(raw json.RawMessage) ([]ot.Range, error) {
+func decodeSelection(raw jsontext.Value) ([]ot.Range, error) {
 	if raw == nil || string(raw) == "null" {
 		return nil, nil
 	}
@@ -140,10 +154,9 @@ func decodeSelection(raw json.RawMessage) ([]ot.Range, error) {
 		Anchor *int `json:"anchor"`
 		Head   *int `json:"head"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sel); err != nil {
-		return nil, store.Errorf(store.CodeBadRequest, "selection must be null or a list of {anchor, head}: %v", err)
+	if err := auth.DecodeStrict(raw, &sel, "selection"); err != nil {
+		_, msg := store.ErrorCode(err)
+		return nil, store.Errorf(store.CodeBadRequest, "selection must be null or a list of {anchor, head}: %s", msg)
 	}
 	if len(sel) > MaxSelectionLen {
 		return nil, store.Errorf(store.CodeBadRequest, "a selection has at most %d ranges", MaxSelectionLen)

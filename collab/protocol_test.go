@@ -2,8 +2,12 @@ package collab
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
+	"github.com/go-json-experiment/json/jsontext"
+
+	"tandem/auth"
 	"tandem/store"
 )
 
@@ -50,6 +54,20 @@ func TestDecodeClientMessage(t *testing.T) {
 		`{"type":"presence","doc":"d","version":0,"selection":[{"anchor":1}]}`:        store.CodeBadRequest,
 		`{"type":"presence","doc":"d","version":0,"selection":{"anchor":1,"head":1}}`: store.CodeBadRequest,
 		"{\"type\":\"join\",\"doc\":\"\xff\"}":                                        store.CodeBadRequest,
+		// One object of known members, spelled exactly, once each.
+		`{"type":"presence","doc":"0","version":0} }`:                                            store.CodeBadRequest,
+		`{"type":"join","doc":"d"} {"type":"join","doc":"e"}`:                                    store.CodeBadRequest,
+		`{"type":"join","doc":"d"}]`:                                                             store.CodeBadRequest,
+		`{"TYPE":"join","doc":"d"}`:                                                              store.CodeBadRequest,
+		`{"type":"join","Doc":"d"}`:                                                              store.CodeBadRequest,
+		`{"type":"join","doc":"d","doc":"e"}`:                                                    store.CodeBadRequest,
+		`{"type":"leave","type":"join","doc":"d"}`:                                               store.CodeBadRequest,
+		`{"type":"presence","doc":"d","version":0,"selection":[{"anchor":1,"head":1,"head":2}]}`: store.CodeBadRequest,
+		`{"type":"presence","doc":"d","version":0,"selection":[{"Anchor":1,"head":1}]}`:          store.CodeBadRequest,
+		`{"type":"join","doc":"\ud800"}`:                                                         store.CodeBadRequest,
+		`{"type":"op","doc":"d","version":0,"id":"x","op":[1,"\u0000"]}`:                         store.CodeInvalidOp,
+		`{"type":"op","doc":"d","version":0,"id":"x","op":[1,"\udc00x"]}`:                        store.CodeInvalidOp,
+		`{"type":"op","doc":"d","version":0,"id":"x","op":[1],"op":[1]}`:                         store.CodeBadRequest,
 	}
 	for in, want := range bad {
 		_, err := DecodeClientMessage([]byte(in))
@@ -68,7 +86,8 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		`{"type":"op","doc":"d","version":2,"id":"x1","op":[1,"é",-1]}`,
 		`{"type":"presence","doc":"d","version":0,"selection":[{"anchor":1,"head":3}]}`,
 		`{"type":"leave","doc":"d"}`, `{"type":"op","doc":"d","version":0,"id":"x","op":[1.5]}`,
-		`[{"type":"join"}]`, `null`,
+		`[{"type":"join"}]`, `null`, `{"type":"presence","doc":"0","version":0} }`,
+		`{"type":"join","doc":"d","doc":"e"}`, `{"TYPE":"join","doc":"d"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -80,8 +99,16 @@ func FuzzDecodeClientMessage(f *testing.F) {
 			}
 			return
 		}
-		if m.Doc == "" || len(m.Doc) > MaxDocIDLen || !json.Valid(data) {
+		// Accepted: strictly valid JSON (no duplicate names, no lone
+		// surrogates), and what the fields hold survives a round trip.
+		if m.Doc == "" || len(m.Doc) > MaxDocIDLen || !jsontext.Value(data).IsValid() {
 			t.Fatalf("%q accepted with doc %q", data, m.Doc)
+		}
+		again := encodeClient(t, m)
+		back, err := DecodeClientMessage(again)
+		if err != nil || back.Type != m.Type || back.Doc != m.Doc || back.Version != m.Version || back.ID != m.ID ||
+			!back.Op.Equal(m.Op) || !reflect.DeepEqual(back.Selection, m.Selection) {
+			t.Fatalf("%q decodes to %+v, which re-encodes as %s and decodes to %+v, %v", data, m, again, back, err)
 		}
 		switch m.Type {
 		case TypeOp:
@@ -102,4 +129,46 @@ func FuzzDecodeClientMessage(f *testing.F) {
 			t.Fatalf("%q: accepted type %q", data, m.Type)
 		}
 	})
+}
+
+// encodeClient is the wire form of a decoded client message.
+func encodeClient(t *testing.T, m ClientMessage) []byte {
+	w := map[string]any{"type": m.Type, "doc": m.Doc}
+	switch m.Type {
+	case TypeJoin:
+		if m.Version >= 0 {
+			w["version"] = m.Version
+		}
+	case TypeOp:
+		w["version"], w["id"], w["op"] = m.Version, m.ID, m.Op
+	case TypePresence:
+		w["version"], w["selection"] = m.Version, m.Selection
+	}
+	data, err := json.Marshal(w)
+	if err != nil {
+		t.Fatalf("encode %+v: %v", m, err)
+	}
+	return data
+}
+
+// TestSubmitDecodeKeepsCause: a REST body whose op does not parse fails
+// with an error that still wraps ot.ErrMalformed (json/v2 calls ot.Op's
+// UnmarshalJSON and keeps its error), which handleSubmit turns into
+// invalid_op without looking at the message.
+func TestSubmitDecodeKeepsCause(t *testing.T) {
+	for _, body := range []string{`{"version":0,"id":"x","op":[0]}`, `{"version":0,"id":"x","op":["\u0000"]}`, `{"version":0,"id":"x","op":["\ud800"]}`} {
+		var req SubmitRequest
+		err := auth.Decode([]byte(body), &req)
+		if code, _ := store.ErrorCode(err); code != store.CodeBadRequest || !inOp(err) {
+			t.Errorf("%s: err %v (code %s, in op %v)", body, err, code, inOp(err))
+		}
+	}
+	var req SubmitRequest
+	err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1,"\u00e9"]}`), &req)
+	if err != nil || req.Op == nil || req.Op.String() != `[1,"é"]` {
+		t.Errorf("good op: %+v, %v", req, err)
+	}
+	if err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1],"op":[1]}`), &req); err == nil || inOp(err) {
+		t.Errorf("two ops: %v (in op %v), want a malformed body", err, err != nil && inOp(err))
+	}
 }

@@ -15,6 +15,7 @@ func FuzzUnmarshal(f *testing.F) {
 	for _, seed := range []string{
 		`[]`, `[3,"hi",-2,5]`, `["\ud83d\ude00"]`, `["\ud800"]`, `[1.0]`, `[0]`, `[""]`,
 		`[[1]]`, `[-1,"x",1,1]`, "[\"\xff\"]", `["a\u2028"]`, `[1073741824]`, ` [ 1 ] `,
+		`["a\u0000"]`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -44,6 +45,9 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("encoding/json reads %q as %v, %v", wire, generic, err)
 		}
 		checkNormal(t, op)
+		if err := CheckOp(op); err != nil {
+			t.Fatalf("Parse accepted %q, which CheckOp refuses: %v", data, err)
+		}
 	})
 }
 

@@ -4,14 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // ErrMalformed reports an operation or text that is not well formed: bad JSON,
 // a float, zero or an empty string as a component, invalid UTF-8, a lone
-// UTF-16 surrogate escape, a carriage return, or a length over MaxLen.
-// Errors returned by UnmarshalJSON and CheckText wrap it.
+// UTF-16 surrogate escape, a carriage return, U+0000, or a length over MaxLen.
+// Errors returned by Parse, UnmarshalJSON, CheckText and CheckOp wrap it.
 var ErrMalformed = errors.New("ot: malformed operation")
 
 // MarshalJSON returns op's wire form, a JSON array such as [3,"hi",-2,5].
@@ -41,7 +42,7 @@ func (op Op) AppendJSON(dst []byte) []byte {
 // text. It reads the raw JSON itself because encoding/json silently turns a
 // lone surrogate escape such as "\ud800" into U+FFFD.
 func (op *Op) UnmarshalJSON(data []byte) error {
-	parsed, err := parseOp(data)
+	parsed, err := parseOp(data, false)
 	if err != nil {
 		return err
 	}
@@ -50,9 +51,15 @@ func (op *Op) UnmarshalJSON(data []byte) error {
 }
 
 // Parse decodes an operation from its JSON wire form, as UnmarshalJSON does.
-func Parse(data []byte) (Op, error) { return parseOp(data) }
+func Parse(data []byte) (Op, error) { return parseOp(data, false) }
 
-func parseOp(data []byte) (Op, error) {
+// ParseStored decodes an operation that a store wrote, which may predate the
+// refusal of U+0000: it is Parse, except that each U+0000 in an insert becomes
+// U+FFFD. One code point replaces one, so the op still fits the versions
+// stored after it. New input must go through Parse.
+func ParseStored(data []byte) (Op, error) { return parseOp(data, true) }
+
+func parseOp(data []byte, stored bool) (Op, error) {
 	p := parser{data: data}
 	p.space()
 	if !p.consume('[') {
@@ -72,6 +79,9 @@ func parseOp(data []byte) (Op, error) {
 			}
 			if s == "" {
 				return Op{}, p.fail(fmt.Sprintf("component %d: an insert must not be empty", k))
+			}
+			if stored {
+				s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 			}
 			if problem := textProblem(s); problem != "" {
 				return Op{}, p.fail(fmt.Sprintf("component %d: %s", k, problem))

@@ -323,6 +323,8 @@ func TestParseBad(t *testing.T) {
 		{"UTF-8 encoded surrogate", "[\"\xed\xa0\x80\"]", "not valid UTF-8"},
 		{"raw control char", "[\"a\x01\"]", "control character"},
 		{"carriage return", `["a\r\nb"]`, "carriage return"},
+		{"NUL", `["a\u0000b"]`, "U+0000"},
+		{"NUL alone", `[2,"\u0000"]`, "U+0000"},
 		{"bad escape", `["\x"]`, "unknown escape"},
 		{"bad hex", `["\u12g4"]`, "bad hex digit"},
 		{"short unicode escape", `["\u12`, "short"},
@@ -354,10 +356,36 @@ func TestCheckText(t *testing.T) {
 	if err := CheckText("héllo\n😀"); err != nil {
 		t.Errorf("good text refused: %v", err)
 	}
-	for _, bad := range []string{"a\rb", "a\xffb"} {
+	for _, bad := range []string{"a\rb", "a\xffb", "a\x00b"} {
 		if err := CheckText(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("CheckText(%q) = %v, want ErrMalformed", bad, err)
 		}
+	}
+}
+
+// TestCheckOp: ops made with a Builder rather than parsed can hold any text;
+// CheckOp refuses what Parse would.
+func TestCheckOp(t *testing.T) {
+	if err := CheckOp(new(Builder).Retain(2).Insert("é\n😀").Delete(1).Op()); err != nil {
+		t.Errorf("good op refused: %v", err)
+	}
+	for _, bad := range []string{"a\x00", "\r"} {
+		op := Insertion(3, 1, bad)
+		if err := CheckOp(op); !errors.Is(err, ErrMalformed) {
+			t.Errorf("CheckOp(%s) = %v, want ErrMalformed", op, err)
+		}
+	}
+}
+
+// TestParseStored: an op stored before U+0000 was refused still reads, with
+// U+FFFD in place of each U+0000, so lengths and later versions still fit.
+func TestParseStored(t *testing.T) {
+	op, err := ParseStored([]byte(`[1,"a\u0000b\u0000",-1,2]`))
+	if err != nil || op.String() != "[1,\"a\uFFFDb\uFFFD\",-1,2]" || op.TargetLen() != 7 {
+		t.Fatalf("ParseStored = %s, %v", op, err)
+	}
+	if _, err := ParseStored([]byte(`["\ud800"]`)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ParseStored accepted a lone surrogate: %v", err)
 	}
 }
 

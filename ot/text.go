@@ -6,12 +6,29 @@ import (
 	"unicode/utf8"
 )
 
-// CheckText reports whether s may appear in a document: valid UTF-8 and no
+// CheckText reports whether s may appear in a document: valid UTF-8 with no
 // carriage return (documents use "\n" line endings, as the browser editor
-// does). Its error wraps ErrMalformed.
+// does) and no U+0000 (Postgres text cannot hold it, and both stores keep the
+// same rules). Its error wraps ErrMalformed.
 func CheckText(s string) error {
 	if problem := textProblem(s); problem != "" {
 		return fmt.Errorf("%w: %s", ErrMalformed, problem)
+	}
+	return nil
+}
+
+// CheckOp reports whether every insert of op is text that CheckText accepts.
+// Parse and UnmarshalJSON only return such ops; a Builder takes any text, so
+// callers that build ops from other input check them with CheckOp. Its error
+// wraps ErrMalformed.
+func CheckOp(op Op) error {
+	for i, c := range op.comps {
+		if !c.isInsert() {
+			continue
+		}
+		if problem := textProblem(c.s); problem != "" {
+			return fmt.Errorf("%w: component %d: %s", ErrMalformed, i, problem)
+		}
 	}
 	return nil
 }
@@ -23,6 +40,9 @@ func textProblem(s string) string {
 	}
 	if strings.IndexByte(s, '\r') >= 0 {
 		return "text contains a carriage return (documents use \\n line endings)"
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "text contains U+0000 (NUL), which documents cannot hold"
 	}
 	return ""
 }

@@ -45,8 +45,36 @@ func CheckOpID(id string) error {
 	return nil
 }
 
-// CheckBatch validates a batch for AppendOps: not empty, and every op id
-// valid (CheckOpID) and unique for its author within the batch.
+// Storable reports whether s can be kept as text by every store: valid UTF-8
+// without U+0000. Postgres text holds neither; SQLite would, and is held to
+// the same rule so that the two stores behave alike.
+func Storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// CheckKeys returns an error wrapping ErrNotFound if a key (an id or an
+// email to look up) is not Storable: nothing stored can have it. Adapters
+// call it before a key reaches the database, so that a driver's encoding
+// error never stands for "not found".
+func CheckKeys(keys ...string) error {
+	for _, k := range keys {
+		if !Storable(k) {
+			return fmt.Errorf("%w: %q holds U+0000 or invalid UTF-8, so nothing has it", ErrNotFound, k)
+		}
+	}
+	return nil
+}
+
+// CheckText returns an error wrapping ErrInvalid if text to be written is not
+// Storable; what names the field.
+func CheckText(what, text string) error {
+	if !Storable(text) {
+		return fmt.Errorf("%w: %s holds U+0000 or invalid UTF-8", ErrInvalid, what)
+	}
+	return nil
+}
+
+// CheckBatch validates a batch for AppendOps: not empty, every op id valid
+// (CheckOpID) and unique for its author within the batch, every author id
+// Storable and every op's inserted text valid document text (ot.CheckOp).
 func CheckBatch(ops []NewOp) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
@@ -56,6 +84,12 @@ func CheckBatch(ops []NewOp) error {
 	for _, op := range ops {
 		if err := CheckOpID(op.ID); err != nil {
 			return err
+		}
+		if err := CheckText("author id", op.UserID); err != nil {
+			return err
+		}
+		if err := ot.CheckOp(op.Op); err != nil {
+			return fmt.Errorf("%w: operation %q: %w", ErrInvalid, op.ID, err)
 		}
 		k := key{op.UserID, op.ID}
 		if _, dup := seen[k]; dup {

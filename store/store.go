@@ -6,6 +6,11 @@
 // Methods return errors that callers test with errors.Is: ErrNotFound,
 // ErrConflict, ErrDuplicate and ErrInvalid. Every method takes a context and
 // stops when it is cancelled.
+//
+// No store keeps a string holding U+0000 or invalid UTF-8 (see Storable):
+// a key (id or email) with one names nothing, so looking it up, or writing
+// to what it would name, is ErrNotFound; text with one (a name, a title,
+// content, inserted text) is ErrInvalid.
 package store
 
 import (

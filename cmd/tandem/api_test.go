@@ -336,6 +336,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"wrong type", "POST", "/api/docs", `{"title": 7}`, 400, "bad_request"},
 			{"empty body", "POST", "/api/docs", ``, 400, "bad_request"},
 			{"invalid UTF-8", "POST", "/api/docs", "{\"title\": \"x\", \"content\": \"\xff\"}", 400, "bad_request"},
+			{"name in another case", "POST", "/api/docs", `{"TITLE": "x"}`, 400, "bad_request"},
+			{"duplicate name", "POST", "/api/docs", `{"title": "a", "title": "b"}`, 400, "bad_request"},
+			{"trailing brace", "POST", "/api/docs", `{"title": "x"} }`, 400, "bad_request"},
+			{"upper-case signup", "POST", "/api/signup", `{"EMAIL":"cat@example.com","PASSWORD":"correct horse","NAME":"Cat"}`, 400, "bad_request"},
+			{"duplicate name in signup", "POST", "/api/signup", `{"email":"cat@example.com","password":"correct horse","name":"A","name":"B"}`, 400, "bad_request"},
 		}
 		for _, tc := range cases {
 			ann.want(ann.do(tc.method, tc.path, tc.body), tc.status, tc.code, tc.name)

@@ -11,8 +11,8 @@ export const remote = Annotation.define();
  * wholeCodePoints keeps edits on whole characters, so the editor never holds
  * half an emoji and never produces an op the server must refuse: an insert
  * inside a surrogate pair moves after it, a deletion that would split one
- * takes the whole character, and lone surrogates in inserted text become
- * U+FFFD, exactly as the op sends them.
+ * takes the whole character, and lone surrogates and U+0000 in inserted text
+ * become U+FFFD, exactly as the op sends them.
  */
 export const wholeCodePoints = EditorState.transactionFilter.of((tr) => {
   if (!tr.docChanged || tr.annotation(remote)) return tr;

@@ -123,6 +123,7 @@ export function normalize(value) {
   for (const c of value) {
     if (typeof c === 'string') {
       if (c === '') throw new TypeError('an op cannot insert ""');
+      if (c.includes('\u0000')) throw new TypeError('an op cannot insert U+0000');
     } else if (!Number.isSafeInteger(c) || c === 0) {
       throw new TypeError(`bad op component ${JSON.stringify(c)}`);
     }

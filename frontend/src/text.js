@@ -46,7 +46,10 @@ export function splitsPair(doc, pos) {
   return isHigh(two.charCodeAt(0)) && isLow(two.charCodeAt(1));
 }
 
-/** wellFormed replaces lone surrogates in s with U+FFFD, as the server requires valid text. */
+/**
+ * wellFormed replaces lone surrogates and U+0000 in s with U+FFFD, as the
+ * server takes only valid text and documents cannot hold U+0000.
+ */
 export function wellFormed(s) {
   let out = null;
   for (let i = 0; i < s.length; i++) {
@@ -55,7 +58,7 @@ export function wellFormed(s) {
       i++;
       continue;
     }
-    if (isHigh(c) || isLow(c)) {
+    if (isHigh(c) || isLow(c) || c === 0) {
       out ??= s.split('');
       out[i] = '\ufffd';
     }

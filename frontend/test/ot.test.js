@@ -33,7 +33,7 @@ test('builder normalises', () => {
 });
 
 test('normalize refuses what the server refuses', () => {
-  for (const bad of [null, 'x', {}, [0], [''], [1.5], [NaN], [[1]], [true]]) {
+  for (const bad of [null, 'x', {}, [0], [''], [1.5], [NaN], [[1]], [true], ['a\u0000'], [1, '\u0000', 1]]) {
     assert.throws(() => normalize(bad), TypeError, JSON.stringify(bad));
   }
 });

@@ -72,6 +72,12 @@ test('lone surrogates never reach an op', () => {
   assert.deepEqual(changesToOp(changes, start), [1, '\ufffd', 1]);
 });
 
+test('U+0000 never reaches an op: it becomes U+FFFD', () => {
+  assert.equal(wellFormed('a\u0000b\u0000'), 'a\ufffdb\ufffd');
+  const changes = ChangeSet.of([{ from: 1, insert: 'x\u0000' }], 2);
+  assert.deepEqual(changesToOp(changes, new StringDoc('ab')), [1, 'x\ufffd', 1]);
+});
+
 test('the editor filter keeps edits on whole characters', async () => {
   const { wholeCodePoints, remote } = await import('../src/filter.js');
   const state = EditorState.create({ doc: 'a😀b', extensions: [wholeCodePoints] });
@@ -90,6 +96,8 @@ test('the editor filter keeps edits on whole characters', async () => {
   assert.equal(s.doc.toString(), '\ufffda😀b');
   s = type({ changes: [{ from: 0, insert: '\ud83d' }, { from: 1, insert: '\ude00' }] });
   assert.equal(s.doc.toString(), '\ufffda\ufffd😀b');
+  // So does U+0000, which documents cannot hold.
+  assert.equal(type({ changes: { from: 1, insert: 'x\u0000' } }).doc.toString(), 'ax\ufffd😀b');
   // Whole-character edits and the server's own are left alone.
   assert.equal(type({ changes: { from: 1, to: 3, insert: '🎉' } }).doc.toString(), 'a🎉b');
   const r = state.update({ changes: { from: 2, insert: 'Z' }, annotations: remote.of(true) }).state;

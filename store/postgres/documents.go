@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,9 @@ func scanDoc(row pgx.Row, extra ...any) (store.Document, error) {
 
 // CreateDocument implements store.Documents.
 func (db *DB) CreateDocument(ctx context.Context, nd store.NewDocument) (store.Document, error) {
+	if err := errors.Join(store.CheckKeys(nd.OwnerID), store.CheckText("title", nd.Title)); err != nil {
+		return store.Document{}, fmt.Errorf("create document: %w", err)
+	}
 	if err := ot.CheckText(nd.Content); err != nil {
 		return store.Document{}, fmt.Errorf("create document: %w: %w", store.ErrInvalid, err)
 	}
@@ -41,6 +45,9 @@ func (db *DB) CreateDocument(ctx context.Context, nd store.NewDocument) (store.D
 
 // Document implements store.Documents.
 func (db *DB) Document(ctx context.Context, id string) (store.Document, error) {
+	if err := store.CheckKeys(id); err != nil {
+		return store.Document{}, fmt.Errorf("document: %w", err)
+	}
 	return document(ctx, db.pool, id)
 }
 
@@ -54,6 +61,9 @@ func document(ctx context.Context, q querier, id string) (store.Document, error)
 
 // ListDocuments implements store.Documents.
 func (db *DB) ListDocuments(ctx context.Context, userID string) ([]store.DocumentAccess, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, nil // no user has that id
+	}
 	rows, err := db.pool.Query(ctx, `SELECT `+docColumns+`, m.role FROM documents d
 		JOIN members m ON m.doc_id = d.id WHERE m.user_id = $1
 		ORDER BY d.updated_at DESC, d.id`, userID)
@@ -74,6 +84,9 @@ func (db *DB) ListDocuments(ctx context.Context, userID string) ([]store.Documen
 
 // RenameDocument implements store.Documents.
 func (db *DB) RenameDocument(ctx context.Context, id, title string) (store.Document, error) {
+	if err := errors.Join(store.CheckKeys(id), store.CheckText("title", title)); err != nil {
+		return store.Document{}, fmt.Errorf("rename document: %w", err)
+	}
 	d, err := scanDoc(db.pool.QueryRow(ctx, `UPDATE documents d SET title = $2, updated_at = $3 WHERE d.id = $1
 		RETURNING `+docColumns, id, title, db.now()))
 	if err != nil {
@@ -84,6 +97,9 @@ func (db *DB) RenameDocument(ctx context.Context, id, title string) (store.Docum
 
 // DeleteDocument implements store.Documents.
 func (db *DB) DeleteDocument(ctx context.Context, id string) error {
+	if err := store.CheckKeys(id); err != nil {
+		return fmt.Errorf("delete document: %w", err)
+	}
 	tag, err := db.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("delete document %s: %w", id, err)

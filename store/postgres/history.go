@@ -28,6 +28,9 @@ FROM head, unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS o(op_id
 
 // AppendOps implements store.History.
 func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []store.NewOp) error {
+	if err := store.CheckKeys(docID); err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
 	if err := store.CheckBatch(ops); err != nil {
 		return fmt.Errorf("append to document %s: %w", docID, err)
 	}
@@ -121,6 +124,9 @@ func (db *DB) snapshot(ctx context.Context, tx pgx.Tx, docID string, version int
 
 // Ops implements store.History.
 func (db *DB) Ops(ctx context.Context, docID string, from, to int64, page store.Page) ([]store.OpRecord, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return nil, fmt.Errorf("ops: %w", err)
+	}
 	recs, err := ops(ctx, db.pool, docID, from, to, page)
 	if err == nil && len(recs) == 0 {
 		_, err = db.Document(ctx, docID)
@@ -152,7 +158,8 @@ func ops(ctx context.Context, q querier, docID string, from, to int64, page stor
 		if err := r.Scan(&rec.Version, &rec.ID, &rec.UserID, &wire, &rec.Time); err != nil {
 			return rec, err
 		}
-		op, err := ot.Parse([]byte(wire))
+		// ParseStored: ops stored before U+0000 was refused still read.
+		op, err := ot.ParseStored([]byte(wire))
 		if err != nil {
 			return rec, fmt.Errorf("stored op at version %d: %w", rec.Version, err)
 		}
@@ -163,6 +170,9 @@ func ops(ctx context.Context, q querier, docID string, from, to int64, page stor
 
 // ContentAt implements store.History.
 func (db *DB) ContentAt(ctx context.Context, docID string, version int64) (store.Content, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return store.Content{}, fmt.Errorf("content: %w", err)
+	}
 	var c store.Content
 	err := db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		d, err := document(ctx, tx, docID)
@@ -183,6 +193,9 @@ func (db *DB) ContentAt(ctx context.Context, docID string, version int64) (store
 
 // Load implements store.History.
 func (db *DB) Load(ctx context.Context, docID string) (store.Document, store.Content, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return store.Document{}, store.Content{}, fmt.Errorf("load document: %w", err)
+	}
 	var d store.Document
 	var c store.Content
 	err := db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {

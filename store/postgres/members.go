@@ -11,6 +11,9 @@ import (
 
 // Role implements store.Members.
 func (db *DB) Role(ctx context.Context, docID, userID string) (store.Role, error) {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return "", fmt.Errorf("role: %w", err)
+	}
 	var role store.Role
 	err := db.pool.QueryRow(ctx, `SELECT role FROM members WHERE doc_id = $1 AND user_id = $2`, docID, userID).Scan(&role)
 	if err != nil {
@@ -21,6 +24,9 @@ func (db *DB) Role(ctx context.Context, docID, userID string) (store.Role, error
 
 // ListMembers implements store.Members.
 func (db *DB) ListMembers(ctx context.Context, docID string) ([]store.Member, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
 	var members []store.Member
 	err := db.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := document(ctx, tx, docID); err != nil {
@@ -43,6 +49,9 @@ func (db *DB) ListMembers(ctx context.Context, docID string) ([]store.Member, er
 
 // SetMember implements store.Members.
 func (db *DB) SetMember(ctx context.Context, docID, userID string, role store.Role) error {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return fmt.Errorf("set member: %w", err)
+	}
 	if !role.Valid() {
 		return fmt.Errorf("set member: %w: unknown role %q", store.ErrInvalid, role)
 	}
@@ -62,6 +71,9 @@ func (db *DB) SetMember(ctx context.Context, docID, userID string, role store.Ro
 
 // RemoveMember implements store.Members.
 func (db *DB) RemoveMember(ctx context.Context, docID, userID string) error {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return fmt.Errorf("remove member: %w", err)
+	}
 	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if err := db.keepAnOwner(ctx, tx, docID, userID, ""); err != nil {
 			return err

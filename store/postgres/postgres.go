@@ -157,6 +157,11 @@ const (
 	uniqueViolation     = "23505"
 	foreignKeyViolation = "23503"
 	checkViolation      = "23514"
+	// Text the database cannot encode (U+0000, invalid UTF-8). The store
+	// checks strings before they reach the database (store.CheckKeys,
+	// store.CheckText); this is the backstop.
+	characterNotInRepertoire = "22021"
+	untranslatableCharacter  = "22P05"
 )
 
 // translate maps driver errors onto the store's sentinels, keeping the cause.
@@ -174,7 +179,7 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", store.ErrConflict, err)
 		case foreignKeyViolation:
 			return fmt.Errorf("%w: %w", store.ErrNotFound, err)
-		case checkViolation:
+		case checkViolation, characterNotInRepertoire, untranslatableCharacter:
 			return fmt.Errorf("%w: %w", store.ErrInvalid, err)
 		}
 	}

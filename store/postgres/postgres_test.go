@@ -7,6 +7,7 @@ import (
 
 	"github.com/alexedwards/scs/pgxstore"
 
+	"tandem/ot"
 	"tandem/store"
 	"tandem/store/postgres"
 	"tandem/store/postgres/pgtest"
@@ -65,5 +66,37 @@ func TestCheckWrite(t *testing.T) {
 	db.Close()
 	if err := db.CheckWrite(ctx); err == nil {
 		t.Error("a closed store passed the write check")
+	}
+}
+
+// TestLegacyNUL: an op stored before U+0000 was refused (Postgres took the
+// op, whose wire form escapes it, but no snapshot of its text) still reads,
+// with U+FFFD in its place, and the document takes new edits and snapshots.
+func TestLegacyNUL(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, 2).(*postgres.DB)
+	u, err := db.CreateUser(ctx, store.NewUser{Email: "ann@example.com", Name: "Ann", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.CreateDocument(ctx, store.NewDocument{OwnerID: u.ID, Title: "Old", Content: "ab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at)
+		VALUES ($1, 1, 'o1', $2, '[1,"\u0000",1]', now())`, d.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `UPDATE documents SET version = 1 WHERE id = $1`, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, c, err := db.Load(ctx, d.ID); err != nil || c.Text != "a\uFFFDb" || c.Version != 1 {
+		t.Fatalf("Load = %q@%d, %v", c.Text, c.Version, err)
+	}
+	if err := db.AppendOps(ctx, d.ID, 1, []store.NewOp{{ID: "o2", UserID: u.ID, Op: ot.Insertion(3, 3, "!")}}); err != nil {
+		t.Fatalf("append (and snapshot) after legacy text: %v", err)
+	}
+	if _, c, err := db.Load(ctx, d.ID); err != nil || c.Text != "a\uFFFDb!" || c.Replayed != 0 {
+		t.Fatalf("Load from the new snapshot = %+v, %v", c, err)
 	}
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,9 @@ func scanToken(row pgx.Row) (store.Token, error) {
 
 // CreateToken implements store.Tokens.
 func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, error) {
+	if err := errors.Join(store.CheckKeys(nt.UserID), store.CheckText("token name", nt.Name)); err != nil {
+		return store.Token{}, fmt.Errorf("create token: %w", err)
+	}
 	t := store.Token{ID: store.NewID(), UserID: nt.UserID, Name: nt.Name, CreatedAt: db.now()}
 	_, err := db.pool.Exec(ctx,
 		`INSERT INTO api_tokens (id, user_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
@@ -63,6 +67,9 @@ func (db *DB) RecordTokenUses(ctx context.Context, uses map[string]time.Time) er
 
 // ListTokens implements store.Tokens.
 func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, nil // no user has that id
+	}
 	rows, err := db.pool.Query(ctx,
 		`SELECT `+tokenColumns+` FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id`, userID)
 	if err != nil {
@@ -77,6 +84,9 @@ func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, err
 
 // DeleteToken implements store.Tokens.
 func (db *DB) DeleteToken(ctx context.Context, userID, id string) error {
+	if err := store.CheckKeys(userID, id); err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
 	tag, err := db.pool.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1 AND user_id = $2`, id, userID)
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,9 @@ func scanUser(row pgx.Row) (store.User, error) {
 
 // CreateUser implements store.Users.
 func (db *DB) CreateUser(ctx context.Context, nu store.NewUser) (store.User, error) {
+	if err := errors.Join(store.CheckText("email", nu.Email), store.CheckText("name", nu.Name), store.CheckText("password hash", nu.PasswordHash)); err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
 	u := store.User{ID: store.NewID(), Email: nu.Email, Name: nu.Name, PasswordHash: nu.PasswordHash, CreatedAt: db.now()}
 	_, err := db.pool.Exec(ctx,
 		`INSERT INTO users (id, email, email_key, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -34,6 +38,9 @@ func (db *DB) CreateUser(ctx context.Context, nu store.NewUser) (store.User, err
 
 // User implements store.Users.
 func (db *DB) User(ctx context.Context, id string) (store.User, error) {
+	if err := store.CheckKeys(id); err != nil {
+		return store.User{}, fmt.Errorf("user: %w", err)
+	}
 	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if err != nil {
 		return store.User{}, fmt.Errorf("user %s: %w", id, translate(err))
@@ -43,6 +50,9 @@ func (db *DB) User(ctx context.Context, id string) (store.User, error) {
 
 // UserByEmail implements store.Users.
 func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	if err := store.CheckKeys(email); err != nil {
+		return store.User{}, fmt.Errorf("user by email: %w", err)
+	}
 	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, store.EmailKey(email)))
 	if err != nil {
 		return store.User{}, fmt.Errorf("user with email %q: %w", email, translate(err))
@@ -65,6 +75,9 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 
 // SetPasswordHash implements store.Users.
 func (db *DB) SetPasswordHash(ctx context.Context, id, hash string) error {
+	if err := errors.Join(store.CheckKeys(id), store.CheckText("password hash", hash)); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
 	tag, err := db.pool.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, id, hash)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"tandem/ot"
@@ -26,6 +27,9 @@ func scanDoc(row scanner, extra ...any) (store.Document, error) {
 
 // CreateDocument implements store.Documents.
 func (db *DB) CreateDocument(ctx context.Context, nd store.NewDocument) (store.Document, error) {
+	if err := errors.Join(store.CheckKeys(nd.OwnerID), store.CheckText("title", nd.Title)); err != nil {
+		return store.Document{}, fmt.Errorf("create document: %w", err)
+	}
 	if err := ot.CheckText(nd.Content); err != nil {
 		return store.Document{}, fmt.Errorf("create document: %w: %w", store.ErrInvalid, err)
 	}
@@ -51,6 +55,9 @@ func (db *DB) CreateDocument(ctx context.Context, nd store.NewDocument) (store.D
 
 // Document implements store.Documents.
 func (db *DB) Document(ctx context.Context, id string) (store.Document, error) {
+	if err := store.CheckKeys(id); err != nil {
+		return store.Document{}, fmt.Errorf("document: %w", err)
+	}
 	return document(ctx, db.read, id)
 }
 
@@ -64,6 +71,9 @@ func document(ctx context.Context, q querier, id string) (store.Document, error)
 
 // ListDocuments implements store.Documents.
 func (db *DB) ListDocuments(ctx context.Context, userID string) ([]store.DocumentAccess, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, nil // no user has that id
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+docColumns+`, m.role FROM documents d
 		JOIN members m ON m.doc_id = d.id WHERE m.user_id = ?
 		ORDER BY d.updated_at DESC, d.id`, userID)
@@ -84,6 +94,9 @@ func (db *DB) ListDocuments(ctx context.Context, userID string) ([]store.Documen
 
 // RenameDocument implements store.Documents.
 func (db *DB) RenameDocument(ctx context.Context, id, title string) (store.Document, error) {
+	if err := errors.Join(store.CheckKeys(id), store.CheckText("title", title)); err != nil {
+		return store.Document{}, fmt.Errorf("rename document: %w", err)
+	}
 	d, err := scanDoc(db.write.QueryRowContext(ctx, `UPDATE documents SET title = ?, updated_at = ? WHERE id = ?
 		RETURNING `+returnDocColumns, title, millis(db.now()), id))
 	if err != nil {
@@ -94,6 +107,9 @@ func (db *DB) RenameDocument(ctx context.Context, id, title string) (store.Docum
 
 // DeleteDocument implements store.Documents.
 func (db *DB) DeleteDocument(ctx context.Context, id string) error {
+	if err := store.CheckKeys(id); err != nil {
+		return fmt.Errorf("delete document: %w", err)
+	}
 	res, err := db.write.ExecContext(ctx, `DELETE FROM documents WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete document %s: %w", id, err)

@@ -10,6 +10,9 @@ import (
 
 // Role implements store.Members.
 func (db *DB) Role(ctx context.Context, docID, userID string) (store.Role, error) {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return "", fmt.Errorf("role: %w", err)
+	}
 	var role store.Role
 	err := db.read.QueryRowContext(ctx, `SELECT role FROM members WHERE doc_id = ? AND user_id = ?`, docID, userID).Scan(&role)
 	if err != nil {
@@ -20,6 +23,9 @@ func (db *DB) Role(ctx context.Context, docID, userID string) (store.Role, error
 
 // ListMembers implements store.Members.
 func (db *DB) ListMembers(ctx context.Context, docID string) ([]store.Member, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
 	var members []store.Member
 	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
 		if _, err := document(ctx, tx, docID); err != nil {
@@ -45,6 +51,9 @@ func (db *DB) ListMembers(ctx context.Context, docID string) ([]store.Member, er
 
 // SetMember implements store.Members.
 func (db *DB) SetMember(ctx context.Context, docID, userID string, role store.Role) error {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return fmt.Errorf("set member: %w", err)
+	}
 	if !role.Valid() {
 		return fmt.Errorf("set member: %w: unknown role %q", store.ErrInvalid, role)
 	}
@@ -64,6 +73,9 @@ func (db *DB) SetMember(ctx context.Context, docID, userID string, role store.Ro
 
 // RemoveMember implements store.Members.
 func (db *DB) RemoveMember(ctx context.Context, docID, userID string) error {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return fmt.Errorf("remove member: %w", err)
+	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := keepAnOwner(ctx, tx, docID, userID, ""); err != nil {
 			return err

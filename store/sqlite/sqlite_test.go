@@ -7,6 +7,7 @@ import (
 	"github.com/alexedwards/scs/sqlite3store"
 
 	"tandem/migrations"
+	"tandem/ot"
 	"tandem/store"
 	"tandem/store/sqlite"
 	"tandem/store/storetest"
@@ -64,5 +65,39 @@ func TestCheckWrite(t *testing.T) {
 	db.Close()
 	if err := db.CheckWrite(ctx); err == nil {
 		t.Error("a closed store passed the write check")
+	}
+}
+
+// TestLegacyNUL: a document written before U+0000 was refused (a snapshot
+// holding it, an op inserting it) still loads, with U+FFFD in its place,
+// and takes new edits.
+func TestLegacyNUL(t *testing.T) {
+	ctx := context.Background()
+	db := openDir(t, t.TempDir(), 0)
+	u, err := db.CreateUser(ctx, store.NewUser{Email: "ann@example.com", Name: "Ann", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.CreateDocument(ctx, store.NewDocument{OwnerID: u.ID, Title: "Old", Content: "ab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE snapshots SET content = 'a' || char(0) || 'b' WHERE doc_id = ?1`,
+		`INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at) VALUES (?1, 1, 'o1', ?2, '[3,"\u0000"]', 0)`,
+		`UPDATE documents SET version = 1 WHERE id = ?1`,
+	} {
+		if _, err := db.SQLDB().ExecContext(ctx, q, d.ID, u.ID); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, c, err := db.Load(ctx, d.ID); err != nil || c.Text != "a\uFFFDb\uFFFD" || c.Version != 1 {
+		t.Fatalf("Load = %q@%d, %v", c.Text, c.Version, err)
+	}
+	if err := db.AppendOps(ctx, d.ID, 1, []store.NewOp{{ID: "o2", UserID: u.ID, Op: ot.Deletion(4, 1, 1)}}); err != nil {
+		t.Fatalf("append after legacy text: %v", err)
+	}
+	if c, err := db.ContentAt(ctx, d.ID, 2); err != nil || c.Text != "ab\uFFFD" {
+		t.Fatalf("ContentAt(2) = %q, %v", c.Text, err)
 	}
 }

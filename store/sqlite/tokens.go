@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +28,9 @@ func scanToken(row scanner) (store.Token, error) {
 
 // CreateToken implements store.Tokens.
 func (db *DB) CreateToken(ctx context.Context, nt store.NewToken) (store.Token, error) {
+	if err := errors.Join(store.CheckKeys(nt.UserID), store.CheckText("token name", nt.Name)); err != nil {
+		return store.Token{}, fmt.Errorf("create token: %w", err)
+	}
 	t := store.Token{ID: store.NewID(), UserID: nt.UserID, Name: nt.Name, CreatedAt: db.now()}
 	_, err := db.write.ExecContext(ctx,
 		`INSERT INTO api_tokens (id, user_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -73,6 +77,9 @@ func (db *DB) RecordTokenUses(ctx context.Context, uses map[string]time.Time) er
 
 // ListTokens implements store.Tokens.
 func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, nil // no user has that id
+	}
 	rows, err := db.read.QueryContext(ctx,
 		`SELECT `+tokenColumns+` FROM api_tokens WHERE user_id = ? ORDER BY created_at, rowid`, userID)
 	if err != nil {
@@ -87,6 +94,9 @@ func (db *DB) ListTokens(ctx context.Context, userID string) ([]store.Token, err
 
 // DeleteToken implements store.Tokens.
 func (db *DB) DeleteToken(ctx context.Context, userID, id string) error {
+	if err := store.CheckKeys(userID, id); err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
 	res, err := db.write.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ? AND user_id = ?`, id, userID)
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"tandem/store"
@@ -37,6 +38,9 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 
 // CreateUser implements store.Users.
 func (db *DB) CreateUser(ctx context.Context, nu store.NewUser) (store.User, error) {
+	if err := errors.Join(store.CheckText("email", nu.Email), store.CheckText("name", nu.Name), store.CheckText("password hash", nu.PasswordHash)); err != nil {
+		return store.User{}, fmt.Errorf("create user: %w", err)
+	}
 	u := store.User{ID: store.NewID(), Email: nu.Email, Name: nu.Name, PasswordHash: nu.PasswordHash, CreatedAt: db.now()}
 	_, err := db.write.ExecContext(ctx,
 		`INSERT INTO users (id, email, email_key, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -52,6 +56,9 @@ func (db *DB) CreateUser(ctx context.Context, nu store.NewUser) (store.User, err
 
 // User implements store.Users.
 func (db *DB) User(ctx context.Context, id string) (store.User, error) {
+	if err := store.CheckKeys(id); err != nil {
+		return store.User{}, fmt.Errorf("user: %w", err)
+	}
 	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return store.User{}, fmt.Errorf("user %s: %w", id, translate(err))
@@ -61,6 +68,9 @@ func (db *DB) User(ctx context.Context, id string) (store.User, error) {
 
 // UserByEmail implements store.Users.
 func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	if err := store.CheckKeys(email); err != nil {
+		return store.User{}, fmt.Errorf("user by email: %w", err)
+	}
 	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = ?`, store.EmailKey(email)))
 	if err != nil {
 		return store.User{}, fmt.Errorf("user with email %q: %w", email, translate(err))
@@ -83,6 +93,9 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 
 // SetPasswordHash implements store.Users.
 func (db *DB) SetPasswordHash(ctx context.Context, id, hash string) error {
+	if err := errors.Join(store.CheckKeys(id), store.CheckText("password hash", hash)); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
 	res, err := db.write.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"Race", testRace},
 		{"ManyDocuments", testManyDocuments},
 		{"Cancelled", testCancelled},
+		{"BadStrings", testBadStrings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

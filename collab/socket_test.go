@@ -93,7 +93,10 @@ func waitFor(t *testing.T, cond func() bool) {
 // others keep receiving every op.
 func TestSlowSubscriber(t *testing.T) {
 	cfg := testEngine()
-	cfg.OutQueue = 16
+	// Enough that a reader delayed by a loaded machine (the race detector,
+	// other packages' tests) keeps up, few enough that 600 ops of 16 KiB
+	// overflow it and the socket buffers of the client that never reads.
+	cfg.OutQueue = 64
 	cfg.WriteTimeout = 300 * time.Millisecond
 	cfg.OpsPerSecond, cfg.OpsBurst = 1e6, 1e6
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {

@@ -148,8 +148,11 @@ func CreateUser(ctx context.Context, st store.Users, h *Hasher, req SignupReques
 		return store.User{}, err
 	}
 	u, err := st.CreateUser(ctx, store.NewUser{Email: req.Email, Name: req.Name, PasswordHash: hash})
-	if errors.Is(err, store.ErrConflict) {
+	switch {
+	case errors.Is(err, store.ErrConflict):
 		return store.User{}, store.Errorf(store.CodeConflict, "email %s is already registered", req.Email)
+	case err != nil && !errors.Is(err, store.ErrInvalid):
+		return store.User{}, Unavailable(err) // the store failed: retry, it is not the input
 	}
 	return u, err
 }
@@ -178,7 +181,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	hash := u.PasswordHash
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			WriteError(w, r, s.log, err)
+			WriteError(w, r, s.log, Unavailable(err))
 			return
 		}
 		hash = s.dummyHash()

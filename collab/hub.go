@@ -215,11 +215,11 @@ func (h *Hub) MembersChanged(docID string) {
 	}
 }
 
-// allowWrite spends op's size from the user's write budget, which bounds how
-// fast one person can grow the stored history (every op is kept); if it is
-// spent it returns the wait.
+// allowWrite spends op's stored size (its wire form, escapes included)
+// from the user's write budget, which bounds how fast one person can grow
+// the stored history (every op is kept); if it is spent it returns the wait.
 func (h *Hub) allowWrite(userID string, op ot.Op) (bool, time.Duration) {
-	return h.writes.Take(userID, op.Size(), time.Now())
+	return h.writes.Take(userID, len(op.AppendJSON(nil)), time.Now())
 }
 
 // errWritingTooFast refuses an op over the write budget.

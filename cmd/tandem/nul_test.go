@@ -33,6 +33,9 @@ func TestNULRefused(t *testing.T) {
 		ann.want(ann.do("POST", "/api/docs/a%00b/ops", map[string]any{"version": 0, "id": "x", "op": []any{1}}), 404, "not_found", "submit to a%00b")
 		ann.want(ann.do("DELETE", "/api/docs/"+d.ID+"/members/a%00b", nil), 404, "not_found", "remove member a%00b")
 		ann.want(ann.do("DELETE", "/api/tokens/a%00b", nil), 404, "not_found", "delete token a%00b")
+		ann.want(ann.do("POST", "/api/invitations/a%00b/accept", nil), 404, "not_found", "accept an invitation to a%00b")
+		ann.want(ann.do("DELETE", "/api/invitations/a%00b", nil), 404, "not_found", "decline an invitation to a%00b")
+		ann.want(ann.do("DELETE", "/api/docs/"+d.ID+"/invitations/a%00b", nil), 404, "not_found", "revoke the invitation of a%00b")
 
 		anon := newClient(t, srv)
 		for _, email := range []string{"ann@example.com\x00", "\x00", "ann\x00@example.com"} {

@@ -11,6 +11,12 @@ import (
 
 // Invite implements store.Invitations.
 func (db *DB) Invite(ctx context.Context, inv store.NewInvitation) (store.Shared, error) {
+	if err := store.CheckKeys(inv.DocID, inv.InvitedBy); err != nil {
+		return store.Shared{}, fmt.Errorf("invite: %w", err)
+	}
+	if err := store.CheckText("email", inv.Email); err != nil {
+		return store.Shared{}, fmt.Errorf("invite: %w", err)
+	}
 	if !inv.Role.Valid() {
 		return store.Shared{}, fmt.Errorf("invite: %w: unknown role %q", store.ErrInvalid, inv.Role)
 	}
@@ -59,6 +65,9 @@ func (db *DB) setMember(ctx context.Context, tx pgx.Tx, docID, userID string, ro
 
 // ListInvitations implements store.Invitations.
 func (db *DB) ListInvitations(ctx context.Context, docID string) ([]store.Invitation, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return nil, fmt.Errorf("invitations: %w", err)
+	}
 	var out []store.Invitation
 	err := db.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := document(ctx, tx, docID); err != nil {
@@ -80,9 +89,12 @@ func (db *DB) ListInvitations(ctx context.Context, docID string) ([]store.Invita
 
 // RevokeInvitation implements store.Invitations.
 func (db *DB) RevokeInvitation(ctx context.Context, docID, email string) error {
+	if err := store.CheckKeys(docID, email); err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
 	tag, err := db.pool.Exec(ctx, `DELETE FROM invitations WHERE doc_id = $1 AND email = $2`, docID, store.EmailKey(email))
 	if err != nil {
-		return fmt.Errorf("revoke invitation: %w", err)
+		return fmt.Errorf("revoke invitation: %w", translate(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("revoke invitation of %q to document %s: %w", email, docID, store.ErrNotFound)
@@ -92,6 +104,9 @@ func (db *DB) RevokeInvitation(ctx context.Context, docID, email string) error {
 
 // InvitationsFor implements store.Invitations.
 func (db *DB) InvitationsFor(ctx context.Context, userID string) ([]store.PendingInvitation, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, fmt.Errorf("invitations for: %w", err)
+	}
 	rows, err := db.pool.Query(ctx, `SELECT i.doc_id, d.title, i.role, b.name, b.email, i.created_at
 		FROM users u
 		JOIN invitations i ON i.email = u.email_key
@@ -111,6 +126,9 @@ func (db *DB) InvitationsFor(ctx context.Context, userID string) ([]store.Pendin
 
 // AcceptInvitation implements store.Invitations.
 func (db *DB) AcceptInvitation(ctx context.Context, docID, userID string) (store.Role, error) {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return "", fmt.Errorf("accept invitation: %w", err)
+	}
 	var role store.Role
 	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var offered store.Role
@@ -135,10 +153,13 @@ func (db *DB) AcceptInvitation(ctx context.Context, docID, userID string) (store
 
 // DeclineInvitation implements store.Invitations.
 func (db *DB) DeclineInvitation(ctx context.Context, docID, userID string) error {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return fmt.Errorf("decline invitation: %w", err)
+	}
 	tag, err := db.pool.Exec(ctx, `DELETE FROM invitations
 		WHERE doc_id = $1 AND email = (SELECT email_key FROM users WHERE id = $2)`, docID, userID)
 	if err != nil {
-		return fmt.Errorf("decline invitation: %w", err)
+		return fmt.Errorf("decline invitation: %w", translate(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("decline invitation to document %s: %w", docID, store.ErrNotFound)

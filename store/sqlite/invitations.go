@@ -10,6 +10,12 @@ import (
 
 // Invite implements store.Invitations.
 func (db *DB) Invite(ctx context.Context, inv store.NewInvitation) (store.Shared, error) {
+	if err := store.CheckKeys(inv.DocID, inv.InvitedBy); err != nil {
+		return store.Shared{}, fmt.Errorf("invite: %w", err)
+	}
+	if err := store.CheckText("email", inv.Email); err != nil {
+		return store.Shared{}, fmt.Errorf("invite: %w", err)
+	}
 	if !inv.Role.Valid() {
 		return store.Shared{}, fmt.Errorf("invite: %w: unknown role %q", store.ErrInvalid, inv.Role)
 	}
@@ -59,6 +65,9 @@ func setMember(ctx context.Context, tx *sql.Tx, docID, userID string, role store
 
 // ListInvitations implements store.Invitations.
 func (db *DB) ListInvitations(ctx context.Context, docID string) ([]store.Invitation, error) {
+	if err := store.CheckKeys(docID); err != nil {
+		return nil, fmt.Errorf("invitations: %w", err)
+	}
 	var out []store.Invitation
 	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
 		if _, err := document(ctx, tx, docID); err != nil {
@@ -86,9 +95,12 @@ func (db *DB) ListInvitations(ctx context.Context, docID string) ([]store.Invita
 
 // RevokeInvitation implements store.Invitations.
 func (db *DB) RevokeInvitation(ctx context.Context, docID, email string) error {
+	if err := store.CheckKeys(docID, email); err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
 	res, err := db.write.ExecContext(ctx, `DELETE FROM invitations WHERE doc_id = ? AND email = ?`, docID, store.EmailKey(email))
 	if err != nil {
-		return fmt.Errorf("revoke invitation: %w", err)
+		return fmt.Errorf("revoke invitation: %w", translate(err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("revoke invitation of %q to document %s: %w", email, docID, store.ErrNotFound)
@@ -98,6 +110,9 @@ func (db *DB) RevokeInvitation(ctx context.Context, docID, email string) error {
 
 // InvitationsFor implements store.Invitations.
 func (db *DB) InvitationsFor(ctx context.Context, userID string) ([]store.PendingInvitation, error) {
+	if err := store.CheckKeys(userID); err != nil {
+		return nil, fmt.Errorf("invitations for: %w", err)
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT i.doc_id, d.title, i.role, b.name, b.email, i.created_at
 		FROM users u
 		JOIN invitations i ON i.email = u.email_key
@@ -123,6 +138,9 @@ func (db *DB) InvitationsFor(ctx context.Context, userID string) ([]store.Pendin
 
 // AcceptInvitation implements store.Invitations.
 func (db *DB) AcceptInvitation(ctx context.Context, docID, userID string) (store.Role, error) {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return "", fmt.Errorf("accept invitation: %w", err)
+	}
 	var role store.Role
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var offered store.Role
@@ -145,10 +163,13 @@ func (db *DB) AcceptInvitation(ctx context.Context, docID, userID string) (store
 
 // DeclineInvitation implements store.Invitations.
 func (db *DB) DeclineInvitation(ctx context.Context, docID, userID string) error {
+	if err := store.CheckKeys(docID, userID); err != nil {
+		return fmt.Errorf("decline invitation: %w", err)
+	}
 	res, err := db.write.ExecContext(ctx, `DELETE FROM invitations
 		WHERE doc_id = ? AND email = (SELECT email_key FROM users WHERE id = ?)`, docID, userID)
 	if err != nil {
-		return fmt.Errorf("decline invitation: %w", err)
+		return fmt.Errorf("decline invitation: %w", translate(err))
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("decline invitation to document %s: %w", docID, store.ErrNotFound)

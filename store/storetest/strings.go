@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -78,6 +79,24 @@ func testBadStrings(t *testing.T, open Opener) {
 		notFound(err, "content of document")
 		_, _, err = s.Load(ctx, k)
 		notFound(err, "load document")
+		_, err = s.Invite(ctx, store.NewInvitation{DocID: k, Email: "cat@example.com", Role: store.RoleViewer, InvitedBy: ann.ID})
+		notFound(err, "invite to document")
+		_, err = s.Invite(ctx, store.NewInvitation{DocID: d.ID, Email: "cat@example.com", Role: store.RoleViewer, InvitedBy: k})
+		notFound(err, "invite by user")
+		if l, err := s.ListInvitations(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) || len(l) != 0 {
+			t.Errorf("ListInvitations(%s) = %v, %v; want none", strconv.Quote(k), l, err)
+		}
+		notFound(s.RevokeInvitation(ctx, k, "cat@example.com"), "revoke invitation to document")
+		notFound(s.RevokeInvitation(ctx, d.ID, k), "revoke invitation of email")
+		if l, err := s.InvitationsFor(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) || len(l) != 0 {
+			t.Errorf("InvitationsFor(%s) = %v, %v; want none", strconv.Quote(k), l, err)
+		}
+		_, err = s.AcceptInvitation(ctx, k, bob.ID)
+		notFound(err, "accept invitation to document")
+		_, err = s.AcceptInvitation(ctx, d.ID, k)
+		notFound(err, "accept invitation of user")
+		notFound(s.DeclineInvitation(ctx, k, bob.ID), "decline invitation to document")
+		notFound(s.DeclineInvitation(ctx, d.ID, k), "decline invitation of user")
 
 		// Text: refused.
 		_, err = s.CreateUser(ctx, store.NewUser{Email: "cat" + k + "@example.com", Name: "Cat", PasswordHash: "h"})
@@ -95,6 +114,8 @@ func testBadStrings(t *testing.T, open Opener) {
 		invalid(err, "document holding")
 		_, err = s.RenameDocument(ctx, d.ID, k)
 		invalid(err, "rename document to")
+		_, err = s.Invite(ctx, store.NewInvitation{DocID: d.ID, Email: "cat" + k + "@example.com", Role: store.RoleViewer, InvitedBy: ann.ID})
+		invalid(err, "invite email")
 		if utf8.ValidString(k) { // a Builder turns invalid UTF-8 into U+FFFD
 			invalid(s.AppendOps(ctx, d.ID, 0, []store.NewOp{{ID: "n1", UserID: ann.ID, Op: ot.Insertion(2, 1, k)}}), "append op inserting")
 			invalid(s.AppendOps(ctx, d.ID, 0, []store.NewOp{good[0], {ID: "n2", UserID: ann.ID, Op: ot.Insertion(3, 0, k)}}), "append batch with an op inserting")

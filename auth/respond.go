@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 	"reflect"
+	"strconv"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"

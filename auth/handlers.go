@@ -289,8 +289,11 @@ func (s *Service) ClientIP(r *http.Request) string {
 	return ip.String()
 }
 
-func (s *Service) trusted(ip netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
+func (s *Service) trusted(ip netip.Addr) bool { return inPrefixes(s.cfg.TrustedProxies, ip) }
+
+// inPrefixes reports whether ip is in one of prefixes.
+func inPrefixes(prefixes []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(ip) {
 			return true
 		}

@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -18,14 +19,16 @@ type OriginPolicy struct {
 	public  string          // the server's own origin if configured, else ""
 	tls     bool            // without public: browsers reach us over https
 	trusted map[string]bool // normalised allowed origins
+	proxies []netip.Prefix  // whose X-Forwarded-Proto tells the scheme
 }
 
 // NewOriginPolicy returns the policy for a server whose browsers use
-// publicURL (empty: the scheme the request arrived on, or https when
-// assumeTLS is set, and the request's Host), and that also trusts the
-// allowed origins (scheme://host[:port] each).
-func NewOriginPolicy(publicURL string, allowed []string, assumeTLS bool) (*OriginPolicy, error) {
-	p := &OriginPolicy{tls: assumeTLS, trusted: make(map[string]bool)}
+// publicURL (empty: the request's Host, and the scheme it arrived on, or
+// https when assumeTLS is set or a trusted proxy says X-Forwarded-Proto:
+// https), and that also trusts the allowed origins (scheme://host[:port]
+// each).
+func NewOriginPolicy(publicURL string, allowed []string, assumeTLS bool, proxies []netip.Prefix) (*OriginPolicy, error) {
+	p := &OriginPolicy{tls: assumeTLS, trusted: make(map[string]bool), proxies: proxies}
 	if publicURL != "" {
 		o, err := normalOrigin(publicURL)
 		if err != nil {
@@ -94,7 +97,7 @@ func (p *OriginPolicy) own(r *http.Request) string {
 		return p.public
 	}
 	scheme := "http"
-	if r.TLS != nil || p.tls {
+	if r.TLS != nil || p.tls || p.forwardedHTTPS(r) {
 		scheme = "https"
 	}
 	o, err := normalOrigin(scheme + "://" + r.Host)
@@ -102,6 +105,16 @@ func (p *OriginPolicy) own(r *http.Request) string {
 		return ""
 	}
 	return o
+}
+
+// forwardedHTTPS reports whether a trusted proxy says the browser came over
+// https (the first X-Forwarded-Proto entry: the proxy nearest the browser).
+func (p *OriginPolicy) forwardedHTTPS(r *http.Request) bool {
+	if !inPrefixes(p.proxies, peerIP(r.RemoteAddr)) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 // normalOrigin returns s as scheme://host[:port] in lower case, without a

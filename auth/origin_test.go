@@ -7,9 +7,11 @@ import (
 )
 
 func TestOriginPolicy(t *testing.T) {
-	plain, _ := NewOriginPolicy("", []string{"https://Editor.Example.com:443/"}, false)
-	behindTLS, _ := NewOriginPolicy("", nil, true)
-	public, _ := NewOriginPolicy("https://docs.example.com", nil, false)
+	plain, _ := NewOriginPolicy("", []string{"https://Editor.Example.com:443/"}, false, nil)
+	behindTLS, _ := NewOriginPolicy("", nil, true, nil)
+	public, _ := NewOriginPolicy("https://docs.example.com", nil, false, nil)
+	proxies, _ := ParseProxies("10.0.0.0/8")
+	proxied, _ := NewOriginPolicy("", nil, false, proxies)
 	for _, tc := range []struct {
 		name   string
 		p      *OriginPolicy
@@ -17,29 +19,42 @@ func TestOriginPolicy(t *testing.T) {
 		tls    bool
 		origin string
 		ok     bool
+		peer   string // RemoteAddr; default 192.0.2.1:5000
+		proto  string // X-Forwarded-Proto
 	}{
-		{"no origin", plain, "h:8080", false, "", true},
-		{"own", plain, "h:8080", false, "http://h:8080", true},
-		{"own, other case", plain, "H:8080", false, "HTTP://h:8080", true},
-		{"own default port", plain, "h", false, "http://h:80", true},
-		{"other scheme", plain, "h:8080", false, "https://h:8080", false},
-		{"ws scheme", plain, "h:8080", false, "ws://h:8080", false},
-		{"other port", plain, "h:8080", false, "http://h:8081", false},
-		{"null", plain, "h:8080", false, "null", false},
-		{"with path", plain, "h:8080", false, "http://h:8080/x", false},
-		{"with user", plain, "h:8080", false, "http://u@h:8080", false},
-		{"trusted", plain, "h:8080", false, "https://editor.example.com", true},
-		{"trusted other scheme", plain, "h:8080", false, "http://editor.example.com", false},
-		{"under TLS", plain, "h:8443", true, "https://h:8443", true},
-		{"http under TLS", plain, "h:8443", true, "http://h:8443", false},
-		{"behind a TLS proxy", behindTLS, "h", false, "https://h", true},
-		{"http behind a TLS proxy", behindTLS, "h", false, "http://h", false},
-		{"public URL", public, "10.0.0.5:8080", false, "https://docs.example.com", true},
-		{"internal address with a public URL", public, "10.0.0.5:8080", false, "http://10.0.0.5:8080", false},
+		{"no origin", plain, "h:8080", false, "", true, "", ""},
+		{"own", plain, "h:8080", false, "http://h:8080", true, "", ""},
+		{"own, other case", plain, "H:8080", false, "HTTP://h:8080", true, "", ""},
+		{"own default port", plain, "h", false, "http://h:80", true, "", ""},
+		{"other scheme", plain, "h:8080", false, "https://h:8080", false, "", ""},
+		{"ws scheme", plain, "h:8080", false, "ws://h:8080", false, "", ""},
+		{"other port", plain, "h:8080", false, "http://h:8081", false, "", ""},
+		{"null", plain, "h:8080", false, "null", false, "", ""},
+		{"with path", plain, "h:8080", false, "http://h:8080/x", false, "", ""},
+		{"with user", plain, "h:8080", false, "http://u@h:8080", false, "", ""},
+		{"trusted", plain, "h:8080", false, "https://editor.example.com", true, "", ""},
+		{"trusted other scheme", plain, "h:8080", false, "http://editor.example.com", false, "", ""},
+		{"under TLS", plain, "h:8443", true, "https://h:8443", true, "", ""},
+		{"http under TLS", plain, "h:8443", true, "http://h:8443", false, "", ""},
+		{"behind a TLS proxy", behindTLS, "h", false, "https://h", true, "", ""},
+		{"http behind a TLS proxy", behindTLS, "h", false, "http://h", false, "", ""},
+		{"public URL", public, "10.0.0.5:8080", false, "https://docs.example.com", true, "", ""},
+		{"internal address with a public URL", public, "10.0.0.5:8080", false, "http://10.0.0.5:8080", false, "", ""},
+		{"https via a trusted proxy", proxied, "h", false, "https://h", true, "10.1.1.1:5000", "https"},
+		{"http via a trusted proxy saying https", proxied, "h", false, "http://h", false, "10.1.1.1:5000", "https"},
+		{"proxy header from an untrusted peer", proxied, "h", false, "https://h", false, "192.0.2.7:5000", "https"},
+		{"several protos, nearest the browser first", proxied, "h", false, "https://h", true, "10.1.1.1:5000", "https, http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := http.NewRequest("POST", "http://"+tc.host+"/api/docs", nil)
 			r.Host = tc.host
+			r.RemoteAddr = "192.0.2.1:5000"
+			if tc.peer != "" {
+				r.RemoteAddr = tc.peer
+			}
+			if tc.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tc.proto)
+			}
 			if tc.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
@@ -52,7 +67,7 @@ func TestOriginPolicy(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"docs.example.com", "ftp://x", "https://x/path", "https://"} {
-		if _, err := NewOriginPolicy(bad, nil, false); err == nil {
+		if _, err := NewOriginPolicy(bad, nil, false, nil); err == nil {
 			t.Errorf("public URL %q accepted", bad)
 		}
 	}

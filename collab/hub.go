@@ -78,7 +78,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Origins == nil {
-		c.Origins, _ = auth.NewOriginPolicy("", nil, false) // cannot fail without origins
+		c.Origins, _ = auth.NewOriginPolicy("", nil, false, nil) // cannot fail without origins
 	}
 	set(&c.MaxDocBytes, d.MaxDocBytes)
 	set(&c.OutQueue, d.OutQueue)

@@ -162,7 +162,7 @@ func TestSlowSubscriber(t *testing.T) {
 // document stays as it was.
 func TestSecurity(t *testing.T) {
 	cfg := testEngine()
-	origins, err := auth.NewOriginPolicy("", []string{"https://editor.example.com"}, false)
+	origins, err := auth.NewOriginPolicy("", []string{"https://editor.example.com"}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

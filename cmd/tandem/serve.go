@@ -199,12 +199,13 @@ func (c *serveConfig) origins() []string {
 
 // originPolicy is which browser origins may use the server: its own (from
 // --public-url, or the request's scheme and host; https behind a TLS proxy
-// when --secure-cookies says so) and --allowed-origins.
+// when --secure-cookies says so, or a --trusted-proxies peer sends
+// X-Forwarded-Proto: https) and --allowed-origins.
 func (c *serveConfig) originPolicy() (*auth.OriginPolicy, error) {
-	p, err := auth.NewOriginPolicy(c.publicURL, c.origins(), c.tlsCert != "" || c.secureCookies)
+	p, err := auth.NewOriginPolicy(c.publicURL, c.origins(), c.tlsCert != "" || c.secureCookies, c.auth.TrustedProxies)
 	if err != nil {
 		flag := "--allowed-origins"
-		if _, perr := auth.NewOriginPolicy(c.publicURL, nil, false); perr != nil {
+		if _, perr := auth.NewOriginPolicy(c.publicURL, nil, false, nil); perr != nil {
 			flag = "--public-url"
 		}
 		return nil, fmt.Errorf("%s: %w", flag, err)

@@ -256,7 +256,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
 // allowAttempt applies the login limits for the client's IP and the account;
 // when they are spent it answers 429 with Retry-After and returns false.
 func (s *Service) allowAttempt(w http.ResponseWriter, r *http.Request, account string) bool {
-	ok, retry := s.limits.allow(s.ClientIP(r), account)
+	ok, retry := s.limits.allow(addressKey(s.ClientIP(r)), account)
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		WriteError(w, r, s.log, store.Errorf(store.CodeRateLimited, "too many attempts; retry in %d s", retry))
@@ -299,6 +299,17 @@ func inPrefixes(prefixes []netip.Prefix, ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// addressKey is what per-address limits count by: an IPv4 address, or the
+// /64 an IPv6 address is in (one subscriber commonly holds a whole /64, so
+// counting single IPv6 addresses would limit nothing).
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // peerIP is the address in a RemoteAddr ("host:port").

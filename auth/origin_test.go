@@ -106,3 +106,17 @@ func TestClientIP(t *testing.T) {
 		t.Error("a bad proxy list was accepted")
 	}
 }
+
+func TestAddressKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.5":          "203.0.113.5",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:203.0.113.5":   "::ffff:203.0.113.5",
+		"not an address":       "not an address",
+	} {
+		if got := addressKey(in); got != want {
+			t.Errorf("addressKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

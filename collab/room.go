@@ -28,26 +28,11 @@ type room struct {
 	inbox chan any
 	done  chan struct{} // closed when the goroutine has stopped
 
-	loaded    bool
-	version   int64  // head, counting ops accepted but not yet committed
-	text      string // the text at version
-	committed int64  // head in the store
-	stable    string // the text at committed: what joiners get
-
-	// window holds the most recent ops, consecutive, ending at version;
-	// windowBytes is their ot.Op.Size total.
-	window      []store.OpRecord
-	windowBytes int
+	seq *sequencer // set once loaded
 
 	pending  []*pendingOp // accepted, waiting for the next commit
 	inflight []*pendingOp // in the commit under way
 	commits  chan error   // the commit's result
-
-	ids map[opKey]int64 // (author, op id) → version, for the ops in window
-	// reused holds op ids found already stored when a commit was refused
-	// for them (older than the window), so that trying again is refused at
-	// once. Bounded: cleared when it grows past maxReused.
-	reused map[opKey]int64
 
 	acked []*Conn // scratch for committedBatch: who got the ack of one op
 
@@ -68,9 +53,6 @@ type sender struct {
 
 // current reports whether s is still the connection's membership.
 func (r *room) current(s sender) bool { return s.c != nil && r.members[s.c] == s.m }
-
-// opKey identifies an op as the store does: ids are unique per author.
-type opKey struct{ user, id string }
 
 // member is one connection in the room.
 type member struct {
@@ -127,8 +109,6 @@ func newRoom(h *Hub, id string) *room {
 		inbox:   make(chan any, 256),
 		done:    make(chan struct{}),
 		commits: make(chan error, 1),
-		ids:     make(map[opKey]int64),
-		reused:  make(map[opKey]int64),
 		members: make(map[*Conn]*member),
 		dirty:   make(map[*Conn]bool),
 	}
@@ -207,9 +187,10 @@ func (r *room) load() error {
 	if err != nil {
 		return err
 	}
-	r.version, r.committed = c.Version, c.Version
-	r.text, r.stable = c.Text, c.Text
-	r.loaded = true
+	cfg := r.hub.cfg
+	r.seq = newSequencer(c.Version, c.Text, seqLimits{
+		MaxDocBytes: cfg.MaxDocBytes, WindowOps: cfg.WindowOps, WindowBytes: cfg.WindowBytes, MaxBehind: cfg.MaxBehind,
+	})
 	return nil
 }
 
@@ -272,9 +253,6 @@ func (r *room) refuseQueued(err error) {
 	}
 }
 
-// maxReused bounds room.reused.
-const maxReused = 1024
-
 // commitFailed handles a commit that stored nothing. An op id that its
 // author had already used, longer ago than the room remembers, is the one
 // failure a client can cause: that op is refused and the room goes on
@@ -303,19 +281,10 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	r.hub.log.Warn("op id reused", "doc", r.id, "user", dup.UserID, "id", dup.OpID, "stored_version", dup.Version)
 	bad := r.inflight[i]
 	r.refuse(bad, reusedID(dup.OpID, dup.Version))
-	if len(r.reused) >= maxReused {
-		clear(r.reused)
-	}
-	r.reused[key] = dup.Version
+	r.seq.forbid(dup.UserID, dup.OpID, dup.Version)
 
 	redo := append(slices.Delete(slices.Clone(r.inflight), i, i+1), r.pending...)
-	uncommitted := int(r.version - r.committed)
-	for _, rec := range r.window[len(r.window)-uncommitted:] {
-		delete(r.ids, opKey{rec.UserID, rec.ID})
-		r.windowBytes -= rec.Op.Size()
-	}
-	r.window = r.window[:len(r.window)-uncommitted]
-	r.version, r.text = r.committed, r.stable
+	r.seq.rollBack()
 	r.inflight, r.pending = nil, nil
 	for _, p := range redo {
 		if err := r.sequence(p.q, p.from, p); err != nil {
@@ -324,11 +293,6 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	}
 	r.startCommit()
 	return true
-}
-
-// reusedID is the refusal of an op whose author already used its id.
-func reusedID(id string, version int64) error {
-	return store.Errorf(store.CodeConflict, "op id %q was already used for version %d: ids must be new", id, version)
 }
 
 // refuse answers an accepted op that will not be committed: its author's
@@ -402,12 +366,12 @@ func (r *room) join(q joinReq) error {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
 	m := &member{role: role, user: c.info}
-	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.committed, Role: role, Presence: r.presenceList(c)}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.presenceList(c)}
 	ops, ok := r.catchUp(q.version)
 	if ok {
 		msg.Ops = &ops
 	} else {
-		msg.Content = &r.stable
+		msg.Content = &r.seq.stable
 	}
 	if !c.remember(r) {
 		return store.Errorf(store.CodeBadRequest, "at most %d documents per connection", r.hub.cfg.DocsPerConn)
@@ -424,10 +388,11 @@ func (r *room) join(q joinReq) error {
 // catchUp returns the ops a client at version needs to reach committed, or
 // false if it should get the content instead (no version, or too far back).
 func (r *room) catchUp(version int64) ([]opMsg, bool) {
-	if version < 0 || version > r.committed || r.committed-version > int64(r.hub.cfg.WindowOps) {
+	committed := r.seq.committed
+	if version < 0 || version > committed || committed-version > int64(r.hub.cfg.WindowOps) {
 		return nil, false
 	}
-	recs, err := r.history(version, r.committed)
+	recs, err := r.history(version, committed)
 	if err != nil {
 		if !errors.Is(err, errTooMuchHistory) {
 			r.hub.log.Warn("catch-up from the store failed; sending content", "doc", r.id, "err", err)
@@ -451,9 +416,9 @@ func (r *room) history(from, to int64) ([]store.OpRecord, error) {
 	if from >= to {
 		return nil, nil
 	}
-	start := r.version - int64(len(r.window)) + 1 // first version in the window
+	recent, start := r.seq.recent(from, to)
 	if from+1 >= start {
-		return r.window[from+1-start : to-start+1], nil
+		return recent, nil
 	}
 	// Older ops come from the store, a page at a time, and only up to a
 	// budget: a few huge ops must not make the room read (and hold up its
@@ -479,7 +444,7 @@ func (r *room) history(from, to int64) ([]store.OpRecord, error) {
 	if int64(len(older)) != start-1-from {
 		return nil, fmt.Errorf("store returned %d ops for versions %d..%d", len(older), from+1, start-1)
 	}
-	return append(older, r.window[:to-start+1]...), nil
+	return append(older, recent...), nil
 }
 
 // History read from the store comes in pages of historyPage ops, and at most
@@ -534,29 +499,13 @@ func (r *room) submit(q submitReq) {
 		reject(ErrClosing)
 		return
 	}
-	if q.base > r.committed {
-		// A client only ever knows committed versions.
-		reject(store.Errorf(store.CodeBadRequest, "version %d is ahead of the document (%d)", q.base, r.committed))
+	dup, err := r.seq.admit(q.user, q.id, q.base)
+	if err != nil {
+		reject(err)
 		return
 	}
-	key := opKey{q.user, q.id}
-	if v, ok := r.ids[key]; ok {
-		if v <= q.base {
-			reject(reusedID(q.id, v))
-			return
-		}
-		// A re-send of an op the room holds, perhaps not yet committed: it
-		// is acknowledged whatever its base, before that base is judged too
-		// old, so that a client never has to send it again as a new op.
-		r.duplicate(q, v)
-		return
-	}
-	if v, ok := r.reused[key]; ok && v <= q.base {
-		reject(reusedID(q.id, v))
-		return
-	}
-	if r.version-q.base > int64(r.hub.cfg.MaxBehind) {
-		reject(store.Errorf(store.CodeBadRequest, "version %d is too far behind (head %d): rejoin", q.base, r.version))
+	if dup > 0 {
+		r.duplicate(q, dup)
 		return
 	}
 	if err := r.sequence(q, sender{q.c, r.members[q.c]}, nil); err != nil {
@@ -572,44 +521,25 @@ func (r *room) submit(q submitReq) {
 // is the op's earlier sequencing when a rollback sequences it anew: its
 // re-senders and waiting programs carry over.
 func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
-	since, err := r.history(q.base, r.version)
+	since, err := r.history(q.base, r.seq.version)
 	if errors.Is(err, errTooMuchHistory) {
 		return store.Errorf(store.CodeBadRequest, "version %d is too far behind (too much changed since): rejoin", q.base)
 	}
 	if err != nil {
 		return fmt.Errorf("read history: %w", err)
 	}
-	// A re-sent op was sequenced after its base: it is among these.
-	for _, rec := range since {
-		if rec.ID == q.id && rec.UserID == q.user {
-			if again != nil {
-				// Cannot happen: no two uncommitted ops share an id.
-				return fmt.Errorf("op %q sequenced twice", q.id)
-			}
-			r.duplicate(q, rec.Version)
-			return nil
-		}
-	}
-	op := q.op
-	for _, rec := range since {
-		if _, op, err = ot.Transform(rec.Op, op); err != nil {
-			return store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err)
-		}
-	}
-	text, err := ot.Apply(r.text, op)
+	rec, dup, err := r.seq.place(q.user, q.id, q.base, q.op, since)
 	if err != nil {
-		return store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", q.base, err)
+		return err
 	}
-	if len(text) > r.hub.cfg.MaxDocBytes {
-		return store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", r.hub.cfg.MaxDocBytes)
+	if dup > 0 {
+		if again != nil {
+			// Cannot happen: no two uncommitted ops share an id.
+			return fmt.Errorf("op %q sequenced twice", q.id)
+		}
+		r.duplicate(q, dup)
+		return nil
 	}
-	r.version++
-	r.text = text
-	rec := store.OpRecord{Version: r.version, ID: q.id, UserID: q.user, Op: op}
-	r.window = append(r.window, rec)
-	r.windowBytes += rec.Op.Size()
-	r.ids[opKey{rec.UserID, rec.ID}] = rec.Version
-	r.trimWindow()
 	p := &pendingOp{rec: rec, q: q, from: from, reply: q.reply, received: q.received}
 	if again != nil {
 		p.also, p.waiters, p.reply = again.also, again.waiters, again.reply
@@ -621,7 +551,7 @@ func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
 // duplicate acknowledges a re-sent op with the version it already has: now
 // if it is committed, or when its commit is.
 func (r *room) duplicate(q submitReq, version int64) {
-	if version <= r.committed {
+	if version <= r.seq.committed {
 		if q.reply != nil {
 			q.reply <- submitResult{version: version}
 		} else {
@@ -641,35 +571,6 @@ func (r *room) duplicate(q submitReq, version int64) {
 	}
 }
 
-// trimWindow drops the oldest committed ops once the window holds twice
-// its size in ops (copying it once per WindowOps ops rather than on every
-// op), or more than WindowBytes: then down to half that, so that a few huge
-// ops cannot make a room big.
-func (r *room) trimWindow() {
-	overBytes := r.windowBytes > r.hub.cfg.WindowBytes
-	if len(r.window) < 2*r.hub.cfg.WindowOps && !overBytes {
-		return
-	}
-	committedInWindow := len(r.window) - int(r.version-r.committed)
-	drop := len(r.window) - r.hub.cfg.WindowOps
-	if overBytes {
-		bytes := r.windowBytes
-		n := 0
-		for n < len(r.window) && bytes > r.hub.cfg.WindowBytes/2 {
-			bytes -= r.window[n].Op.Size()
-			n++
-		}
-		drop = max(drop, n)
-	}
-	if drop = min(drop, committedInWindow); drop > 0 {
-		for _, rec := range r.window[:drop] {
-			delete(r.ids, opKey{rec.UserID, rec.ID})
-			r.windowBytes -= rec.Op.Size()
-		}
-		r.window = append([]store.OpRecord(nil), r.window[drop:]...)
-	}
-}
-
 // startCommit writes the pending ops as one batch, if no commit is under way.
 func (r *room) startCommit() {
 	if r.inflight != nil || len(r.pending) == 0 {
@@ -682,7 +583,7 @@ func (r *room) startCommit() {
 	for i, p := range r.inflight {
 		batch[i] = store.NewOp{ID: p.rec.ID, UserID: p.rec.UserID, Op: p.rec.Op}
 	}
-	head := r.committed
+	head := r.seq.committed
 	r.hub.metrics.batch.Observe(float64(n))
 	go func() {
 		r.commits <- r.hub.store.AppendOps(context.Background(), r.id, head, batch)
@@ -693,18 +594,11 @@ func (r *room) startCommit() {
 // everyone else, moves presence over them and starts the next commit.
 func (r *room) committedBatch() error {
 	now := time.Now()
-	last := r.inflight[len(r.inflight)-1].rec.Version
+	if err := r.seq.commit(r.inflight[len(r.inflight)-1].rec.Version); err != nil {
+		return err
+	}
 	for _, p := range r.inflight {
 		rec := p.rec
-		r.committed = rec.Version
-		if last != r.version {
-			// More ops are queued behind these: bring the stable text along.
-			stable, err := ot.Apply(r.stable, rec.Op)
-			if err != nil {
-				return fmt.Errorf("version %d does not apply to the committed text: %w", rec.Version, err)
-			}
-			r.stable = stable
-		}
 		for _, m := range r.members {
 			if m.selection != nil {
 				m.selection = ot.TransformRanges(m.selection, rec.Op, m.user.ID == rec.UserID)
@@ -737,11 +631,7 @@ func (r *room) committedBatch() error {
 		r.hub.metrics.sequenced.Inc()
 		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
 	}
-	if last == r.version {
-		r.stable = r.text
-	}
 	r.inflight = nil
-	r.trimWindow()
 	r.startCommit()
 	return nil
 }
@@ -774,18 +664,18 @@ func (r *room) presence(q presenceReq) {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
 		return
 	}
-	if q.version > r.committed {
-		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.committed))
+	if q.version > r.seq.committed {
+		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.seq.committed))
 		return
 	}
-	if r.version-q.version > int64(len(r.window)) {
+	if r.seq.version-q.version > int64(len(r.seq.window)) {
 		// Older than the ops the room holds: presence never reads the
 		// store. It is ephemeral, and the client's next one replaces it.
 		return
 	}
 	sel := q.sel
 	if sel != nil {
-		since, err := r.history(q.version, r.committed)
+		since, err := r.history(q.version, r.seq.committed)
 		if err != nil {
 			q.c.sendDocError(r.id, "", fmt.Errorf("read history: %w", err))
 			return
@@ -793,7 +683,7 @@ func (r *room) presence(q presenceReq) {
 		for _, rec := range since {
 			sel = ot.TransformRanges(sel, rec.Op, false)
 		}
-		n := utf8.RuneCountInString(r.stable)
+		n := utf8.RuneCountInString(r.seq.stable)
 		for i := range sel {
 			sel[i] = ot.Range{Anchor: min(sel[i].Anchor, n), Head: min(sel[i].Head, n)}
 		}
@@ -811,14 +701,14 @@ func (r *room) flushPresence() {
 	gone := r.gone
 	r.gone = nil
 	for _, p := range gone {
-		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed, Left: true, PresenceInfo: p}), nil)
+		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, Left: true, PresenceInfo: p}), nil)
 	}
 	for c := range r.dirty {
 		m, ok := r.members[c]
 		if !ok {
 			continue
 		}
-		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.committed,
+		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed,
 			PresenceInfo: PresenceInfo{Session: c.session, User: m.user, Selection: m.selection}}), c)
 	}
 	clear(r.dirty)

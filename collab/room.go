@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"tandem/auth"
 	"tandem/ot"
@@ -37,8 +36,7 @@ type room struct {
 	acked []*Conn // scratch for committedBatch: who got the ack of one op
 
 	members  map[*Conn]*member
-	dirty    map[*Conn]bool // presence to broadcast at the next flush
-	gone     []PresenceInfo // dropped members, announced at the next flush
+	pres     *presence // who is here and their selections
 	draining bool
 	idleFor  time.Duration
 }
@@ -56,9 +54,8 @@ func (r *room) current(s sender) bool { return s.c != nil && r.members[s.c] == s
 
 // member is one connection in the room.
 type member struct {
-	role      store.Role
-	user      UserInfo
-	selection []ot.Range // at committed
+	role store.Role
+	user UserInfo
 }
 
 // pendingOp is an accepted op until it is committed and acknowledged.
@@ -110,7 +107,7 @@ func newRoom(h *Hub, id string) *room {
 		done:    make(chan struct{}),
 		commits: make(chan error, 1),
 		members: make(map[*Conn]*member),
-		dirty:   make(map[*Conn]bool),
+		pres:    newPresence(id),
 	}
 }
 
@@ -366,7 +363,7 @@ func (r *room) join(q joinReq) error {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
 	m := &member{role: role, user: c.info}
-	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.presenceList(c)}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.session)}
 	ops, ok := r.catchUp(q.version)
 	if ok {
 		msg.Ops = &ops
@@ -381,7 +378,7 @@ func (r *room) join(q joinReq) error {
 		return store.Errorf(store.CodeUnavailable, "connection too slow")
 	}
 	r.members[c] = m
-	r.dirty[c] = true // the others learn who came
+	r.pres.add(c.session, c.info) // the others learn who came
 	return nil
 }
 
@@ -459,15 +456,12 @@ const (
 var errTooMuchHistory = errors.New("too much history to read")
 
 func (r *room) leave(c *Conn) {
-	m, ok := r.members[c]
-	if !ok {
+	if _, ok := r.members[c]; !ok {
 		return
 	}
 	c.forget(r.id)
 	delete(r.members, c)
-	delete(r.dirty, c)
-	// Everyone else sees the cursor go, at the next flush.
-	r.gone = append(r.gone, PresenceInfo{Session: c.session, User: m.user})
+	r.pres.remove(c.session) // everyone else sees the cursor go, at the next flush
 }
 
 // submit sequences one op: dedupe, transform over what landed since its
@@ -599,11 +593,7 @@ func (r *room) committedBatch() error {
 	}
 	for _, p := range r.inflight {
 		rec := p.rec
-		for _, m := range r.members {
-			if m.selection != nil {
-				m.selection = ot.TransformRanges(m.selection, rec.Op, m.user.ID == rec.UserID)
-			}
-		}
+		r.pres.move(rec.Op, rec.UserID)
 		// The author's memberships get the ack; everyone else, including a
 		// later membership of the author's connection, gets the op.
 		ack := encode(ackMsg{Type: "ack", Doc: r.id, ID: rec.ID, Version: rec.Version})
@@ -636,11 +626,12 @@ func (r *room) committedBatch() error {
 	return nil
 }
 
-// broadcast sends msg to every member but skip (nil: everyone); members
-// whose queue is full are dropped (they reconnect and catch up).
-func (r *room) broadcast(msg []byte, skip *Conn) {
+// broadcast sends msg to every member but the one with session skip ("":
+// everyone); members whose queue is full are dropped (they reconnect and
+// catch up).
+func (r *room) broadcast(msg []byte, skip string) {
 	for c := range r.members {
-		if c != skip && !c.send(msg) {
+		if c.session != skip && !c.send(msg) {
 			r.drop(c)
 		}
 	}
@@ -649,18 +640,14 @@ func (r *room) broadcast(msg []byte, skip *Conn) {
 // drop removes a member that cannot keep up; the others learn it left at
 // the next presence flush (not now: drop runs inside broadcasts).
 func (r *room) drop(c *Conn) {
-	if m, ok := r.members[c]; ok {
-		r.gone = append(r.gone, PresenceInfo{Session: c.session, User: m.user})
-	}
+	r.pres.remove(c.session)
 	c.forget(r.id)
 	delete(r.members, c)
-	delete(r.dirty, c)
 	r.hub.metrics.dropped.Inc()
 }
 
 func (r *room) presence(q presenceReq) {
-	m, ok := r.members[q.c]
-	if !ok {
+	if _, ok := r.members[q.c]; !ok {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
 		return
 	}
@@ -673,56 +660,23 @@ func (r *room) presence(q presenceReq) {
 		// store. It is ephemeral, and the client's next one replaces it.
 		return
 	}
-	sel := q.sel
-	if sel != nil {
-		since, err := r.history(q.version, r.seq.committed)
-		if err != nil {
+	var since []store.OpRecord
+	if q.sel != nil {
+		var err error
+		if since, err = r.history(q.version, r.seq.committed); err != nil {
 			q.c.sendDocError(r.id, "", fmt.Errorf("read history: %w", err))
 			return
 		}
-		for _, rec := range since {
-			sel = ot.TransformRanges(sel, rec.Op, false)
-		}
-		n := utf8.RuneCountInString(r.seq.stable)
-		for i := range sel {
-			sel[i] = ot.Range{Anchor: min(sel[i].Anchor, n), Head: min(sel[i].Head, n)}
-		}
-		if sel == nil {
-			sel = []ot.Range{}
-		}
 	}
-	m.selection = sel
-	r.dirty[q.c] = true
+	r.pres.set(q.c.session, selectionAt(q.sel, since, r.seq.stable))
 }
 
-// flushPresence broadcasts the latest presence of each member that moved
-// since the last flush: a burst of cursor moves costs one message.
+// flushPresence broadcasts who left and the latest presence of each member
+// that came or moved since the last flush.
 func (r *room) flushPresence() {
-	gone := r.gone
-	r.gone = nil
-	for _, p := range gone {
-		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, Left: true, PresenceInfo: p}), nil)
+	for _, n := range r.pres.flush(r.seq.committed) {
+		r.broadcast(n.msg, n.skip)
 	}
-	for c := range r.dirty {
-		m, ok := r.members[c]
-		if !ok {
-			continue
-		}
-		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed,
-			PresenceInfo: PresenceInfo{Session: c.session, User: m.user, Selection: m.selection}}), c)
-	}
-	clear(r.dirty)
-}
-
-// presenceList is everyone's presence but c's, for joined.
-func (r *room) presenceList(c *Conn) []PresenceInfo {
-	out := []PresenceInfo{}
-	for other, m := range r.members {
-		if other != c {
-			out = append(out, PresenceInfo{Session: other.session, User: m.user, Selection: m.selection})
-		}
-	}
-	return out
 }
 
 // refresh checks every member's role again, after the document's members

@@ -1,0 +1,122 @@
+package collab
+
+import (
+	"unicode/utf8"
+
+	"tandem/ot"
+	"tandem/store"
+)
+
+// presence is who is in a room and where their carets and selections are,
+// kept at the room's committed version: moved through every committed op,
+// changes coalesced until the next flush, each encoded once for everyone.
+// Members are known by their connection's session id. Like the sequencer
+// it is a plain value: the room owns it and broadcasts what flush returns.
+type presence struct {
+	doc   string
+	here  map[string]*presentMember // by session
+	dirty map[string]bool           // sessions whose news is not yet out
+	gone  []PresenceInfo            // who left since the last flush
+}
+
+type presentMember struct {
+	user      UserInfo
+	selection []ot.Range // at the committed version; nil: none shown
+}
+
+// presenceNews is one presence message for every member but skip.
+type presenceNews struct {
+	skip string // a session, or "" for nobody
+	msg  []byte
+}
+
+func newPresence(doc string) *presence {
+	return &presence{doc: doc, here: make(map[string]*presentMember), dirty: make(map[string]bool)}
+}
+
+// add counts a new member; the others learn who came at the next flush.
+func (p *presence) add(session string, user UserInfo) {
+	p.here[session] = &presentMember{user: user}
+	p.dirty[session] = true
+}
+
+// remove forgets a member (left, removed or dropped); the others learn it
+// at the next flush.
+func (p *presence) remove(session string) {
+	m, ok := p.here[session]
+	if !ok {
+		return
+	}
+	delete(p.here, session)
+	delete(p.dirty, session)
+	p.gone = append(p.gone, PresenceInfo{Session: session, User: m.user})
+}
+
+// set replaces a member's selection, which must already be at the
+// committed version (see selectionAt); nil shows none.
+func (p *presence) set(session string, sel []ot.Range) {
+	if m, ok := p.here[session]; ok {
+		m.selection = sel
+		p.dirty[session] = true
+	}
+}
+
+// move carries every selection over a committed op by author: the
+// author's own caret goes after what they typed, everyone else's stays
+// before an insert at it.
+func (p *presence) move(op ot.Op, author string) {
+	for _, m := range p.here {
+		if m.selection != nil {
+			m.selection = ot.TransformRanges(m.selection, op, m.user.ID == author)
+		}
+	}
+}
+
+// list is everyone's presence but except's, for a joining member.
+func (p *presence) list(except string) []PresenceInfo {
+	out := []PresenceInfo{}
+	for session, m := range p.here {
+		if session != except {
+			out = append(out, PresenceInfo{Session: session, User: m.user, Selection: m.selection})
+		}
+	}
+	return out
+}
+
+// flush returns what happened since the last flush, at version: who left
+// (for everyone) and the latest presence of each member that came or moved
+// (for everyone but them). A burst of caret moves costs one message.
+func (p *presence) flush(version int64) []presenceNews {
+	var out []presenceNews
+	for _, g := range p.gone {
+		out = append(out, presenceNews{msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version, Left: true, PresenceInfo: g})})
+	}
+	p.gone = nil
+	for session := range p.dirty {
+		m := p.here[session]
+		out = append(out, presenceNews{skip: session, msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version,
+			PresenceInfo: PresenceInfo{Session: session, User: m.user, Selection: m.selection}})})
+	}
+	clear(p.dirty)
+	return out
+}
+
+// selectionAt moves a selection made before the ops since (every op after
+// its version up to the committed one) over them, and clamps it to text,
+// the committed text: the form set takes. nil stays nil (no selection).
+func selectionAt(sel []ot.Range, since []store.OpRecord, text string) []ot.Range {
+	if sel == nil {
+		return nil
+	}
+	for _, rec := range since {
+		sel = ot.TransformRanges(sel, rec.Op, false)
+	}
+	n := utf8.RuneCountInString(text)
+	for i := range sel {
+		sel[i] = ot.Range{Anchor: min(sel[i].Anchor, n), Head: min(sel[i].Head, n)}
+	}
+	if sel == nil {
+		sel = []ot.Range{}
+	}
+	return sel
+}

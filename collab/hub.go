@@ -126,6 +126,11 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *metrics
 
+	// ctx is what rooms call the store with; Close cancels it when the
+	// rooms do not drain in time, so that a store call that hangs ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	rooms   map[string]*room
 	conns   map[*Conn]struct{}
@@ -142,7 +147,10 @@ var ErrClosing = store.Errorf(store.CodeUnavailable, "the server is shutting dow
 // NewHub returns a hub on st, registering its metrics with reg.
 func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Hub {
 	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
+		ctx:     ctx,
+		cancel:  cancel,
 		store:   st,
 		cfg:     cfg,
 		writes:  auth.NewKeyedLimiter(rate.Limit(float64(cfg.WriteBytesPerMin)/60), cfg.WriteBytesPerMin),
@@ -267,6 +275,7 @@ func (h *Hub) Submit(ctx context.Context, docID, userID string, base int64, id s
 // "going away" so clients reconnect (to this server when it returns, or to
 // another).
 func (h *Hub) Close(ctx context.Context) error {
+	defer h.cancel()
 	h.mu.Lock()
 	h.closing = true
 	rooms := make([]*room, 0, len(h.rooms))
@@ -287,6 +296,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("rooms did not drain: %w", ctx.Err())
+		h.cancel() // a store call that hangs ends now; its room fails
 	}
 	h.mu.Lock()
 	conns := make([]*Conn, 0, len(h.conns))

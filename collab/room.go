@@ -1,14 +1,12 @@
 package collab
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"tandem/auth"
-	"tandem/ot"
 	"tandem/store"
 )
 
@@ -24,7 +22,7 @@ var errRoomClosed = errors.New("room closed")
 type room struct {
 	id    string
 	hub   *Hub
-	inbox chan any
+	inbox chan request
 	done  chan struct{} // closed when the goroutine has stopped
 
 	seq *sequencer // set once loaded
@@ -39,6 +37,9 @@ type room struct {
 	pres     *presence // who is here and their selections
 	draining bool
 	idleFor  time.Duration
+
+	refreshes    int // role refreshes asked for
+	rolesApplied int // the latest refresh whose roles were applied
 }
 
 // sender is one membership of a connection in the room. The member pointer
@@ -54,8 +55,9 @@ func (r *room) current(s sender) bool { return s.c != nil && r.members[s.c] == s
 
 // member is one connection in the room.
 type member struct {
-	role store.Role
-	user UserInfo
+	role     store.Role
+	user     UserInfo
+	joinedAt int // room.refreshes when it joined: older refreshes do not judge it
 }
 
 // pendingOp is an accepted op until it is committed and acknowledged.
@@ -69,68 +71,17 @@ type pendingOp struct {
 	received time.Time
 }
 
-// Requests to the room goroutine.
-type (
-	joinReq struct {
-		c       *Conn
-		version int64 // -1: send the content
-		reply   chan error
-	}
-	leaveReq    struct{ c *Conn }
-	presenceReq struct {
-		c       *Conn
-		version int64
-		sel     []ot.Range
-	}
-	submitReq struct {
-		c        *Conn // nil for a program
-		user     string
-		base     int64
-		id       string
-		op       ot.Op
-		reply    chan submitResult // for a program
-		received time.Time
-	}
-	submitResult struct {
-		version int64
-		err     error
-	}
-	refreshReq struct{}
-	drainReq   struct{}
-)
-
 func newRoom(h *Hub, id string) *room {
 	return &room{
 		id:      id,
 		hub:     h,
-		inbox:   make(chan any, 256),
+		inbox:   make(chan request, 256),
 		done:    make(chan struct{}),
 		commits: make(chan error, 1),
 		members: make(map[*Conn]*member),
 		pres:    newPresence(id),
 	}
 }
-
-// send hands the room a request, waiting while its inbox is full (which
-// slows only the sender), unless the room has stopped or ctx ends.
-func (r *room) send(ctx context.Context, req any) error {
-	select {
-	case <-r.done: // first, so a stopped room is not fed while it has room
-		return errRoomClosed
-	default:
-	}
-	select {
-	case r.inbox <- req:
-		return nil
-	case <-r.done:
-		return errRoomClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// post is send without a caller's context.
-func (r *room) post(req any) { _ = r.send(context.Background(), req) }
 
 func (r *room) run() {
 	defer func() {
@@ -147,7 +98,7 @@ func (r *room) run() {
 	for {
 		select {
 		case req := <-r.inbox:
-			if r.handle(req) {
+			if req.handle(r) {
 				return
 			}
 		case err := <-r.commits:
@@ -180,7 +131,7 @@ func (r *room) run() {
 
 // load reads the document's head from the store.
 func (r *room) load() error {
-	_, c, err := r.hub.store.Load(context.Background(), r.id)
+	_, c, err := r.hub.store.Load(r.hub.ctx, r.id)
 	if err != nil {
 		return err
 	}
@@ -189,31 +140,6 @@ func (r *room) load() error {
 		MaxDocBytes: cfg.MaxDocBytes, WindowOps: cfg.WindowOps, WindowBytes: cfg.WindowBytes, MaxBehind: cfg.MaxBehind,
 	})
 	return nil
-}
-
-// handle serves one request; it returns true when the room has stopped.
-func (r *room) handle(req any) bool {
-	switch q := req.(type) {
-	case joinReq:
-		q.reply <- r.join(q)
-	case leaveReq:
-		r.leave(q.c)
-	case submitReq:
-		r.submit(q)
-	case presenceReq:
-		r.presence(q)
-	case refreshReq:
-		r.refresh()
-	case func(*room):
-		q(r) // run in the room's goroutine: for tests and diagnostics
-	case drainReq:
-		r.draining = true
-		if r.inflight == nil && len(r.pending) == 0 {
-			r.stop()
-			return true
-		}
-	}
-	return false
 }
 
 // stop ends the room cleanly (idle, or drained for shutdown): the hub
@@ -355,14 +281,14 @@ func (r *room) join(q joinReq) error {
 	c := q.c
 	// The role is read here, in the room, so that no membership change
 	// can fall between the check and the join.
-	role, err := auth.Authorize(context.Background(), r.hub.store, r.id, c.user.ID, auth.NeedRead)
+	role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, c.user.ID, auth.NeedRead)
 	if err != nil {
 		return err
 	}
 	if _, ok := r.members[c]; ok {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
-	m := &member{role: role, user: c.info}
+	m := &member{role: role, user: c.info, joinedAt: r.refreshes}
 	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.session)}
 	ops, ok := r.catchUp(q.version)
 	if ok {
@@ -423,7 +349,7 @@ func (r *room) history(from, to int64) ([]store.OpRecord, error) {
 	budget := historyBudget * r.hub.cfg.MaxDocBytes
 	older := make([]store.OpRecord, 0, min(start-1-from, historyPage))
 	for next := from + 1; next < start; {
-		page, err := r.hub.store.Ops(context.Background(), r.id, next, start-1, store.Page{Limit: historyPage, MaxBytes: budget})
+		page, err := r.hub.store.Ops(r.hub.ctx, r.id, next, start-1, store.Page{Limit: historyPage, MaxBytes: budget})
 		if err != nil {
 			return nil, err
 		}
@@ -484,7 +410,7 @@ func (r *room) submit(q submitReq) {
 			reject(store.Errorf(store.CodeForbidden, "a %s may not edit this document", m.role))
 			return
 		}
-	} else if _, err := auth.Authorize(context.Background(), r.hub.store, r.id, q.user, auth.NeedEdit); err != nil {
+	} else if _, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, q.user, auth.NeedEdit); err != nil {
 		// A program's role is read here, in the room, like a join's.
 		reject(err)
 		return
@@ -580,7 +506,7 @@ func (r *room) startCommit() {
 	head := r.seq.committed
 	r.hub.metrics.batch.Observe(float64(n))
 	go func() {
-		r.commits <- r.hub.store.AppendOps(context.Background(), r.id, head, batch)
+		r.commits <- r.hub.store.AppendOps(r.hub.ctx, r.id, head, batch)
 	}()
 }
 
@@ -681,17 +607,42 @@ func (r *room) flushPresence() {
 
 // refresh checks every member's role again, after the document's members
 // changed: a removed member is told and leaves, a changed role applies to
-// the next op.
+// the next op. The roles are read with one query, off the room's
+// goroutine, which goes on sequencing meanwhile; they come back as a
+// rolesReq.
 func (r *room) refresh() {
+	r.refreshes++
+	n := r.refreshes
+	go func() {
+		members, err := r.hub.store.ListMembers(r.hub.ctx, r.id)
+		r.post(rolesReq{n: n, members: members, err: err})
+	}()
+}
+
+// applyRoles applies the roles read by refresh number q.n, to the members
+// that were there when it was asked (a later joiner read its own role), and
+// unless a later refresh was applied already.
+func (r *room) applyRoles(q rolesReq) {
+	if q.n <= r.rolesApplied {
+		return
+	}
+	if q.err != nil && !errors.Is(q.err, store.ErrNotFound) {
+		// The store failed, not the members: keep them and say so.
+		r.hub.log.Warn("role refresh failed", "doc", r.id, "err", q.err)
+		return
+	}
+	r.rolesApplied = q.n
+	roles := make(map[string]store.Role, len(q.members)) // none if the document is gone
+	for _, m := range q.members {
+		roles[m.UserID] = m.Role
+	}
 	for c, m := range r.members {
-		role, err := auth.Authorize(context.Background(), r.hub.store, r.id, c.user.ID, auth.NeedRead)
-		if code, _ := store.ErrorCode(err); err != nil && code != store.CodeNotFound && code != store.CodeForbidden {
-			// The store failed, not the member: keep them and say so.
-			r.hub.log.Warn("role refresh failed", "doc", r.id, "user", c.user.ID, "err", err)
+		if m.joinedAt >= q.n {
 			continue
 		}
-		if err != nil {
-			c.sendDocError(r.id, "", err)
+		role, ok := roles[c.user.ID]
+		if !ok || !role.Valid() {
+			c.sendDocError(r.id, "", store.Errorf(store.CodeNotFound, "no document %s", r.id))
 			r.leave(c)
 			continue
 		}

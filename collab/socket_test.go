@@ -435,7 +435,7 @@ func roomMembers(h *Hub, doc string) int {
 		return 0
 	}
 	n := make(chan int, 1)
-	r.post(func(r *room) { n <- len(r.members) })
+	r.post(inspectReq(func(r *room) { n <- len(r.members) }))
 	select {
 	case v := <-n:
 		return v
@@ -638,7 +638,7 @@ func TestWindowBoundedByBytes(t *testing.T) {
 	r := env.hub.rooms[doc]
 	env.hub.mu.Unlock()
 	sizes := make(chan [2]int, 1)
-	r.post(func(r *room) { sizes <- [2]int{r.seq.windowBytes, len(r.seq.window)} })
+	r.post(inspectReq(func(r *room) { sizes <- [2]int{r.seq.windowBytes, len(r.seq.window)} }))
 	got := <-sizes
 	if got[0] > cfg.WindowBytes || got[1] >= 40 {
 		t.Errorf("window holds %d bytes in %d ops; want at most %d bytes", got[0], got[1], cfg.WindowBytes)

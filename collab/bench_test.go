@@ -123,7 +123,7 @@ func benchRoom(b *testing.B, kind string, subs int) {
 				base := known
 				version.Unlock()
 				op := ot.Insertion(int(base), 0, "x")
-				r.post(submitReq{c: conns[w], user: conns[w].user.ID, base: base, id: fmt.Sprintf("w%d-%d", w, i), op: op, received: time.Now()})
+				r.post(submitReq{from: socketAuthor{c: conns[w]}, user: conns[w].user.ID, base: base, id: fmt.Sprintf("w%d-%d", w, i), op: op, received: time.Now()})
 				acked := <-ackCh[w]
 				version.Lock()
 				known = max(known, acked)

@@ -162,6 +162,12 @@ func (c *Conn) sendDocError(doc, id string, err error) {
 	c.send(errorFrame(doc, id, err))
 }
 
+// sessionID names the connection: presence tells people apart by it.
+func (c *Conn) sessionID() string { return c.session }
+
+// userInfo is who the connection's user is, as others see them.
+func (c *Conn) userInfo() UserInfo { return c.info }
+
 // kick closes the connection with code and reason, once, without waiting:
 // the writer sends what is queued (unless the peer is too slow for that)
 // and then the close frame.
@@ -389,7 +395,7 @@ func (c *Conn) dispatch(m ClientMessage) {
 			c.send(errorFrame(m.Doc, m.ID, errWritingTooFast))
 			return
 		}
-		if err := r.send(c.ctx, submitReq{c: c, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
+		if err := r.send(c.ctx, submitReq{from: socketAuthor{c: c}, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
 			c.forget(m.Doc)
 			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send")))
 		}
@@ -443,3 +449,5 @@ func (c *Conn) leaveAll() {
 		r.post(leaveReq{c: c})
 	}
 }
+
+var _ subscriber = (*Conn)(nil)

@@ -243,7 +243,7 @@ func (h *Hub) Submit(ctx context.Context, docID, userID string, base int64, id s
 			return 0, err
 		}
 		reply := make(chan submitResult, 1)
-		if err := r.send(ctx, submitReq{user: userID, base: base, id: id, op: op, reply: reply, received: time.Now()}); errors.Is(err, errRoomClosed) {
+		if err := r.send(ctx, submitReq{from: programAuthor(reply), user: userID, base: base, id: id, op: op, received: time.Now()}); errors.Is(err, errRoomClosed) {
 			continue
 		} else if err != nil {
 			return 0, err

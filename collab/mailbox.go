@@ -19,26 +19,25 @@ type request interface {
 type (
 	// joinReq admits c, answering on reply.
 	joinReq struct {
-		c       *Conn
+		c       subscriber
 		version int64 // -1: send the content
 		reply   chan error
 	}
 	// leaveReq takes c out.
-	leaveReq struct{ c *Conn }
+	leaveReq struct{ c subscriber }
 	// presenceReq sets c's selection, made at version.
 	presenceReq struct {
-		c       *Conn
+		c       subscriber
 		version int64
 		sel     []ot.Range
 	}
-	// submitReq sequences an op, from a socket (c) or a program (reply).
+	// submitReq sequences an op, made at base by user, sent by from.
 	submitReq struct {
-		c        *Conn // nil for a program
+		from     author
 		user     string
 		base     int64
 		id       string
 		op       ot.Op
-		reply    chan submitResult // for a program
 		received time.Time
 	}
 	// refreshReq re-reads every member's role.

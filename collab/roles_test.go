@@ -63,7 +63,7 @@ func TestRolesOutOfOrder(t *testing.T) {
 		var role store.Role
 		run(func(r *room) {
 			for conn, m := range r.members {
-				if conn.user.ID == bob.id {
+				if conn.userInfo().ID == bob.id {
 					role = m.role
 				}
 			}

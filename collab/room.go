@@ -31,9 +31,9 @@ type room struct {
 	inflight []*pendingOp // in the commit under way
 	commits  chan error   // the commit's result
 
-	acked []*Conn // scratch for committedBatch: who got the ack of one op
+	acked []subscriber // scratch for committedBatch: who got the ack of one op
 
-	members  map[*Conn]*member
+	members  map[subscriber]*member
 	pres     *presence // who is here and their selections
 	draining bool
 	idleFor  time.Duration
@@ -41,17 +41,6 @@ type room struct {
 	refreshes    int // role refreshes asked for
 	rolesApplied int // the latest refresh whose roles were applied
 }
-
-// sender is one membership of a connection in the room. The member pointer
-// tells a membership from a later one of the same connection (after a leave
-// and a rejoin), which must get the op rather than its ack.
-type sender struct {
-	c *Conn
-	m *member
-}
-
-// current reports whether s is still the connection's membership.
-func (r *room) current(s sender) bool { return s.c != nil && r.members[s.c] == s.m }
 
 // member is one connection in the room.
 type member struct {
@@ -63,11 +52,8 @@ type member struct {
 // pendingOp is an accepted op until it is committed and acknowledged.
 type pendingOp struct {
 	rec      store.OpRecord
-	q        submitReq           // the request as received, to sequence again after a rollback
-	from     sender              // the author's membership; none for a program
-	reply    chan submitResult   // a program's request, or nil
-	also     []sender            // memberships that re-sent it meanwhile
-	waiters  []chan submitResult // programs that re-sent it meanwhile
+	q        submitReq // the request as received, to sequence again after a rollback
+	authors  []author  // who sent it: its author, and re-sends meanwhile
 	received time.Time
 }
 
@@ -78,7 +64,7 @@ func newRoom(h *Hub, id string) *room {
 		inbox:   make(chan request, 256),
 		done:    make(chan struct{}),
 		commits: make(chan error, 1),
-		members: make(map[*Conn]*member),
+		members: make(map[subscriber]*member),
 		pres:    newPresence(id),
 	}
 }
@@ -164,11 +150,7 @@ func (r *room) refuseQueued(err error) {
 			case joinReq:
 				q.reply <- err
 			case submitReq:
-				if q.reply != nil {
-					q.reply <- submitResult{err: err}
-				} else {
-					q.c.sendDocError(r.id, q.id, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send"))
-				}
+				q.from.gone(r, q.id, err)
 			}
 		default:
 			return
@@ -210,7 +192,7 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	r.seq.rollBack()
 	r.inflight, r.pending = nil, nil
 	for _, p := range redo {
-		if err := r.sequence(p.q, p.from, p); err != nil {
+		if err := r.sequence(p.q, p); err != nil {
 			r.refuse(p, err)
 		}
 	}
@@ -218,22 +200,10 @@ func (r *room) rollBack(dup *store.DuplicateError) bool {
 	return true
 }
 
-// refuse answers an accepted op that will not be committed: its author's
-// memberships and programs waiting on it get err.
+// refuse answers an accepted op that will not be committed: its authors
+// get err.
 func (r *room) refuse(p *pendingOp, err error) {
-	told := r.acked[:0] // scratch, as in committedBatch: each connection once
-	for _, s := range append(p.also, p.from) {
-		if r.current(s) && !slices.Contains(told, s.c) {
-			told = append(told, s.c)
-			s.c.sendDocError(r.id, p.rec.ID, err)
-		}
-	}
-	r.acked = told
-	for _, w := range append(p.waiters, p.reply) {
-		if w != nil {
-			w <- submitResult{err: err}
-		}
-	}
+	r.acked = r.tell(p.authors, p.rec.ID, 0, err, r.acked[:0])
 }
 
 // fail ends the room after an error it cannot recover from (a load or a
@@ -245,9 +215,9 @@ func (r *room) fail(err error) {
 		r.hub.log.Error("room failed", "doc", r.id, "err", err)
 	}
 	for _, p := range append(r.inflight, r.pending...) {
-		for _, w := range append(p.waiters, p.reply) {
-			if w != nil {
-				w <- submitResult{err: failErr(err)}
+		for _, a := range p.authors {
+			if c, _ := a.via(); c == nil { // connections are closed below
+				a.done(r, p.rec.ID, 0, failErr(err))
 			}
 		}
 	}
@@ -279,17 +249,18 @@ func (r *room) join(q joinReq) error {
 		return ErrClosing
 	}
 	c := q.c
+	user := c.userInfo()
 	// The role is read here, in the room, so that no membership change
 	// can fall between the check and the join.
-	role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, c.user.ID, auth.NeedRead)
+	role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, user.ID, auth.NeedRead)
 	if err != nil {
 		return err
 	}
 	if _, ok := r.members[c]; ok {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
-	m := &member{role: role, user: c.info, joinedAt: r.refreshes}
-	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.session)}
+	m := &member{role: role, user: user, joinedAt: r.refreshes}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.sessionID())}
 	ops, ok := r.catchUp(q.version)
 	if ok {
 		msg.Ops = &ops
@@ -304,7 +275,7 @@ func (r *room) join(q joinReq) error {
 		return store.Errorf(store.CodeUnavailable, "connection too slow")
 	}
 	r.members[c] = m
-	r.pres.add(c.session, c.info) // the others learn who came
+	r.pres.add(c.sessionID(), user) // the others learn who came
 	return nil
 }
 
@@ -381,27 +352,21 @@ const (
 
 var errTooMuchHistory = errors.New("too much history to read")
 
-func (r *room) leave(c *Conn) {
+func (r *room) leave(c subscriber) {
 	if _, ok := r.members[c]; !ok {
 		return
 	}
 	c.forget(r.id)
 	delete(r.members, c)
-	r.pres.remove(c.session) // everyone else sees the cursor go, at the next flush
+	r.pres.remove(c.sessionID()) // everyone else sees the cursor go, at the next flush
 }
 
 // submit sequences one op: dedupe, transform over what landed since its
 // base, validate, apply, and queue it for the next commit.
 func (r *room) submit(q submitReq) {
-	reject := func(err error) {
-		if q.reply != nil {
-			q.reply <- submitResult{err: err}
-		} else {
-			q.c.sendDocError(r.id, q.id, err)
-		}
-	}
-	if q.c != nil {
-		m, ok := r.members[q.c]
+	reject := func(err error) { q.from.done(r, q.id, 0, err) }
+	if c, _ := q.from.via(); c != nil {
+		m, ok := r.members[c]
 		if !ok {
 			reject(store.Errorf(store.CodeBadRequest, "join the document before sending ops"))
 			return
@@ -410,6 +375,7 @@ func (r *room) submit(q submitReq) {
 			reject(store.Errorf(store.CodeForbidden, "a %s may not edit this document", m.role))
 			return
 		}
+		q.from = socketAuthor{c: c, m: m} // this membership is the author
 	} else if _, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, q.user, auth.NeedEdit); err != nil {
 		// A program's role is read here, in the room, like a join's.
 		reject(err)
@@ -428,7 +394,7 @@ func (r *room) submit(q submitReq) {
 		r.duplicate(q, dup)
 		return
 	}
-	if err := r.sequence(q, sender{q.c, r.members[q.c]}, nil); err != nil {
+	if err := r.sequence(q, nil); err != nil {
 		reject(err)
 		return
 	}
@@ -440,7 +406,7 @@ func (r *room) submit(q submitReq) {
 // acknowledged instead. again
 // is the op's earlier sequencing when a rollback sequences it anew: its
 // re-senders and waiting programs carry over.
-func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
+func (r *room) sequence(q submitReq, again *pendingOp) error {
 	since, err := r.history(q.base, r.seq.version)
 	if errors.Is(err, errTooMuchHistory) {
 		return store.Errorf(store.CodeBadRequest, "version %d is too far behind (too much changed since): rejoin", q.base)
@@ -460,9 +426,9 @@ func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
 		r.duplicate(q, dup)
 		return nil
 	}
-	p := &pendingOp{rec: rec, q: q, from: from, reply: q.reply, received: q.received}
+	p := &pendingOp{rec: rec, q: q, authors: []author{q.from}, received: q.received}
 	if again != nil {
-		p.also, p.waiters, p.reply = again.also, again.waiters, again.reply
+		p.authors = again.authors
 	}
 	r.pending = append(r.pending, p)
 	return nil
@@ -472,20 +438,12 @@ func (r *room) sequence(q submitReq, from sender, again *pendingOp) error {
 // if it is committed, or when its commit is.
 func (r *room) duplicate(q submitReq, version int64) {
 	if version <= r.seq.committed {
-		if q.reply != nil {
-			q.reply <- submitResult{version: version}
-		} else {
-			q.c.send(encode(ackMsg{Type: "ack", Doc: r.id, ID: q.id, Version: version}))
-		}
+		q.from.done(r, q.id, version, nil)
 		return
 	}
 	for _, p := range append(r.inflight, r.pending...) {
 		if p.rec.Version == version {
-			if q.reply != nil {
-				p.waiters = append(p.waiters, q.reply)
-			} else {
-				p.also = append(p.also, sender{q.c, r.members[q.c]})
-			}
+			p.authors = append(p.authors, q.from)
 			return
 		}
 	}
@@ -522,21 +480,7 @@ func (r *room) committedBatch() error {
 		r.pres.move(rec.Op, rec.UserID)
 		// The author's memberships get the ack; everyone else, including a
 		// later membership of the author's connection, gets the op.
-		ack := encode(ackMsg{Type: "ack", Doc: r.id, ID: rec.ID, Version: rec.Version})
-		acked := r.acked[:0] // reused: no allocation per op on the hot path
-		for _, s := range append(p.also, p.from) {
-			if r.current(s) && !slices.Contains(acked, s.c) {
-				acked = append(acked, s.c)
-				if !s.c.send(ack) {
-					r.drop(s.c)
-				}
-			}
-		}
-		for _, w := range append(p.waiters, p.reply) {
-			if w != nil {
-				w <- submitResult{version: rec.Version}
-			}
-		}
+		acked := r.tell(p.authors, rec.ID, rec.Version, nil, r.acked[:0]) // scratch reused: no allocation per op
 		op := encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})
 		for c := range r.members {
 			if !slices.Contains(acked, c) && !c.send(op) {
@@ -557,7 +501,7 @@ func (r *room) committedBatch() error {
 // catch up).
 func (r *room) broadcast(msg []byte, skip string) {
 	for c := range r.members {
-		if c.session != skip && !c.send(msg) {
+		if c.sessionID() != skip && !c.send(msg) {
 			r.drop(c)
 		}
 	}
@@ -565,8 +509,8 @@ func (r *room) broadcast(msg []byte, skip string) {
 
 // drop removes a member that cannot keep up; the others learn it left at
 // the next presence flush (not now: drop runs inside broadcasts).
-func (r *room) drop(c *Conn) {
-	r.pres.remove(c.session)
+func (r *room) drop(c subscriber) {
+	r.pres.remove(c.sessionID())
 	c.forget(r.id)
 	delete(r.members, c)
 	r.hub.metrics.dropped.Inc()
@@ -594,7 +538,7 @@ func (r *room) presence(q presenceReq) {
 			return
 		}
 	}
-	r.pres.set(q.c.session, selectionAt(q.sel, since, r.seq.stable))
+	r.pres.set(q.c.sessionID(), selectionAt(q.sel, since, r.seq.stable))
 }
 
 // flushPresence broadcasts who left and the latest presence of each member
@@ -640,7 +584,7 @@ func (r *room) applyRoles(q rolesReq) {
 		if m.joinedAt >= q.n {
 			continue
 		}
-		role, ok := roles[c.user.ID]
+		role, ok := roles[c.userInfo().ID]
 		if !ok || !role.Valid() {
 			c.sendDocError(r.id, "", store.Errorf(store.CodeNotFound, "no document %s", r.id))
 			r.leave(c)

@@ -1,0 +1,89 @@
+package collab
+
+import (
+	"slices"
+
+	"github.com/coder/websocket"
+
+	"tandem/store"
+)
+
+// subscriber is a connection as a room sees it: a session of a user, sent
+// messages through a bounded queue, that remembers which rooms hold it.
+// *Conn is the implementation; the room knows it only through this.
+type subscriber interface {
+	sessionID() string
+	userInfo() UserInfo
+	// send queues msg; false if the queue is full (the room then drops it).
+	send(msg []byte) bool
+	sendDocError(doc, id string, err error)
+	remember(r *room) bool // the room admits it (false: it holds too many)
+	forget(doc string)     // the room let it go
+	kick(code websocket.StatusCode, reason string)
+}
+
+// author is who sent an op and waits for its outcome: a connection's
+// membership, or a program's request. An op may have several: its author
+// may re-send it while it waits.
+type author interface {
+	// via is the connection the op came through and the membership it
+	// came from (nil, nil for a program). The room tells a connection
+	// once per op, and only while that membership lasts: a later one of
+	// the same connection (after a leave and a join) gets the op itself.
+	via() (subscriber, *member)
+	// done tells the outcome: stored as version, or refused with err.
+	done(r *room, id string, version int64, err error)
+	// gone tells an author whose op the room could not answer because it
+	// stopped: a program gets err (errRoomClosed: it retries the next
+	// room); a connection is told to rejoin and re-send.
+	gone(r *room, id string, err error)
+}
+
+// socketAuthor is an op's author on a socket.
+type socketAuthor struct {
+	c subscriber
+	m *member // the membership; nil until the room has checked it
+}
+
+func (a socketAuthor) via() (subscriber, *member) { return a.c, a.m }
+
+func (a socketAuthor) done(r *room, id string, version int64, err error) {
+	if err != nil {
+		a.c.sendDocError(r.id, id, err)
+		return
+	}
+	if !a.c.send(encode(ackMsg{Type: "ack", Doc: r.id, ID: id, Version: version})) {
+		r.drop(a.c)
+	}
+}
+
+func (a socketAuthor) gone(r *room, id string, _ error) {
+	a.c.sendDocError(r.id, id, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send"))
+}
+
+// programAuthor is an op's author over REST, waiting on its reply.
+type programAuthor chan submitResult
+
+func (programAuthor) via() (subscriber, *member) { return nil, nil }
+
+func (p programAuthor) done(_ *room, _ string, version int64, err error) {
+	p <- submitResult{version: version, err: err}
+}
+
+func (p programAuthor) gone(_ *room, _ string, err error) { p <- submitResult{err: err} }
+
+// tell gives each author of an op its outcome, each connection once and
+// only while the membership that sent it lasts; it returns told with the
+// connections it told added.
+func (r *room) tell(authors []author, id string, version int64, err error, told []subscriber) []subscriber {
+	for _, a := range authors {
+		if c, m := a.via(); c != nil {
+			if r.members[c] != m || slices.Contains(told, c) {
+				continue
+			}
+			told = append(told, c)
+		}
+		a.done(r, id, version, err)
+	}
+	return told
+}

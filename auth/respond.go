@@ -220,5 +220,5 @@ func readError(err error) error {
 	if errors.As(err, &tooBig) {
 		return store.Errorf(store.CodeTooLarge, "request body is larger than %d bytes", tooBig.Limit)
 	}
-	return store.Errorf(store.CodeBadRequest, "reading the request body: %v", err)
+	return store.Errorf(store.CodeBadRequest, "reading the request body: %w", err)
 }

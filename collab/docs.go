@@ -509,10 +509,7 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	var req SubmitRequest
 	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
-		if code, msg := store.ErrorCode(err); code == store.CodeBadRequest && inOp(err) {
-			err = store.Errorf(store.CodeInvalidOp, "%s", msg)
-		}
-		api.fail(w, r, err)
+		api.fail(w, r, opError(err))
 		return
 	}
 	switch {

@@ -122,7 +122,7 @@ func ReplayTo(snapshot Content, ops []OpRecord, version int64) (Content, error) 
 		}
 		text, err := ot.Apply(c.Text, rec.Op)
 		if err != nil {
-			return Content{}, fmt.Errorf("%w: version %d does not apply: %v", ErrInvalid, rec.Version, err)
+			return Content{}, fmt.Errorf("%w: version %d does not apply: %w", ErrInvalid, rec.Version, err)
 		}
 		c = Content{Version: rec.Version, Text: text, Replayed: c.Replayed + 1}
 	}

@@ -2,8 +2,8 @@
 // argon2id passwords, browser sessions (scs v2, kept in the store), API tokens
 // for programs, the middleware that puts the caller in the request context,
 // per-document role checks that REST and the socket share, login rate limits,
-// and the account REST handlers. It also holds the JSON request and error
-// helpers every HTTP handler uses.
+// per-user rate limiters, browser origin checks, and the account REST
+// handlers. Its handlers speak JSON through store/httpapi, as collab's do.
 package auth
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Service authenticates callers and serves the account routes.
@@ -170,12 +171,12 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); h != "" {
 			secret, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok {
-				WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
+				httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
 				return
 			}
 			c, err := s.tokenCaller(ctx, strings.TrimSpace(secret))
 			if err != nil {
-				WriteError(w, r, s.log, err)
+				httpapi.WriteError(w, r, s.log, err)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
@@ -189,7 +190,7 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
 				return
 			case !errors.Is(err, store.ErrNotFound):
-				WriteError(w, r, s.log, Unavailable(fmt.Errorf("look up the session's user: %w", err)))
+				httpapi.WriteError(w, r, s.log, httpapi.Unavailable(fmt.Errorf("look up the session's user: %w", err)))
 				return
 			}
 			// A session whose user is gone is no session.
@@ -212,14 +213,14 @@ func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error
 		return Caller{}, invalid
 	}
 	if err != nil {
-		return Caller{}, Unavailable(fmt.Errorf("look up API token: %w", err))
+		return Caller{}, httpapi.Unavailable(fmt.Errorf("look up API token: %w", err))
 	}
 	u, err := s.store.User(ctx, t.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Caller{}, invalid
 	}
 	if err != nil {
-		return Caller{}, Unavailable(fmt.Errorf("look up API token's user: %w", err))
+		return Caller{}, httpapi.Unavailable(fmt.Errorf("look up API token's user: %w", err))
 	}
 	s.uses.note(t.ID, time.Now())
 	return Caller{User: u, Token: &t, Credential: tokenCredential(t.ID)}, nil
@@ -229,7 +230,7 @@ func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error
 func (s *Service) RequireUser(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := CallerFrom(r.Context()); !ok {
-			WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
+			httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
 			return
 		}
 		h(w, r)

@@ -19,6 +19,7 @@ import (
 	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Limits are the sizes the document API enforces.
@@ -112,7 +113,7 @@ func docView(d store.Document, role store.Role) DocView {
 
 // fail writes err as the JSON error response.
 func (api *DocsAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
-	auth.WriteError(w, r, api.log, err)
+	httpapi.WriteError(w, r, api.log, err)
 }
 
 // rateLimited answers 429 with err and Retry-After.
@@ -143,7 +144,7 @@ func ValidateTitle(title string) (string, error) {
 	if strings.TrimSpace(title) == "" {
 		return "Untitled", nil
 	}
-	return auth.ValidateName(title, "title", MaxTitleLen)
+	return store.ValidateName(title, "title", MaxTitleLen)
 }
 
 // NormalizeContent turns \r\n and lone \r into \n, as the editor does, and
@@ -164,7 +165,7 @@ func NormalizeContent(content string, maxBytes int) (string, error) {
 func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 	var req CreateRequest
 	// The body holds the content: allow for JSON escaping on top of it.
-	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -189,7 +190,7 @@ func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	auth.WriteJSON(w, http.StatusCreated, docView(d, store.RoleOwner))
+	httpapi.WriteJSON(w, http.StatusCreated, docView(d, store.RoleOwner))
 }
 
 func (api *DocsAPI) handleList(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +203,7 @@ func (api *DocsAPI) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, d := range docs {
 		views = append(views, docView(d.Document, d.Role))
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Docs []DocView `json:"docs"`
 	}{views})
 }
@@ -220,7 +221,7 @@ func (api *DocsAPI) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	v := docView(d, role)
 	v.Content = &c.Text
-	auth.WriteJSON(w, http.StatusOK, v)
+	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
 // RenameRequest is the body of PATCH /api/docs/{id}.
@@ -235,7 +236,7 @@ func (api *DocsAPI) handleRename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req RenameRequest
-	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes, &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes, &req); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -253,7 +254,7 @@ func (api *DocsAPI) handleRename(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, docView(d, role))
+	httpapi.WriteJSON(w, http.StatusOK, docView(d, role))
 }
 
 func (api *DocsAPI) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -305,7 +306,7 @@ func (api *DocsAPI) handleContent(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Version int64  `json:"version"`
 		Content string `json:"content"`
 	}{c.Version, c.Text})
@@ -404,7 +405,7 @@ func (api *DocsAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 		}
 		invitations = append(invitations, list...)
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Members     []store.Member     `json:"members"`
 		Invitations []store.Invitation `json:"invitations"`
 	}{members, invitations})
@@ -435,7 +436,7 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req MemberRequest
-	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes, &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes, &req); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -457,10 +458,10 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 	}
 	if shared.Member != nil {
 		api.hub.MembersChanged(r.PathValue("id"))
-		auth.WriteJSON(w, http.StatusOK, *shared.Member)
+		httpapi.WriteJSON(w, http.StatusOK, *shared.Member)
 		return
 	}
-	auth.WriteJSON(w, http.StatusAccepted, struct {
+	httpapi.WriteJSON(w, http.StatusAccepted, struct {
 		Invitation store.Invitation `json:"invitation"`
 	}{*shared.Invitation})
 }
@@ -508,7 +509,7 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req SubmitRequest
-	if err := auth.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
 		api.fail(w, r, opError(err))
 		return
 	}
@@ -532,7 +533,7 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Version int64 `json:"version"`
 	}{v})
 }

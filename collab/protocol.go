@@ -7,9 +7,9 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Subprotocol is the WebSocket subprotocol of protocol v1; docs/protocol.md
@@ -54,12 +54,12 @@ type wireClient struct {
 
 // DecodeClientMessage parses and validates one client message: one JSON
 // object and nothing after it, member names exactly as the protocol spells
-// them, none twice, none unknown (auth.DecodeStrict). Its errors are
+// them, none twice, none unknown (httpapi.DecodeStrict). Its errors are
 // *store.Error values (bad_request, or invalid_op for an op that does not
 // parse) whose messages say what is wrong.
 func DecodeClientMessage(data []byte) (ClientMessage, error) {
 	var w wireClient
-	if err := auth.DecodeStrict(data, &w, "message"); err != nil {
+	if err := httpapi.DecodeStrict(data, &w, "message"); err != nil {
 		return ClientMessage{}, opError(err)
 	}
 	m := ClientMessage{Type: w.Type, Doc: w.Doc, Version: -1, ID: w.ID}
@@ -161,7 +161,7 @@ func decodeSelection(raw jsontext.Value) ([]ot.Range, error) {
 		Anchor *int `json:"anchor"`
 		Head   *int `json:"head"`
 	}
-	if err := auth.DecodeStrict(raw, &sel, "selection"); err != nil {
+	if err := httpapi.DecodeStrict(raw, &sel, "selection"); err != nil {
 		_, msg := store.ErrorCode(err)
 		return nil, fmt.Errorf("%w: %w", store.Errorf(store.CodeBadRequest, "selection must be null or a list of {anchor, head}: %s", msg), err)
 	}

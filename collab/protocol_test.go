@@ -8,9 +8,9 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 func TestDecodeClientMessage(t *testing.T) {
@@ -160,7 +160,7 @@ func encodeClient(t *testing.T, m ClientMessage) []byte {
 func TestSubmitDecodeKeepsCause(t *testing.T) {
 	for _, body := range []string{`{"version":0,"id":"x","op":[0]}`, `{"version":0,"id":"x","op":["\u0000"]}`, `{"version":0,"id":"x","op":["\ud800"]}`} {
 		var req SubmitRequest
-		err := auth.Decode([]byte(body), &req)
+		err := httpapi.Decode([]byte(body), &req)
 		if code, _ := store.ErrorCode(err); code != store.CodeBadRequest || !inOp(err) {
 			t.Errorf("%s: err %v (code %s, in op %v)", body, err, code, inOp(err))
 		}
@@ -175,11 +175,11 @@ func TestSubmitDecodeKeepsCause(t *testing.T) {
 		t.Errorf("socket op [0]: err %v (code %s), want invalid_op wrapping ot.ErrMalformed", err, code)
 	}
 	var req SubmitRequest
-	err = auth.Decode([]byte(`{"version":0,"id":"x","op":[1,"\u00e9"]}`), &req)
+	err = httpapi.Decode([]byte(`{"version":0,"id":"x","op":[1,"\u00e9"]}`), &req)
 	if err != nil || req.Op == nil || req.Op.String() != `[1,"é"]` {
 		t.Errorf("good op: %+v, %v", req, err)
 	}
-	if err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1],"op":[1]}`), &req); err == nil || inOp(err) {
+	if err := httpapi.Decode([]byte(`{"version":0,"id":"x","op":[1],"op":[1]}`), &req); err == nil || inOp(err) {
 		t.Errorf("two ops: %v (in op %v), want a malformed body", err, err != nil && inOp(err))
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"tandem/auth"
 	"tandem/docs"
+	"tandem/store/httpapi"
 	"tandem/store/postgres/pgtest"
 )
 
@@ -151,7 +152,7 @@ func (r response) json(t *testing.T, v any) {
 
 // code is the error code of an error response, or "".
 func (r response) code() string {
-	var e auth.ErrorBody
+	var e httpapi.ErrorBody
 	_ = json.Unmarshal(r.body, &e)
 	return string(e.Code)
 }
@@ -258,7 +259,7 @@ func (s *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		// Only the catch-all for unknown API paths may be undescribed, and it
 		// must answer with the error shape.
-		var e auth.ErrorBody
+		var e httpapi.ErrorBody
 		if resp.StatusCode != http.StatusNotFound || json.Unmarshal(respBody, &e) != nil || e.Code != "not_found" {
 			s.t.Errorf("OpenAPI: %s %s is not described: %v", req.Method, req.URL.Path, err)
 		}

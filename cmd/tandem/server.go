@@ -20,6 +20,7 @@ import (
 	"tandem/frontend"
 	"tandem/migrations"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // server is a running tandem serve: the wiring of store, auth, the APIs and
@@ -159,7 +160,7 @@ func (s *server) handler() (http.Handler, error) {
 	authSvc.Register(mux)
 	docsAPI.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.ready)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -178,7 +179,7 @@ func (s *server) handler() (http.Handler, error) {
 		_, _ = w.Write(docs.OpenAPI)
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
 
 	cop := http.NewCrossOriginProtection()
@@ -188,14 +189,14 @@ func (s *server) handler() (http.Handler, error) {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "cross-origin request refused"))
+		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "cross-origin request refused"))
 	}))
 
 	h := capture(mux)
 	h = authSvc.Authenticate(h)
 	h = authSvc.LoadSession(h)
 	h = cop.Handler(h)
-	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { auth.WriteError(w, r, s.log, err) })
+	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { httpapi.WriteError(w, r, s.log, err) })
 	h = noSniff(h)
 	h = observe(s.log, metrics, h)
 	return h, nil

@@ -57,9 +57,10 @@ func (s *Service) revoked(credential string) {
 	}
 }
 
-// Config tunes a Service.
+// Config tunes a Service. Start from DefaultConfig; Validate checks it.
 type Config struct {
-	// MaxBodyBytes bounds account request bodies.
+	// MaxBodyBytes bounds a JSON request body: the account routes', and
+	// (see collab.Config) the document routes' other than content.
 	MaxBodyBytes int64
 	// LoginPerIP and LoginPerAccount are the login and signup attempts
 	// allowed per minute, each with an equal burst.
@@ -67,9 +68,32 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (see Service.ClientIP).
 	TrustedProxies []netip.Prefix
-	// TokenUseFlush is how often the last use of API tokens is written
-	// (5 s if zero).
+	// TokenUseFlush is how often the last use of API tokens is written.
 	TokenUseFlush time.Duration
+}
+
+// DefaultConfig returns the defaults: what serve's flags start from.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10, TokenUseFlush: 5 * time.Second}
+}
+
+// Validate checks that every limit is positive. Its errors name each
+// setting by its serve flag.
+func (c Config) Validate() error {
+	for _, s := range []struct {
+		name string
+		ok   bool
+	}{
+		{"--max-body-bytes", c.MaxBodyBytes > 0},
+		{"--login-rate-ip", c.LoginPerIP > 0},
+		{"--login-rate-account", c.LoginPerAccount > 0},
+		{"the token use flush period", c.TokenUseFlush > 0},
+	} {
+		if !s.ok {
+			return fmt.Errorf("%s must be positive", s.name)
+		}
+	}
+	return nil
 }
 
 // ParseProxies reads a comma-separated list of addresses and CIDR prefixes.
@@ -93,15 +117,12 @@ func ParseProxies(list string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// DefaultConfig holds the defaults the command line starts from.
-var DefaultConfig = Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10}
-
-// New returns a Service on st that keeps sessions in sessions. It starts the
-// goroutine that records API token use: call Close when done.
-func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Config, log *slog.Logger) *Service {
-	flush := cfg.TokenUseFlush
-	if flush <= 0 {
-		flush = 5 * time.Second
+// New returns a Service on st that keeps sessions in sessions, or an error
+// if cfg is not valid. It starts the goroutine that records API token use:
+// call Close when done.
+func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	return &Service{
 		store:    st,
@@ -110,8 +131,8 @@ func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Confi
 		limits:   newLoginLimits(cfg.LoginPerIP, cfg.LoginPerAccount, time.Now),
 		log:      log,
 		cfg:      cfg,
-		uses:     newTokenUses(st, log, flush),
-	}
+		uses:     newTokenUses(st, log, cfg.TokenUseFlush),
+	}, nil
 }
 
 // Close writes the API token uses not yet recorded and stops recording.

@@ -22,21 +22,6 @@ import (
 	"tandem/store/httpapi"
 )
 
-// Limits are the sizes the document API enforces.
-type Limits struct {
-	MaxDocBytes  int   // a document's text, in bytes (UTF-8)
-	MaxBodyBytes int64 // a request body other than document content
-	MaxPageOps   int   // operations in one page of history
-	MaxPageBytes int   // bytes of JSON in one page of history (one op may exceed it alone)
-	// MemberChangesPerMinute bounds how many sharing and membership
-	// changes (share, remove, revoke an invitation) one user may make per
-	// minute, with an equal burst.
-	MemberChangesPerMinute int
-}
-
-// DefaultLimits holds the defaults the command line starts from.
-var DefaultLimits = Limits{MaxDocBytes: 1 << 20, MaxBodyBytes: 16 << 10, MaxPageOps: 1000, MaxPageBytes: 4 << 20, MemberChangesPerMinute: 30}
-
 // minCreateCost is what creating a document spends of the write budget at
 // least: its rows cost something even when it is empty.
 const minCreateCost = 1024
@@ -46,11 +31,11 @@ const MaxTitleLen = 200
 
 // DocsAPI serves the document REST routes and the socket.
 type DocsAPI struct {
-	store  store.Store
-	auth   *auth.Service
-	hub    *Hub
-	limits Limits
-	log    *slog.Logger
+	store store.Store
+	auth  *auth.Service
+	hub   *Hub
+	cfg   Config // the hub's
+	log   *slog.Logger
 	// memberChanges limits sharing and membership changes per user.
 	memberChanges *auth.UserLimiter
 	// submits limits POST .../ops per user, at a socket's op rate.
@@ -58,16 +43,22 @@ type DocsAPI struct {
 }
 
 // NewDocsAPI returns the document API on st, whose edits and membership
-// changes go through hub.
-func NewDocsAPI(st store.Store, a *auth.Service, hub *Hub, limits Limits, log *slog.Logger) *DocsAPI {
-	if limits.MaxPageBytes <= 0 {
-		limits.MaxPageBytes = DefaultLimits.MaxPageBytes
-	}
-	perMin := max(1, limits.MemberChangesPerMinute)
-	return &DocsAPI{store: st, auth: a, hub: hub, limits: limits, log: log,
+// changes go through hub, with the hub's Config.
+func NewDocsAPI(st store.Store, a *auth.Service, hub *Hub, log *slog.Logger) *DocsAPI {
+	cfg := hub.cfg
+	perMin := cfg.MemberChangesPerMinute
+	return &DocsAPI{store: st, auth: a, hub: hub, cfg: cfg, log: log,
 		memberChanges: auth.NewUserLimiter(rate.Limit(float64(perMin)/60), perMin, "too many changes", log),
-		submits:       auth.NewUserLimiter(rate.Limit(hub.cfg.OpsPerSecond), hub.cfg.OpsBurst, "too many ops", log)}
+		submits:       auth.NewUserLimiter(rate.Limit(cfg.OpsPerSecond), cfg.OpsBurst, "too many ops", log)}
 }
+
+// maxBody bounds a request body: the limit every JSON route has, the Auth
+// part of Config.
+func (api *DocsAPI) maxBody() int64 { return api.cfg.Auth.MaxBodyBytes }
+
+// maxTextBody bounds a body that carries a document's text (content, an
+// op): maxBody and twice MaxDocBytes, for JSON escaping.
+func (api *DocsAPI) maxTextBody() int64 { return api.maxBody() + 2*int64(api.cfg.MaxDocBytes) }
 
 // Register adds the document routes to mux.
 func (api *DocsAPI) Register(mux *http.ServeMux) {
@@ -165,7 +156,7 @@ func NormalizeContent(content string, maxBytes int) (string, error) {
 func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 	var req CreateRequest
 	// The body holds the content: allow for JSON escaping on top of it.
-	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.maxTextBody(), &req); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -174,7 +165,7 @@ func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	content, err := NormalizeContent(req.Content, api.limits.MaxDocBytes)
+	content, err := NormalizeContent(req.Content, api.cfg.MaxDocBytes)
 	if err != nil {
 		api.fail(w, r, err)
 		return
@@ -236,7 +227,7 @@ func (api *DocsAPI) handleRename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req RenameRequest
-	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes, &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.maxBody(), &req); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -327,21 +318,21 @@ func (api *DocsAPI) handleOps(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	limit, err := queryInt(r, "limit", int64(api.limits.MaxPageOps))
+	limit, err := queryInt(r, "limit", int64(api.cfg.MaxPageOps))
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	limit = min(max(limit, 1), int64(api.limits.MaxPageOps))
+	limit = min(max(limit, 1), int64(api.cfg.MaxPageOps))
 	// One more than asked, to know whether there is a next page; the store
 	// stops after the op that reaches the byte bound.
 	recs, err := api.store.Ops(r.Context(), r.PathValue("id"), max(from, 1), to,
-		store.Page{Limit: int(limit) + 1, MaxBytes: api.limits.MaxPageBytes})
+		store.Page{Limit: int(limit) + 1, MaxBytes: api.cfg.MaxPageBytes})
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
-	writeOpsPage(w, recs, int(limit), api.limits.MaxPageBytes)
+	writeOpsPage(w, recs, int(limit), api.cfg.MaxPageBytes)
 }
 
 // writeOpsPage streams {"ops": [...], "next": N} with at most limit of recs
@@ -436,7 +427,7 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req MemberRequest
-	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes, &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.maxBody(), &req); err != nil {
 		api.fail(w, r, err)
 		return
 	}
@@ -509,7 +500,7 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req SubmitRequest
-	if err := httpapi.DecodeJSON(w, r, api.limits.MaxBodyBytes+2*int64(api.limits.MaxDocBytes), &req); err != nil {
+	if err := httpapi.DecodeJSON(w, r, api.maxTextBody(), &req); err != nil {
 		api.fail(w, r, opError(err))
 		return
 	}

@@ -28,20 +28,24 @@ import (
 // backends are the stores every HTTP test runs against.
 var backends = []string{"sqlite", "postgres"}
 
-// testConfig is a serve configuration for tests: port 0, the given store,
-// cheap password hashing, and generous login limits.
-func testConfig(t *testing.T, kind string) serveConfig {
+// testConfig is a serve configuration for tests: the serve flags parsed
+// from args, then port 0, the given store, cheap password hashing, and
+// generous login limits.
+func testConfig(t *testing.T, kind string, args ...string) serveConfig {
 	t.Helper()
 	var cfg serveConfig
 	fs := newFlagSet("test", "", io.Discard)
 	cfg.register(fs)
-	if err := fs.Parse(nil); err != nil {
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
 	cfg.addr = "127.0.0.1:0"
 	cfg.migrate = true
 	cfg.argon2 = auth.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}
-	cfg.auth.LoginPerIP, cfg.auth.LoginPerAccount = 1000, 1000
+	cfg.collab.Auth.LoginPerIP, cfg.collab.Auth.LoginPerAccount = 1000, 1000
 	switch kind {
 	case "sqlite":
 		cfg.db.dataDir = t.TempDir()

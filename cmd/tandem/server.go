@@ -129,26 +129,30 @@ func (s *server) handler() (http.Handler, error) {
 		Secure:      s.tls || s.cfg.secureCookies,
 	})
 	hasher := auth.NewHasher(s.cfg.argon2, s.cfg.hashParallel)
-	authSvc := auth.New(st, sessions, hasher, s.cfg.auth, s.log)
+	authSvc, err := auth.New(st, sessions, hasher, s.cfg.collab.Auth, s.log)
+	if err != nil {
+		return nil, err
+	}
 	s.auth = authSvc
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHTTPMetrics(reg)
 
-	engine := s.cfg.engine
-	engine.MaxDocBytes = s.cfg.limits.MaxDocBytes
+	cfg := s.cfg.collab
 	origins, err := s.cfg.originPolicy()
 	if err != nil {
 		return nil, err
 	}
-	engine.Origins = origins
+	cfg.Origins = origins
 	s.ready = &readiness{
 		log: s.log, ping: st.Ping, schema: s.migrator.CheckCurrent, checkWrite: s.backend.checkWrite,
 		fresh: 2 * time.Second, now: time.Now,
 	}
-	s.hub = collab.NewHub(watchCommits{Store: st, ready: s.ready}, engine, s.log, reg)
+	if s.hub, err = collab.NewHub(watchCommits{Store: st, ready: s.ready}, cfg, s.log, reg); err != nil {
+		return nil, err
+	}
 	authSvc.OnRevoke(s.hub.CloseCredential) // signing out closes that session's sockets
-	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
+	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.log)
 
 	web, err := frontend.New()
 	if err != nil {

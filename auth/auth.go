@@ -80,18 +80,15 @@ func DefaultConfig() Config {
 // Validate checks that every limit is positive. Its errors name each
 // setting by its serve flag.
 func (c Config) Validate() error {
-	for _, s := range []struct {
-		name string
-		ok   bool
-	}{
-		{"--max-body-bytes", c.MaxBodyBytes > 0},
-		{"--login-rate-ip", c.LoginPerIP > 0},
-		{"--login-rate-account", c.LoginPerAccount > 0},
-		{"the token use flush period", c.TokenUseFlush > 0},
-	} {
-		if !s.ok {
-			return fmt.Errorf("%s must be positive", s.name)
-		}
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return errors.New("--max-body-bytes must be positive")
+	case c.LoginPerIP <= 0:
+		return errors.New("--login-rate-ip must be positive")
+	case c.LoginPerAccount <= 0:
+		return errors.New("--login-rate-account must be positive")
+	case c.TokenUseFlush <= 0:
+		return errors.New("the token use flush period must be positive")
 	}
 	return nil
 }

@@ -2,8 +2,8 @@
 // argon2id passwords, browser sessions (scs v2, kept in the store), API tokens
 // for programs, the middleware that puts the caller in the request context,
 // per-document role checks that REST and the socket share, login rate limits,
-// and the account REST handlers. It also holds the JSON request and error
-// helpers every HTTP handler uses.
+// per-user rate limiters, browser origin checks, and the account REST
+// handlers. Its handlers speak JSON through store/httpapi, as collab's do.
 package auth
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Service authenticates callers and serves the account routes.
@@ -56,9 +57,10 @@ func (s *Service) revoked(credential string) {
 	}
 }
 
-// Config tunes a Service.
+// Config tunes a Service. Start from DefaultConfig; Validate checks it.
 type Config struct {
-	// MaxBodyBytes bounds account request bodies.
+	// MaxBodyBytes bounds a JSON request body: the account routes', and
+	// (see collab.Config) the document routes' other than content.
 	MaxBodyBytes int64
 	// LoginPerIP and LoginPerAccount are the login and signup attempts
 	// allowed per minute, each with an equal burst.
@@ -66,9 +68,29 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (see Service.ClientIP).
 	TrustedProxies []netip.Prefix
-	// TokenUseFlush is how often the last use of API tokens is written
-	// (5 s if zero).
+	// TokenUseFlush is how often the last use of API tokens is written.
 	TokenUseFlush time.Duration
+}
+
+// DefaultConfig returns the defaults: what serve's flags start from.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10, TokenUseFlush: 5 * time.Second}
+}
+
+// Validate checks that every limit is positive. Its errors name each
+// setting by its serve flag.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return errors.New("--max-body-bytes must be positive")
+	case c.LoginPerIP <= 0:
+		return errors.New("--login-rate-ip must be positive")
+	case c.LoginPerAccount <= 0:
+		return errors.New("--login-rate-account must be positive")
+	case c.TokenUseFlush <= 0:
+		return errors.New("the token use flush period must be positive")
+	}
+	return nil
 }
 
 // ParseProxies reads a comma-separated list of addresses and CIDR prefixes.
@@ -92,15 +114,12 @@ func ParseProxies(list string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// DefaultConfig holds the defaults the command line starts from.
-var DefaultConfig = Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10}
-
-// New returns a Service on st that keeps sessions in sessions. It starts the
-// goroutine that records API token use: call Close when done.
-func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Config, log *slog.Logger) *Service {
-	flush := cfg.TokenUseFlush
-	if flush <= 0 {
-		flush = 5 * time.Second
+// New returns a Service on st that keeps sessions in sessions, or an error
+// if cfg is not valid. It starts the goroutine that records API token use:
+// call Close when done.
+func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	return &Service{
 		store:    st,
@@ -109,8 +128,8 @@ func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Confi
 		limits:   newLoginLimits(cfg.LoginPerIP, cfg.LoginPerAccount, time.Now),
 		log:      log,
 		cfg:      cfg,
-		uses:     newTokenUses(st, log, flush),
-	}
+		uses:     newTokenUses(st, log, cfg.TokenUseFlush),
+	}, nil
 }
 
 // Close writes the API token uses not yet recorded and stops recording.
@@ -170,12 +189,12 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); h != "" {
 			secret, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok {
-				WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
+				httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
 				return
 			}
 			c, err := s.tokenCaller(ctx, strings.TrimSpace(secret))
 			if err != nil {
-				WriteError(w, r, s.log, err)
+				httpapi.WriteError(w, r, s.log, err)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
@@ -189,7 +208,7 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r.WithContext(WithCaller(ctx, c)))
 				return
 			case !errors.Is(err, store.ErrNotFound):
-				WriteError(w, r, s.log, Unavailable(fmt.Errorf("look up the session's user: %w", err)))
+				httpapi.WriteError(w, r, s.log, httpapi.Unavailable(fmt.Errorf("look up the session's user: %w", err)))
 				return
 			}
 			// A session whose user is gone is no session.
@@ -212,14 +231,14 @@ func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error
 		return Caller{}, invalid
 	}
 	if err != nil {
-		return Caller{}, Unavailable(fmt.Errorf("look up API token: %w", err))
+		return Caller{}, httpapi.Unavailable(fmt.Errorf("look up API token: %w", err))
 	}
 	u, err := s.store.User(ctx, t.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Caller{}, invalid
 	}
 	if err != nil {
-		return Caller{}, Unavailable(fmt.Errorf("look up API token's user: %w", err))
+		return Caller{}, httpapi.Unavailable(fmt.Errorf("look up API token's user: %w", err))
 	}
 	s.uses.note(t.ID, time.Now())
 	return Caller{User: u, Token: &t, Credential: tokenCredential(t.ID)}, nil
@@ -229,7 +248,7 @@ func (s *Service) tokenCaller(ctx context.Context, secret string) (Caller, error
 func (s *Service) RequireUser(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := CallerFrom(r.Context()); !ok {
-			WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
+			httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
 			return
 		}
 		h(w, r)

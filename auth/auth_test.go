@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // cheap keeps tests fast; production parameters are DefaultArgon2.
@@ -140,7 +141,7 @@ func FuzzDecodeSignup(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req SignupRequest
-		err := Decode(body, &req)
+		err := httpapi.Decode(body, &req)
 		if err == nil {
 			err = req.Validate()
 		}
@@ -162,7 +163,7 @@ func FuzzDecodeSignup(f *testing.F) {
 		}
 		again, _ := json.Marshal(req)
 		var back SignupRequest
-		if err := Decode(again, &back); err != nil || back != req {
+		if err := httpapi.Decode(again, &back); err != nil || back != req {
 			t.Fatalf("round trip of %+v: %+v, %v", req, back, err)
 		}
 		if err := back.Validate(); err != nil || back != req {

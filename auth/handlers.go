@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Input limits for accounts.
@@ -57,7 +56,7 @@ func (req *SignupRequest) Validate() error {
 	if err != nil {
 		return err
 	}
-	name, err := ValidateName(req.Name, "name", MaxNameLen)
+	name, err := store.ValidateName(req.Name, "name", MaxNameLen)
 	if err != nil {
 		return err
 	}
@@ -79,19 +78,6 @@ func ValidateEmail(email string) (string, error) {
 		return "", store.Errorf(store.CodeBadRequest, "email %q is not a valid address", email)
 	}
 	return email, nil
-}
-
-// ValidateName trims a display name or label and checks its length and that
-// it has no control characters.
-func ValidateName(name, field string, maxLen int) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxLen {
-		return "", store.Errorf(store.CodeBadRequest, "%s must be 1 to %d characters", field, maxLen)
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", store.Errorf(store.CodeBadRequest, "%s must not contain control characters", field)
-	}
-	return name, nil
 }
 
 // ValidatePassword checks a new password's length.
@@ -117,27 +103,27 @@ type userResponse struct {
 
 func (s *Service) handleSignup(w http.ResponseWriter, r *http.Request) {
 	var req SignupRequest
-	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		WriteError(w, r, s.log, err)
+	if err := httpapi.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	if !s.allowAttempt(w, r, "") {
 		return
 	}
 	if err := req.Validate(); err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	u, err := CreateUser(r.Context(), s.store, s.hasher, req)
 	if err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	if err := s.startSession(r.Context(), w, u); err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, userResponse{User: viewOf(u)})
+	httpapi.WriteJSON(w, http.StatusCreated, userResponse{User: viewOf(u)})
 }
 
 // CreateUser hashes the password and stores a validated new user; a taken
@@ -152,7 +138,7 @@ func CreateUser(ctx context.Context, st store.Users, h *Hasher, req SignupReques
 	case errors.Is(err, store.ErrConflict):
 		return store.User{}, store.Errorf(store.CodeConflict, "email %s is already registered", req.Email)
 	case err != nil && !errors.Is(err, store.ErrInvalid):
-		return store.User{}, Unavailable(err) // the store failed: retry, it is not the input
+		return store.User{}, httpapi.Unavailable(err) // the store failed: retry, it is not the input
 	}
 	return u, err
 }
@@ -165,8 +151,8 @@ type LoginRequest struct {
 
 func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req LoginRequest
-	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		WriteError(w, r, s.log, err)
+	if err := httpapi.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	if !s.allowAttempt(w, r, store.EmailKey(req.Email)) {
@@ -174,32 +160,32 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	badLogin := store.Errorf(store.CodeUnauthorized, "wrong email or password")
 	if len(req.Password) > MaxPasswordLen {
-		WriteError(w, r, s.log, badLogin)
+		httpapi.WriteError(w, r, s.log, badLogin)
 		return
 	}
 	u, err := s.store.UserByEmail(r.Context(), req.Email)
 	hash := u.PasswordHash
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			WriteError(w, r, s.log, Unavailable(err))
+			httpapi.WriteError(w, r, s.log, httpapi.Unavailable(err))
 			return
 		}
 		hash = s.dummyHash()
 	}
 	ok, verr := s.hasher.Verify(r.Context(), hash, req.Password)
 	if verr != nil && err == nil {
-		WriteError(w, r, s.log, verr)
+		httpapi.WriteError(w, r, s.log, verr)
 		return
 	}
 	if err != nil || !ok {
-		WriteError(w, r, s.log, badLogin)
+		httpapi.WriteError(w, r, s.log, badLogin)
 		return
 	}
 	if err := s.startSession(r.Context(), w, u); err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, userResponse{User: viewOf(u)})
+	httpapi.WriteJSON(w, http.StatusOK, userResponse{User: viewOf(u)})
 }
 
 // dummyHash is verified against when the email is unknown, so that a login
@@ -220,7 +206,7 @@ func (s *Service) dummyHash() string {
 func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u store.User) error {
 	old := s.sessions.Token(ctx)
 	if err := s.sessions.RenewToken(ctx); err != nil {
-		return Unavailable(fmt.Errorf("renew session token: %w", err))
+		return httpapi.Unavailable(fmt.Errorf("renew session token: %w", err))
 	}
 	if old != "" {
 		// The browser's previous session ended here (RenewToken deleted it,
@@ -229,7 +215,7 @@ func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, u sto
 	}
 	s.sessions.Put(ctx, sessionUserKey, u.ID)
 	if err := s.saveSession(ctx, w); err != nil {
-		return Unavailable(err)
+		return httpapi.Unavailable(err)
 	}
 	return nil
 }
@@ -238,7 +224,7 @@ func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := s.sessions.Token(ctx)
 	if err := s.sessions.Destroy(ctx); err != nil {
-		WriteError(w, r, s.log, Unavailable(fmt.Errorf("destroy session: %w", err)))
+		httpapi.WriteError(w, r, s.log, httpapi.Unavailable(fmt.Errorf("destroy session: %w", err)))
 		return
 	}
 	s.setSessionCookie(ctx, w, "", time.Time{})
@@ -250,7 +236,7 @@ func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
 	c, _ := CallerFrom(r.Context())
-	WriteJSON(w, http.StatusOK, userResponse{User: viewOf(c.User)})
+	httpapi.WriteJSON(w, http.StatusOK, userResponse{User: viewOf(c.User)})
 }
 
 // allowAttempt applies the login limits for the client's IP and the account;
@@ -259,7 +245,7 @@ func (s *Service) allowAttempt(w http.ResponseWriter, r *http.Request, account s
 	ok, retry := s.limits.allow(addressKey(s.ClientIP(r)), account)
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
-		WriteError(w, r, s.log, store.Errorf(store.CodeRateLimited, "too many attempts; retry in %d s", retry))
+		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeRateLimited, "too many attempts; retry in %d s", retry))
 	}
 	return ok
 }
@@ -338,33 +324,33 @@ func (s *Service) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	if c.Token != nil {
 		// A leaked token must not be able to outlive its revocation by
 		// minting others: tokens are made by a person, signed in.
-		WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "API tokens cannot create API tokens; sign in to create one"))
+		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "API tokens cannot create API tokens; sign in to create one"))
 		return
 	}
 	var req TokenRequest
-	if err := DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-		WriteError(w, r, s.log, err)
+	if err := httpapi.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
-	name, err := ValidateName(req.Name, "name", MaxTokenName)
+	name, err := store.ValidateName(req.Name, "name", MaxTokenName)
 	if err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	secret := newTokenSecret()
 	t, err := s.store.CreateToken(r.Context(), store.NewToken{UserID: c.User.ID, Name: name, Hash: hashToken(secret)})
 	if err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, tokenCreated{Token: t, Secret: secret})
+	httpapi.WriteJSON(w, http.StatusCreated, tokenCreated{Token: t, Secret: secret})
 }
 
 func (s *Service) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	c, _ := CallerFrom(r.Context())
 	tokens, err := s.store.ListTokens(r.Context(), c.User.ID)
 	if err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	if tokens == nil {
@@ -376,7 +362,7 @@ func (s *Service) handleListTokens(w http.ResponseWriter, r *http.Request) {
 			tokens[i].LastUsedAt = &at
 		}
 	}
-	WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Tokens []store.Token `json:"tokens"`
 	}{tokens})
 }
@@ -384,7 +370,7 @@ func (s *Service) handleListTokens(w http.ResponseWriter, r *http.Request) {
 func (s *Service) handleDeleteToken(w http.ResponseWriter, r *http.Request) {
 	c, _ := CallerFrom(r.Context())
 	if err := s.store.DeleteToken(r.Context(), c.User.ID, r.PathValue("id")); err != nil {
-		WriteError(w, r, s.log, err)
+		httpapi.WriteError(w, r, s.log, err)
 		return
 	}
 	s.revoked(tokenCredential(r.PathValue("id")))

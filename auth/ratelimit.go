@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // KeyedLimiter is a token bucket per key (an IP, an email, a user id).
@@ -152,7 +153,7 @@ func (l *UserLimiter) Limit(h http.HandlerFunc) http.HandlerFunc {
 			if ok, wait := l.lim.take(c.User.ID, l.now()); !ok {
 				retry := RetrySeconds(wait)
 				w.Header().Set("Retry-After", strconv.Itoa(retry))
-				WriteError(w, r, l.log, store.Errorf(store.CodeRateLimited, "%s; retry in %d s", l.what, retry))
+				httpapi.WriteError(w, r, l.log, store.Errorf(store.CodeRateLimited, "%s; retry in %d s", l.what, retry))
 				return
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"tandem/store/httpapi"
 )
 
 // LoadSession is the session middleware. It replaces scs's LoadAndSave,
@@ -36,14 +37,14 @@ func (s *Service) LoadSession(next http.Handler) http.Handler {
 		}
 		ctx, err := s.sessions.Load(r.Context(), token)
 		if err != nil {
-			WriteUnavailable(w, r, s.log, fmt.Errorf("load session: %w", err))
+			httpapi.WriteUnavailable(w, r, s.log, fmt.Errorf("load session: %w", err))
 			return
 		}
 		// A stored session comes back Modified when it has an idle timeout:
 		// its new deadline is written now, not after the handler.
 		if s.sessions.Token(ctx) != "" && s.sessions.Status(ctx) == scs.Modified {
 			if err := s.saveSession(ctx, w); err != nil {
-				WriteUnavailable(w, r, s.log, err)
+				httpapi.WriteUnavailable(w, r, s.log, err)
 				return
 			}
 		}

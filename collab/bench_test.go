@@ -68,7 +68,10 @@ func BenchmarkRoom(b *testing.B) {
 
 func benchRoom(b *testing.B, kind string, subs int) {
 	st, _ := openStore(b, kind)
-	h := NewHub(st, DefaultConfig, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	h, err := NewHub(st, DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -44,7 +44,10 @@ func TestCloseEndsHungCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			hung := &hangingStore{Store: st, entered: make(chan struct{}, 1), returned: make(chan error, 1)}
-			hub := NewHub(hung, testEngine(), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			hub, err := NewHub(hung, testEngine(), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
 			submitted := make(chan error, 1)
 			go func() {
 				_, err := hub.Submit(ctx, d.ID, u.ID, 0, "o1", ot.Insertion(0, 0, "x"))

@@ -16,6 +16,7 @@ import (
 
 	"tandem/auth"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Close codes the server uses (docs/protocol.md lists them).
@@ -64,15 +65,15 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	log := h.log
 	caller, ok := auth.CallerFrom(r.Context())
 	if !ok {
-		auth.WriteError(w, r, log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
+		httpapi.WriteError(w, r, log, store.Errorf(store.CodeUnauthorized, "sign in or send an API token"))
 		return
 	}
 	if err := h.cfg.Origins.Check(r); err != nil {
-		auth.WriteError(w, r, log, err)
+		httpapi.WriteError(w, r, log, err)
 		return
 	}
 	if !offersSubprotocol(r) {
-		auth.WriteError(w, r, log, store.Errorf(store.CodeBadRequest, "the WebSocket subprotocol must be %s", Subprotocol))
+		httpapi.WriteError(w, r, log, store.Errorf(store.CodeBadRequest, "the WebSocket subprotocol must be %s", Subprotocol))
 		return
 	}
 	c := &Conn{
@@ -97,7 +98,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		case code == store.CodeRateLimited:
 			w.Header().Set("Retry-After", "10")
 		}
-		auth.WriteError(w, r, log, err)
+		httpapi.WriteError(w, r, log, err)
 		return
 	}
 	defer close(c.finished)

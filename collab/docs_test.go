@@ -7,6 +7,7 @@ import (
 
 	"tandem/auth"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // FuzzDecodeMember feeds arbitrary bodies to PUT /api/docs/{id}/members'
@@ -23,7 +24,7 @@ func FuzzDecodeMember(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req MemberRequest
-		err := auth.Decode(body, &req)
+		err := httpapi.Decode(body, &req)
 		if err == nil {
 			err = req.Validate()
 		}
@@ -38,7 +39,7 @@ func FuzzDecodeMember(f *testing.F) {
 		}
 		again, _ := json.Marshal(req)
 		var back MemberRequest
-		if err := auth.Decode(again, &back); err != nil || back != req {
+		if err := httpapi.Decode(again, &back); err != nil || back != req {
 			t.Fatalf("round trip of %+v: %+v, %v", req, back, err)
 		}
 	})

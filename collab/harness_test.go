@@ -74,12 +74,16 @@ func openStore(tb testing.TB, kind string) (store.Store, scs.Store) {
 	return nil, nil
 }
 
-// testEngine is the engine configuration of the tests: small queues so that
-// slowness shows quickly; everything else as in production.
+// testEngine is the engine configuration of the tests: short pings so that
+// dead peers show quickly, generous login, sharing and body limits;
+// everything else as in production.
 func testEngine() Config {
-	cfg := DefaultConfig
+	cfg := DefaultConfig()
 	cfg.PingInterval = time.Second
 	cfg.PingTimeout = time.Second
+	cfg.Auth.LoginPerIP, cfg.Auth.LoginPerAccount = 10000, 10000
+	cfg.Auth.MaxBodyBytes = 64 << 10
+	cfg.MemberChangesPerMinute = 10000
 	return cfg
 }
 
@@ -89,11 +93,15 @@ func newEnv(tb testing.TB, kind string, cfg Config) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sm := auth.NewSessionManager(sessions, auth.SessionConfig{Lifetime: time.Hour, IdleTimeout: time.Hour})
 	cheap := auth.NewHasher(auth.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}, 4)
-	authCfg := auth.DefaultConfig
-	authCfg.LoginPerIP, authCfg.LoginPerAccount = 10000, 10000
-	a := auth.New(st, sm, cheap, authCfg, log)
-	hub := NewHub(st, cfg, log, prometheus.NewRegistry())
-	api := NewDocsAPI(st, a, hub, Limits{MaxDocBytes: hub.cfg.MaxDocBytes, MaxBodyBytes: 64 << 10, MaxPageOps: 1000, MemberChangesPerMinute: 10000}, log)
+	a, err := auth.New(st, sm, cheap, cfg.Auth, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hub, err := NewHub(st, cfg, log, prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	api := NewDocsAPI(st, a, hub, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
 	api.Register(mux)

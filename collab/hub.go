@@ -16,108 +16,6 @@ import (
 	"tandem/store"
 )
 
-// Config holds the engine's limits and timings. Zero fields take the
-// defaults of DefaultConfig.
-type Config struct {
-	MaxDocBytes       int                // a document's text, in UTF-8 bytes
-	MaxFrameBytes     int64              // one incoming WebSocket message
-	OutQueue          int                // messages waiting for a slow connection before it is dropped
-	OpsPerSecond      float64            // per connection, with OpsBurst
-	OpsBurst          int                //
-	PresencePerSecond float64            // per connection, with PresenceBurst
-	PresenceBurst     int                //
-	JoinsPerSecond    float64            // joins and leaves per connection (burst: twice that)
-	FloodStrikes      int                // rate-limited messages in a row before the connection is closed
-	DocsPerConn       int                // documents one connection may join
-	ConnsPerUser      int                // sockets one user may hold open
-	PingInterval      time.Duration      // keepalive ping period
-	PingTimeout       time.Duration      // a pong later than this drops the peer
-	WriteTimeout      time.Duration      // a frame the peer takes longer than this to accept drops it
-	Coalesce          time.Duration      // in a stream of messages, a writer waits this long for more to send in one frame (0: off)
-	IdleRoom          time.Duration      // a room with no one in it closes after this
-	MaxBatch          int                // operations in one group commit
-	WindowOps         int                // recent operations a room keeps in memory
-	WindowBytes       int                // and at most about this many bytes of them
-	MaxBehind         int                // how far behind the head an op's base version may be
-	PresenceEvery     time.Duration      // presence broadcasts are coalesced over this period
-	Origins           *auth.OriginPolicy // browser origins that may open a socket (nil: the server's own only)
-	WriteBytesPerMin  int                // bytes of ops one user may write a minute, socket and REST together (burst: as much)
-}
-
-// DefaultConfig holds the defaults the command line starts from.
-var DefaultConfig = Config{
-	MaxDocBytes:       1 << 20,
-	MaxFrameBytes:     256 << 10,
-	OutQueue:          128,
-	OpsPerSecond:      100,
-	OpsBurst:          200,
-	PresencePerSecond: 30,
-	PresenceBurst:     60,
-	JoinsPerSecond:    10,
-	FloodStrikes:      100,
-	DocsPerConn:       32,
-	ConnsPerUser:      32,
-	PingInterval:      25 * time.Second,
-	PingTimeout:       15 * time.Second,
-	WriteTimeout:      10 * time.Second,
-	Coalesce:          3 * time.Millisecond,
-	IdleRoom:          30 * time.Second,
-	MaxBatch:          256,
-	WindowOps:         1000,
-	WindowBytes:       8 << 20,
-	MaxBehind:         10000,
-	PresenceEvery:     40 * time.Millisecond,
-	WriteBytesPerMin:  16 << 20,
-}
-
-func (c Config) withDefaults() Config {
-	d := DefaultConfig
-	set := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	if c.Origins == nil {
-		c.Origins, _ = auth.NewOriginPolicy("", nil, false, nil) // cannot fail without origins
-	}
-	set(&c.MaxDocBytes, d.MaxDocBytes)
-	set(&c.OutQueue, d.OutQueue)
-	set(&c.OpsBurst, d.OpsBurst)
-	set(&c.PresenceBurst, d.PresenceBurst)
-	set(&c.FloodStrikes, d.FloodStrikes)
-	set(&c.DocsPerConn, d.DocsPerConn)
-	set(&c.ConnsPerUser, d.ConnsPerUser)
-	set(&c.MaxBatch, d.MaxBatch)
-	set(&c.WindowOps, d.WindowOps)
-	set(&c.WindowBytes, d.WindowBytes)
-	set(&c.MaxBehind, d.MaxBehind)
-	set(&c.WriteBytesPerMin, d.WriteBytesPerMin)
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = d.MaxFrameBytes
-	}
-	if c.OpsPerSecond <= 0 {
-		c.OpsPerSecond = d.OpsPerSecond
-	}
-	if c.PresencePerSecond <= 0 {
-		c.PresencePerSecond = d.PresencePerSecond
-	}
-	if c.JoinsPerSecond <= 0 {
-		c.JoinsPerSecond = d.JoinsPerSecond
-	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{
-		{&c.PingInterval, d.PingInterval}, {&c.PingTimeout, d.PingTimeout}, {&c.WriteTimeout, d.WriteTimeout},
-		{&c.IdleRoom, d.IdleRoom}, {&c.PresenceEvery, d.PresenceEvery},
-	} {
-		if *p.v <= 0 {
-			*p.v = p.def
-		}
-	}
-	return c
-}
-
 // Hub holds the open document rooms and the connections. One room per
 // document, created on first use and closed when idle.
 type Hub struct {
@@ -144,9 +42,15 @@ type Hub struct {
 // ErrClosing is returned once the hub has begun to shut down.
 var ErrClosing = store.Errorf(store.CodeUnavailable, "the server is shutting down")
 
-// NewHub returns a hub on st, registering its metrics with reg.
-func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Hub {
-	cfg = cfg.withDefaults()
+// NewHub returns a hub on st, registering its metrics with reg, or an error
+// if cfg is not valid (start from DefaultConfig).
+func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Origins == nil {
+		cfg.Origins, _ = auth.NewOriginPolicy("", nil, false, nil) // cannot fail without origins
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
 		ctx:     ctx,
@@ -160,7 +64,7 @@ func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registe
 		conns:   make(map[*Conn]struct{}),
 		revoked: make(map[string]time.Time),
 		perUser: make(map[string]int),
-	}
+	}, nil
 }
 
 // withRoom calls fn with the document's room, starting one if needed, and

@@ -6,6 +6,7 @@ import (
 
 	"tandem/auth"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Invitations: sharing a document (PUT /api/docs/{id}/members) offers a role
@@ -38,7 +39,7 @@ func (api *DocsAPI) handleMyInvitations(w http.ResponseWriter, r *http.Request) 
 	if list == nil {
 		list = []store.PendingInvitation{}
 	}
-	auth.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Invitations []store.PendingInvitation `json:"invitations"`
 	}{list})
 }
@@ -64,7 +65,7 @@ func (api *DocsAPI) handleAcceptInvitation(w http.ResponseWriter, r *http.Reques
 		api.fail(w, r, err)
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, docView(d, role))
+	httpapi.WriteJSON(w, http.StatusOK, docView(d, role))
 }
 
 func (api *DocsAPI) handleDeclineInvitation(w http.ResponseWriter, r *http.Request) {

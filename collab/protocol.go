@@ -7,9 +7,9 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // Subprotocol is the WebSocket subprotocol of protocol v1; docs/protocol.md
@@ -54,17 +54,13 @@ type wireClient struct {
 
 // DecodeClientMessage parses and validates one client message: one JSON
 // object and nothing after it, member names exactly as the protocol spells
-// them, none twice, none unknown (auth.DecodeStrict). Its errors are
+// them, none twice, none unknown (httpapi.DecodeStrict). Its errors are
 // *store.Error values (bad_request, or invalid_op for an op that does not
 // parse) whose messages say what is wrong.
 func DecodeClientMessage(data []byte) (ClientMessage, error) {
 	var w wireClient
-	if err := auth.DecodeStrict(data, &w, "message"); err != nil {
-		if inOp(err) {
-			_, msg := store.ErrorCode(err)
-			return ClientMessage{}, store.Errorf(store.CodeInvalidOp, "%s", msg)
-		}
-		return ClientMessage{}, err
+	if err := httpapi.DecodeStrict(data, &w, "message"); err != nil {
+		return ClientMessage{}, opError(err)
 	}
 	m := ClientMessage{Type: w.Type, Doc: w.Doc, Version: -1, ID: w.ID}
 	switch w.Type {
@@ -103,7 +99,7 @@ func DecodeClientMessage(data []byte) (ClientMessage, error) {
 		}
 		if err == nil {
 			if m.Op, err = ot.Parse(w.Op); err != nil {
-				err = store.Errorf(store.CodeInvalidOp, "%v", err)
+				err = store.Errorf(store.CodeInvalidOp, "%w", err)
 			}
 		}
 	case TypePresence:
@@ -144,6 +140,17 @@ func inOp(err error) bool {
 		jsontext.Pointer("/op").Contains(syn.JSONPointer)
 }
 
+// opError re-codes a decoding error that lies in the op (see inOp) as
+// invalid_op, with the same message for clients; the decoder's error stays
+// in its chain. Other errors are returned as they are.
+func opError(err error) error {
+	if !inOp(err) {
+		return err
+	}
+	_, msg := store.ErrorCode(err)
+	return fmt.Errorf("%w: %w", store.Errorf(store.CodeInvalidOp, "%s", msg), err)
+}
+
 // decodeSelection reads a selection: null (or absent) or a list of ranges
 // with non-negative positions.
 func decodeSelection(raw jsontext.Value) ([]ot.Range, error) {
@@ -154,9 +161,9 @@ func decodeSelection(raw jsontext.Value) ([]ot.Range, error) {
 		Anchor *int `json:"anchor"`
 		Head   *int `json:"head"`
 	}
-	if err := auth.DecodeStrict(raw, &sel, "selection"); err != nil {
+	if err := httpapi.DecodeStrict(raw, &sel, "selection"); err != nil {
 		_, msg := store.ErrorCode(err)
-		return nil, store.Errorf(store.CodeBadRequest, "selection must be null or a list of {anchor, head}: %s", msg)
+		return nil, fmt.Errorf("%w: %w", store.Errorf(store.CodeBadRequest, "selection must be null or a list of {anchor, head}: %s", msg), err)
 	}
 	if len(sel) > MaxSelectionLen {
 		return nil, store.Errorf(store.CodeBadRequest, "a selection has at most %d ranges", MaxSelectionLen)

@@ -2,13 +2,15 @@ package collab
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"tandem/auth"
+	"tandem/ot"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 func TestDecodeClientMessage(t *testing.T) {
@@ -158,17 +160,26 @@ func encodeClient(t *testing.T, m ClientMessage) []byte {
 func TestSubmitDecodeKeepsCause(t *testing.T) {
 	for _, body := range []string{`{"version":0,"id":"x","op":[0]}`, `{"version":0,"id":"x","op":["\u0000"]}`, `{"version":0,"id":"x","op":["\ud800"]}`} {
 		var req SubmitRequest
-		err := auth.Decode([]byte(body), &req)
+		err := httpapi.Decode([]byte(body), &req)
 		if code, _ := store.ErrorCode(err); code != store.CodeBadRequest || !inOp(err) {
 			t.Errorf("%s: err %v (code %s, in op %v)", body, err, code, inOp(err))
 		}
+		if code, _ := store.ErrorCode(opError(err)); code != store.CodeInvalidOp || !errors.Is(opError(err), err) {
+			t.Errorf("%s: opError = %v (code %s), want invalid_op wrapping %v", body, opError(err), code, err)
+		}
+	}
+	// Over the socket the op is parsed after the message: the error keeps
+	// ot.ErrMalformed too.
+	_, err := DecodeClientMessage([]byte(`{"type":"op","doc":"d","version":0,"id":"x","op":[0]}`))
+	if code, _ := store.ErrorCode(err); code != store.CodeInvalidOp || !errors.Is(err, ot.ErrMalformed) {
+		t.Errorf("socket op [0]: err %v (code %s), want invalid_op wrapping ot.ErrMalformed", err, code)
 	}
 	var req SubmitRequest
-	err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1,"\u00e9"]}`), &req)
+	err = httpapi.Decode([]byte(`{"version":0,"id":"x","op":[1,"\u00e9"]}`), &req)
 	if err != nil || req.Op == nil || req.Op.String() != `[1,"é"]` {
 		t.Errorf("good op: %+v, %v", req, err)
 	}
-	if err := auth.Decode([]byte(`{"version":0,"id":"x","op":[1],"op":[1]}`), &req); err == nil || inOp(err) {
+	if err := httpapi.Decode([]byte(`{"version":0,"id":"x","op":[1],"op":[1]}`), &req); err == nil || inOp(err) {
 		t.Errorf("two ops: %v (in op %v), want a malformed body", err, err != nil && inOp(err))
 	}
 }

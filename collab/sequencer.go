@@ -116,12 +116,12 @@ func (s *sequencer) place(user, id string, base int64, op ot.Op, since []store.O
 	}
 	for _, r := range since {
 		if _, op, err = ot.Transform(r.Op, op); err != nil {
-			return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", base, err)
+			return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
 		}
 	}
 	text, err := ot.Apply(s.text, op)
 	if err != nil {
-		return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %v", base, err)
+		return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
 	}
 	if len(text) > s.lim.MaxDocBytes {
 		return rec, 0, store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", s.lim.MaxDocBytes)

@@ -30,13 +30,27 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	wrapped []error // what Errorf's %w verbs wrapped
 }
 
 func (e *Error) Error() string { return e.Message }
 
-// Errorf returns an *Error with a formatted message.
+// Unwrap returns what Errorf's %w verbs wrapped, so that errors.Is and
+// errors.As see through an *Error to its cause.
+func (e *Error) Unwrap() []error { return e.wrapped }
+
+// Errorf returns an *Error with a formatted message. As in fmt.Errorf, a %w
+// verb formats its argument as %v does and also keeps it as the cause.
 func Errorf(code Code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	e := &Error{Code: code, Message: err.Error()}
+	switch w := err.(type) {
+	case interface{ Unwrap() []error }:
+		e.wrapped = w.Unwrap()
+	case interface{ Unwrap() error }:
+		e.wrapped = []error{w.Unwrap()}
+	}
+	return e
 }
 
 // ErrorCode returns the code clients see for err, and the message they see:

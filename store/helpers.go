@@ -45,6 +45,20 @@ func CheckOpID(id string) error {
 	return nil
 }
 
+// ValidateName trims a display name, label or title and checks that it is
+// 1 to maxLen code points of UTF-8 without control characters. Its errors
+// are bad_request *Error values that name field.
+func ValidateName(name, field string, maxLen int) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxLen {
+		return "", Errorf(CodeBadRequest, "%s must be 1 to %d characters", field, maxLen)
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", Errorf(CodeBadRequest, "%s must not contain control characters", field)
+	}
+	return name, nil
+}
+
 // Storable reports whether s can be kept as text by every store: valid UTF-8
 // without U+0000. Postgres text holds neither; SQLite would, and is held to
 // the same rule so that the two stores behave alike.
@@ -122,7 +136,7 @@ func ReplayTo(snapshot Content, ops []OpRecord, version int64) (Content, error) 
 		}
 		text, err := ot.Apply(c.Text, rec.Op)
 		if err != nil {
-			return Content{}, fmt.Errorf("%w: version %d does not apply: %v", ErrInvalid, rec.Version, err)
+			return Content{}, fmt.Errorf("%w: version %d does not apply: %w", ErrInvalid, rec.Version, err)
 		}
 		c = Content{Version: rec.Version, Text: text, Replayed: c.Replayed + 1}
 	}

@@ -1,7 +1,9 @@
 // Package store holds Tandem's domain types and the storage interfaces that
-// the server and the realtime engine use. Implementations live in
-// subpackages: store/postgres (production) and store/sqlite (the embedded
-// default). Both pass the one conformance suite in store/storetest.
+// the server and the realtime engine use, and the error codes clients see
+// (Code, Error). Implementations live in subpackages: store/postgres
+// (production) and store/sqlite (the embedded default). Both pass the one
+// conformance suite in store/storetest. store/httpapi turns the codes into
+// HTTP responses.
 //
 // Methods return errors that callers test with errors.Is: ErrNotFound,
 // ErrConflict, ErrDuplicate and ErrInvalid. Every method takes a context and

@@ -320,7 +320,7 @@ func TestMembersAndAuthorization(t *testing.T) {
 func TestBadInputChangesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, srv *server) {
 		ann, _ := signup(t, srv, "ann@example.com")
-		big := strings.Repeat("x", srv.cfg.limits.MaxDocBytes+1)
+		big := strings.Repeat("x", srv.cfg.collab.MaxDocBytes+1)
 		cases := []struct {
 			name, method, path string
 			body               any
@@ -328,7 +328,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			code               string
 		}{
 			{"content over the limit", "POST", "/api/docs", map[string]string{"title": "big", "content": big}, 413, "too_large"},
-			{"body over the limit", "POST", "/api/signup", `{"email":"a@b.co","password":"` + strings.Repeat("p", int(srv.cfg.auth.MaxBodyBytes)) + `","name":"x"}`, 413, "too_large"},
+			{"body over the limit", "POST", "/api/signup", `{"email":"a@b.co","password":"` + strings.Repeat("p", int(srv.cfg.collab.Auth.MaxBodyBytes)) + `","name":"x"}`, 413, "too_large"},
 			{"malformed JSON", "POST", "/api/docs", `{"title": "x"`, 400, "bad_request"},
 			{"not an object", "POST", "/api/docs", `["title"]`, 400, "bad_request"},
 			{"unknown field", "POST", "/api/docs", `{"title": "x", "owner": "me"}`, 400, "bad_request"},
@@ -394,7 +394,7 @@ func TestCrossSiteRefused(t *testing.T) {
 
 func TestLoginRateLimit(t *testing.T) {
 	cfg := testConfig(t, "sqlite")
-	cfg.auth.LoginPerIP, cfg.auth.LoginPerAccount = 100, 3
+	cfg.collab.Auth.LoginPerIP, cfg.collab.Auth.LoginPerAccount = 100, 3
 	srv := startServer(t, cfg)
 	signup(t, srv, "ann@example.com")
 	c := newClient(t, srv)
@@ -410,7 +410,7 @@ func TestLoginRateLimit(t *testing.T) {
 	c.want(c.do("POST", "/api/login", map[string]string{"email": "bob@example.com", "password": "x"}), 401, "unauthorized", "another account")
 
 	cfg = testConfig(t, "sqlite")
-	cfg.auth.LoginPerIP = 2
+	cfg.collab.Auth.LoginPerIP = 2
 	srv = startServer(t, cfg)
 	c = newClient(t, srv)
 	c.want(c.do("POST", "/api/signup", map[string]string{"email": "a@example.com", "password": "correct horse", "name": "A"}), 201, "", "signup 1")

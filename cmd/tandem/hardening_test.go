@@ -197,7 +197,7 @@ func dialWithHeader(c *client, hdr http.Header) (*websocket.Conn, *http.Response
 // mint more tokens.
 func TestSmallerFindings(t *testing.T) {
 	cfg := testConfig(t, "sqlite")
-	cfg.auth.LoginPerIP, cfg.auth.LoginPerAccount = 100, 3
+	cfg.collab.Auth.LoginPerIP, cfg.collab.Auth.LoginPerAccount = 100, 3
 	srv := startServer(t, cfg)
 	ann, _ := signup(t, srv, "ann@example.com")
 	guesser := newClient(t, srv)
@@ -235,9 +235,9 @@ func TestHistoryIsBounded(t *testing.T) {
 	for _, kind := range backends {
 		t.Run(kind, func(t *testing.T) {
 			cfg := testConfig(t, kind)
-			cfg.limits.MaxPageBytes = 1 << 20
-			cfg.engine.WriteBytesPerMin = 4 << 20
-			cfg.engine.OpsPerSecond, cfg.engine.OpsBurst = 1, 30
+			cfg.collab.MaxPageBytes = 1 << 20
+			cfg.collab.WriteBytesPerMin = 4 << 20
+			cfg.collab.OpsPerSecond, cfg.collab.OpsBurst = 1, 30
 			srv := startServer(t, cfg)
 			ann, _ := signup(t, srv, "ann@example.com")
 			var d docBody
@@ -308,7 +308,7 @@ func TestHistoryIsBounded(t *testing.T) {
 
 	// Creating documents spends the same budget.
 	cfg := testConfig(t, "sqlite")
-	cfg.engine.WriteBytesPerMin = 3 << 20
+	cfg.collab.WriteBytesPerMin = 3 << 20
 	srv := startServer(t, cfg)
 	cat, _ := signup(t, srv, "cat@example.com")
 	big := strings.Repeat("z", 1<<20)
@@ -320,7 +320,7 @@ func TestHistoryIsBounded(t *testing.T) {
 
 	// POST .../ops is limited per user like a socket's ops.
 	cfg = testConfig(t, "sqlite")
-	cfg.engine.OpsPerSecond, cfg.engine.OpsBurst = 1, 2
+	cfg.collab.OpsPerSecond, cfg.collab.OpsBurst = 1, 2
 	srv = startServer(t, cfg)
 	bob, _ := signup(t, srv, "bob@example.com")
 	var d docBody

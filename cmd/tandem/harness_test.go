@@ -21,26 +21,31 @@ import (
 
 	"tandem/auth"
 	"tandem/docs"
+	"tandem/store/httpapi"
 	"tandem/store/postgres/pgtest"
 )
 
 // backends are the stores every HTTP test runs against.
 var backends = []string{"sqlite", "postgres"}
 
-// testConfig is a serve configuration for tests: port 0, the given store,
-// cheap password hashing, and generous login limits.
-func testConfig(t *testing.T, kind string) serveConfig {
+// testConfig is a serve configuration for tests: the serve flags parsed
+// from args, then port 0, the given store, cheap password hashing, and
+// generous login limits.
+func testConfig(t *testing.T, kind string, args ...string) serveConfig {
 	t.Helper()
 	var cfg serveConfig
 	fs := newFlagSet("test", "", io.Discard)
 	cfg.register(fs)
-	if err := fs.Parse(nil); err != nil {
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
 	cfg.addr = "127.0.0.1:0"
 	cfg.migrate = true
 	cfg.argon2 = auth.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}
-	cfg.auth.LoginPerIP, cfg.auth.LoginPerAccount = 1000, 1000
+	cfg.collab.Auth.LoginPerIP, cfg.collab.Auth.LoginPerAccount = 1000, 1000
 	switch kind {
 	case "sqlite":
 		cfg.db.dataDir = t.TempDir()
@@ -151,7 +156,7 @@ func (r response) json(t *testing.T, v any) {
 
 // code is the error code of an error response, or "".
 func (r response) code() string {
-	var e auth.ErrorBody
+	var e httpapi.ErrorBody
 	_ = json.Unmarshal(r.body, &e)
 	return string(e.Code)
 }
@@ -258,7 +263,7 @@ func (s *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		// Only the catch-all for unknown API paths may be undescribed, and it
 		// must answer with the error shape.
-		var e auth.ErrorBody
+		var e httpapi.ErrorBody
 		if resp.StatusCode != http.StatusNotFound || json.Unmarshal(respBody, &e) != nil || e.Code != "not_found" {
 			s.t.Errorf("OpenAPI: %s %s is not described: %v", req.Method, req.URL.Path, err)
 		}

@@ -1,6 +1,6 @@
-// Command tandem is Tandem's one binary: it migrates the database (and, as the
-// server lands, serves and administers it). Every flag can also be set with
-// an environment variable, named in --help.
+// Command tandem is Tandem's one binary: it serves (tandem serve), migrates
+// the database (tandem migrate) and administers accounts (tandem user). Every
+// flag can also be set with an environment variable, named in --help.
 package main
 
 import (

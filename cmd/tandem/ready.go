@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"tandem/auth"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // readiness answers /readyz: 200 while the node can do its work, which is
@@ -107,11 +107,11 @@ func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rd.log.Info("ready again")
 	}
 	if public != nil {
-		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterUnavailable))
-		auth.WriteJSON(w, http.StatusServiceUnavailable, auth.ErrorBody{Code: public.Code, Message: public.Message})
+		w.Header().Set("Retry-After", strconv.Itoa(httpapi.RetryAfterUnavailable))
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, httpapi.ErrorBody{Code: public.Code, Message: public.Message})
 		return
 	}
-	auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // watchCommits is the store as the hub sees it: every append's outcome is

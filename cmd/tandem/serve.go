@@ -47,11 +47,11 @@ type serveConfig struct {
 	readTimeout     time.Duration
 	idleTimeout     time.Duration
 
-	auth         auth.Config
 	argon2       auth.Argon2Params
 	hashParallel int
-	limits       collab.Limits
-	engine       collab.Config
+	// collab holds every limit of the engine and the REST routes (auth's
+	// in collab.Auth); its flags take their defaults from it.
+	collab collab.Config
 }
 
 func (c *serveConfig) register(fs *flag.FlagSet) {
@@ -81,13 +81,14 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 
-	c.auth = auth.DefaultConfig
-	fs.Int64Var(&c.auth.MaxBodyBytes, "max-body-bytes", c.auth.MaxBodyBytes, "largest request body, except document content")
-	fs.IntVar(&c.auth.LoginPerIP, "login-rate-ip", c.auth.LoginPerIP, "sign-in and sign-up attempts per minute per client IP")
-	fs.IntVar(&c.auth.LoginPerAccount, "login-rate-account", c.auth.LoginPerAccount, "sign-in attempts per minute per account")
+	c.collab = collab.DefaultConfig()
+	a := &c.collab.Auth
+	fs.Int64Var(&a.MaxBodyBytes, "max-body-bytes", a.MaxBodyBytes, "largest request body, except document content")
+	fs.IntVar(&a.LoginPerIP, "login-rate-ip", a.LoginPerIP, "sign-in and sign-up attempts per minute per client IP")
+	fs.IntVar(&a.LoginPerAccount, "login-rate-account", a.LoginPerAccount, "sign-in attempts per minute per account")
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for per-IP limits)", func(v string) error {
 		p, err := auth.ParseProxies(v)
-		c.auth.TrustedProxies = p
+		a.TrustedProxies = p
 		return err
 	})
 	c.argon2 = auth.DefaultArgon2
@@ -101,16 +102,13 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.IntVar(&c.hashParallel, "hash-concurrency", 2, "password hashes computed at once (each takes --argon2-memory-kib)")
-	c.limits = collab.DefaultLimits
-	fs.IntVar(&c.limits.MaxDocBytes, "max-doc-bytes", c.limits.MaxDocBytes, "largest document, in bytes of UTF-8")
-	fs.IntVar(&c.limits.MaxPageOps, "max-page-ops", c.limits.MaxPageOps, "most operations in one page of history")
-	fs.IntVar(&c.limits.MaxPageBytes, "max-page-bytes", c.limits.MaxPageBytes,
+	e := &c.collab
+	fs.IntVar(&e.MaxDocBytes, "max-doc-bytes", e.MaxDocBytes, "largest document, in bytes of UTF-8")
+	fs.IntVar(&e.MaxPageOps, "max-page-ops", e.MaxPageOps, "most operations in one page of history")
+	fs.IntVar(&e.MaxPageBytes, "max-page-bytes", e.MaxPageBytes,
 		"most bytes of operations in one page of history (a single larger op is sent alone)")
-	fs.IntVar(&c.limits.MemberChangesPerMinute, "member-changes-per-minute", c.limits.MemberChangesPerMinute,
+	fs.IntVar(&e.MemberChangesPerMinute, "member-changes-per-minute", e.MemberChangesPerMinute,
 		"shares, member removals and revoked invitations per minute per user (burst as many)")
-
-	c.engine = collab.DefaultConfig
-	e := &c.engine
 	fs.Int64Var(&e.MaxFrameBytes, "max-frame-bytes", e.MaxFrameBytes, "largest WebSocket message a client may send")
 	fs.Float64Var(&e.OpsPerSecond, "ops-per-second", e.OpsPerSecond, "ops a connection may send per second (token bucket)")
 	fs.IntVar(&e.OpsBurst, "ops-burst", e.OpsBurst, "burst of the ops token bucket")
@@ -161,27 +159,20 @@ func (c *serveConfig) validate() error {
 	if _, err := c.originPolicy(); err != nil {
 		return err
 	}
-	positive := map[string]int64{
-		"--max-body-bytes": c.auth.MaxBodyBytes, "--login-rate-ip": int64(c.auth.LoginPerIP),
-		"--login-rate-account": int64(c.auth.LoginPerAccount), "--hash-concurrency": int64(c.hashParallel),
-		"--max-doc-bytes": int64(c.limits.MaxDocBytes), "--max-page-ops": int64(c.limits.MaxPageOps),
-		"--max-page-bytes": int64(c.limits.MaxPageBytes), "--write-bytes-per-minute": int64(c.engine.WriteBytesPerMin), "--member-changes-per-minute": int64(c.limits.MemberChangesPerMinute),
-		"--session-lifetime": int64(c.sessionLifetime), "--session-idle": int64(c.sessionIdle),
-		"--shutdown-timeout": int64(c.shutdownTimeout), "--read-timeout": int64(c.readTimeout),
-		"--idle-timeout":    int64(c.idleTimeout),
-		"--max-frame-bytes": c.engine.MaxFrameBytes, "--ops-per-second": int64(c.engine.OpsPerSecond * 1000),
-		"--ops-burst": int64(c.engine.OpsBurst), "--presence-per-second": int64(c.engine.PresencePerSecond * 1000),
-		"--presence-burst": int64(c.engine.PresenceBurst), "--joins-per-second": int64(c.engine.JoinsPerSecond * 1000), "--flood-strikes": int64(c.engine.FloodStrikes),
-		"--docs-per-conn": int64(c.engine.DocsPerConn), "--conns-per-user": int64(c.engine.ConnsPerUser),
-		"--out-queue": int64(c.engine.OutQueue), "--ping-interval": int64(c.engine.PingInterval),
-		"--ping-timeout": int64(c.engine.PingTimeout), "--idle-room": int64(c.engine.IdleRoom),
-		"--max-batch": int64(c.engine.MaxBatch), "--window-ops": int64(c.engine.WindowOps), "--window-bytes": int64(c.engine.WindowBytes),
-		"--max-behind": int64(c.engine.MaxBehind), "--presence-every": int64(c.engine.PresenceEvery),
-		"--write-timeout": int64(c.engine.WriteTimeout),
+	if err := c.collab.Validate(); err != nil {
+		return err
 	}
-	for name, v := range positive {
-		if v <= 0 {
-			return fmt.Errorf("%s must be positive", name)
+	for _, s := range []struct {
+		flag string
+		v    int64
+	}{
+		{"--hash-concurrency", int64(c.hashParallel)},
+		{"--session-lifetime", int64(c.sessionLifetime)}, {"--session-idle", int64(c.sessionIdle)},
+		{"--shutdown-timeout", int64(c.shutdownTimeout)}, {"--read-timeout", int64(c.readTimeout)},
+		{"--idle-timeout", int64(c.idleTimeout)},
+	} {
+		if s.v <= 0 {
+			return fmt.Errorf("%s must be positive", s.flag)
 		}
 	}
 	return nil
@@ -202,7 +193,7 @@ func (c *serveConfig) origins() []string {
 // when --secure-cookies says so, or a --trusted-proxies peer sends
 // X-Forwarded-Proto: https) and --allowed-origins.
 func (c *serveConfig) originPolicy() (*auth.OriginPolicy, error) {
-	p, err := auth.NewOriginPolicy(c.publicURL, c.origins(), c.tlsCert != "" || c.secureCookies, c.auth.TrustedProxies)
+	p, err := auth.NewOriginPolicy(c.publicURL, c.origins(), c.tlsCert != "" || c.secureCookies, c.collab.Auth.TrustedProxies)
 	if err != nil {
 		flag := "--allowed-origins"
 		if _, perr := auth.NewOriginPolicy(c.publicURL, nil, false, nil); perr != nil {

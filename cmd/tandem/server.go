@@ -20,6 +20,7 @@ import (
 	"tandem/frontend"
 	"tandem/migrations"
 	"tandem/store"
+	"tandem/store/httpapi"
 )
 
 // server is a running tandem serve: the wiring of store, auth, the APIs and
@@ -128,26 +129,30 @@ func (s *server) handler() (http.Handler, error) {
 		Secure:      s.tls || s.cfg.secureCookies,
 	})
 	hasher := auth.NewHasher(s.cfg.argon2, s.cfg.hashParallel)
-	authSvc := auth.New(st, sessions, hasher, s.cfg.auth, s.log)
+	authSvc, err := auth.New(st, sessions, hasher, s.cfg.collab.Auth, s.log)
+	if err != nil {
+		return nil, err
+	}
 	s.auth = authSvc
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHTTPMetrics(reg)
 
-	engine := s.cfg.engine
-	engine.MaxDocBytes = s.cfg.limits.MaxDocBytes
+	cfg := s.cfg.collab
 	origins, err := s.cfg.originPolicy()
 	if err != nil {
 		return nil, err
 	}
-	engine.Origins = origins
+	cfg.Origins = origins
 	s.ready = &readiness{
 		log: s.log, ping: st.Ping, schema: s.migrator.CheckCurrent, checkWrite: s.backend.checkWrite,
 		fresh: 2 * time.Second, now: time.Now,
 	}
-	s.hub = collab.NewHub(watchCommits{Store: st, ready: s.ready}, engine, s.log, reg)
+	if s.hub, err = collab.NewHub(watchCommits{Store: st, ready: s.ready}, cfg, s.log, reg); err != nil {
+		return nil, err
+	}
 	authSvc.OnRevoke(s.hub.CloseCredential) // signing out closes that session's sockets
-	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.cfg.limits, s.log)
+	docsAPI := collab.NewDocsAPI(st, authSvc, s.hub, s.log)
 
 	web, err := frontend.New()
 	if err != nil {
@@ -159,7 +164,7 @@ func (s *server) handler() (http.Handler, error) {
 	authSvc.Register(mux)
 	docsAPI.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.ready)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -178,7 +183,7 @@ func (s *server) handler() (http.Handler, error) {
 		_, _ = w.Write(docs.OpenAPI)
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
 
 	cop := http.NewCrossOriginProtection()
@@ -188,14 +193,14 @@ func (s *server) handler() (http.Handler, error) {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "cross-origin request refused"))
+		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "cross-origin request refused"))
 	}))
 
 	h := capture(mux)
 	h = authSvc.Authenticate(h)
 	h = authSvc.LoadSession(h)
 	h = cop.Handler(h)
-	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { auth.WriteError(w, r, s.log, err) })
+	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { httpapi.WriteError(w, r, s.log, err) })
 	h = noSniff(h)
 	h = observe(s.log, metrics, h)
 	return h, nil

@@ -153,7 +153,7 @@ func TestSharingRevealsNothing(t *testing.T) {
 // limited per minute; others are not held up.
 func TestMemberChangeRateLimit(t *testing.T) {
 	cfg := testConfig(t, "sqlite")
-	cfg.limits.MemberChangesPerMinute = 3
+	cfg.collab.MemberChangesPerMinute = 3
 	srv := startServer(t, cfg)
 	ann, _ := signup(t, srv, "ann@example.com")
 	bob, bobU := signup(t, srv, "bob@example.com")

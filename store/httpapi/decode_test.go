@@ -1,4 +1,4 @@
-package auth
+package httpapi
 
 import (
 	"strings"
@@ -7,11 +7,18 @@ import (
 	"tandem/store"
 )
 
+// signup is a request body with a few string members.
+type signup struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
 // TestDecodeStrict: a body is one JSON object whose member names are
 // spelled exactly, each once, with nothing after it; the error says which
 // rule was broken.
 func TestDecodeStrict(t *testing.T) {
-	var ok SignupRequest
+	var ok signup
 	if err := Decode([]byte(` {"email":"a@b.co","password":"12345678","name":"A"} `), &ok); err != nil || ok.Name != "A" {
 		t.Fatalf("good body: %+v, %v", ok, err)
 	}
@@ -30,7 +37,7 @@ func TestDecodeStrict(t *testing.T) {
 		{"empty", ` `, "empty"},
 		{"truncated", `{"name":"A"`, "not valid JSON"},
 	} {
-		var req SignupRequest
+		var req signup
 		err := Decode([]byte(tc.body), &req)
 		code, msg := store.ErrorCode(err)
 		t.Logf("%s: %s", tc.name, msg)

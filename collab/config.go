@@ -1,0 +1,134 @@
+package collab
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"tandem/auth"
+)
+
+// Config is every setting of the engine and of the document routes, with
+// the account routes' (Auth), which share their request body limit. Start
+// from DefaultConfig and change what you need; Validate checks the result,
+// and NewHub refuses a config that fails it: no zero field stands for a
+// default. The serve command's flags read their defaults from here.
+type Config struct {
+	// Auth configures the account routes. Its MaxBodyBytes bounds every
+	// JSON request body, the document routes' too; a body that carries
+	// document content may be larger by twice MaxDocBytes (JSON escaping).
+	Auth auth.Config
+
+	// Documents and their REST routes.
+	MaxDocBytes  int // a document's text, in UTF-8 bytes
+	MaxPageOps   int // operations in one page of history
+	MaxPageBytes int // bytes of JSON in one page of history (one op may exceed it alone)
+	// MemberChangesPerMinute bounds how many sharing and membership
+	// changes (share, remove, revoke an invitation) one user may make per
+	// minute, with an equal burst.
+	MemberChangesPerMinute int
+	WriteBytesPerMin       int // bytes of ops one user may write a minute, socket and REST together (burst: as much)
+
+	// Sockets and rooms.
+	MaxFrameBytes     int64              // one incoming WebSocket message
+	OutQueue          int                // messages waiting for a slow connection before it is dropped
+	OpsPerSecond      float64            // per connection, with OpsBurst; also POST .../ops per user
+	OpsBurst          int                //
+	PresencePerSecond float64            // per connection, with PresenceBurst
+	PresenceBurst     int                //
+	JoinsPerSecond    float64            // joins and leaves per connection (burst: twice that)
+	FloodStrikes      int                // rate-limited messages in a row before the connection is closed
+	DocsPerConn       int                // documents one connection may join
+	ConnsPerUser      int                // sockets one user may hold open
+	PingInterval      time.Duration      // keepalive ping period
+	PingTimeout       time.Duration      // a pong later than this drops the peer
+	WriteTimeout      time.Duration      // a frame the peer takes longer than this to accept drops it
+	Coalesce          time.Duration      // in a stream of messages, a writer waits this long for more to send in one frame (0: off)
+	IdleRoom          time.Duration      // a room with no one in it closes after this
+	MaxBatch          int                // operations in one group commit
+	WindowOps         int                // recent operations a room keeps in memory
+	WindowBytes       int                // and at most about this many bytes of them
+	MaxBehind         int                // how far behind the head an op's base version may be
+	PresenceEvery     time.Duration      // presence broadcasts are coalesced over this period
+	Origins           *auth.OriginPolicy // browser origins that may open a socket (nil: the server's own only)
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Auth: auth.DefaultConfig(),
+
+		MaxDocBytes:            1 << 20,
+		MaxPageOps:             1000,
+		MaxPageBytes:           4 << 20,
+		MemberChangesPerMinute: 30,
+		WriteBytesPerMin:       16 << 20,
+
+		MaxFrameBytes:     256 << 10,
+		OutQueue:          128,
+		OpsPerSecond:      100,
+		OpsBurst:          200,
+		PresencePerSecond: 30,
+		PresenceBurst:     60,
+		JoinsPerSecond:    10,
+		FloodStrikes:      100,
+		DocsPerConn:       32,
+		ConnsPerUser:      32,
+		PingInterval:      25 * time.Second,
+		PingTimeout:       15 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		Coalesce:          3 * time.Millisecond,
+		IdleRoom:          30 * time.Second,
+		MaxBatch:          256,
+		WindowOps:         1000,
+		WindowBytes:       8 << 20,
+		MaxBehind:         10000,
+		PresenceEvery:     40 * time.Millisecond,
+	}
+}
+
+// Validate checks that every limit, rate and period is positive (Coalesce
+// may be 0: off). Its errors name each setting by its serve flag.
+func (c Config) Validate() error {
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	for _, s := range []struct {
+		flag string
+		ok   bool
+	}{
+		{"max-doc-bytes", c.MaxDocBytes > 0},
+		{"max-page-ops", c.MaxPageOps > 0},
+		{"max-page-bytes", c.MaxPageBytes > 0},
+		{"member-changes-per-minute", c.MemberChangesPerMinute > 0},
+		{"write-bytes-per-minute", c.WriteBytesPerMin > 0},
+		{"max-frame-bytes", c.MaxFrameBytes > 0},
+		{"out-queue", c.OutQueue > 0},
+		{"ops-per-second", positiveRate(c.OpsPerSecond)},
+		{"ops-burst", c.OpsBurst > 0},
+		{"presence-per-second", positiveRate(c.PresencePerSecond)},
+		{"presence-burst", c.PresenceBurst > 0},
+		{"joins-per-second", positiveRate(c.JoinsPerSecond)},
+		{"flood-strikes", c.FloodStrikes > 0},
+		{"docs-per-conn", c.DocsPerConn > 0},
+		{"conns-per-user", c.ConnsPerUser > 0},
+		{"ping-interval", c.PingInterval > 0},
+		{"ping-timeout", c.PingTimeout > 0},
+		{"write-timeout", c.WriteTimeout > 0},
+		{"idle-room", c.IdleRoom > 0},
+		{"max-batch", c.MaxBatch > 0},
+		{"window-ops", c.WindowOps > 0},
+		{"window-bytes", c.WindowBytes > 0},
+		{"max-behind", c.MaxBehind > 0},
+		{"presence-every", c.PresenceEvery > 0},
+	} {
+		if !s.ok {
+			return fmt.Errorf("--%s must be positive", s.flag)
+		}
+	}
+	return nil
+}
+
+// positiveRate reports whether r is a usable rate: positive and finite
+// (NaN is neither).
+func positiveRate(r float64) bool { return r > 0 && !math.IsInf(r, 1) }

@@ -256,11 +256,15 @@ func (s *socket) readLoop() {
 	}
 }
 
+// send sends msg as JSON. Safe from any goroutine: a message that does not
+// encode fails the test with Errorf (t.Fatal is for the test goroutine only)
+// and is not sent.
 func (s *socket) send(msg any) {
 	s.t.Helper()
 	data, err := json.Marshal(msg)
 	if err != nil {
-		s.t.Fatal(err)
+		s.t.Errorf("encode %v: %v", msg, err)
+		return
 	}
 	s.sendRaw(data)
 }
@@ -272,7 +276,8 @@ func (s *socket) sendRaw(data []byte) {
 }
 
 // next returns the next message of one of the types, skipping others
-// (presence, unless asked for), or fails after a timeout.
+// (presence, unless asked for), or fails the test after a timeout: from
+// the test goroutine only, as it calls t.Fatal.
 func (s *socket) next(types ...string) map[string]any {
 	s.t.Helper()
 	timeout := time.After(15 * time.Second)

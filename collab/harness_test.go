@@ -85,7 +85,17 @@ func testEngine() Config {
 
 func newEnv(tb testing.TB, kind string, cfg Config) *env {
 	tb.Helper()
+	return newEnvWrapped(tb, kind, cfg, nil)
+}
+
+// newEnvWrapped is newEnv with the store wrapped by wrap (if not nil), for
+// tests that inject faults: the server and env.st use the wrapper.
+func newEnvWrapped(tb testing.TB, kind string, cfg Config, wrap func(store.Store) store.Store) *env {
+	tb.Helper()
 	st, sessions := openStore(tb, kind)
+	if wrap != nil {
+		st = wrap(st)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sm := auth.NewSessionManager(sessions, auth.SessionConfig{Lifetime: time.Hour, IdleTimeout: time.Hour})
 	cheap := auth.NewHasher(auth.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}, 4)

@@ -18,9 +18,9 @@ import (
 
 // Fault modes of faultyStore.AppendOps.
 const (
-	appendOK     int32 = iota
-	appendFails        // fails, storing nothing
-	appendLoses        // stores the batch, then fails (the reply was lost)
+	appendOK    int32 = iota
+	appendFails       // fails, storing nothing
+	appendLoses       // stores the batch, then fails (the reply was lost)
 )
 
 // faultyStore is a real store whose AppendOps fails on demand.

@@ -308,18 +308,28 @@ func TestFlood(t *testing.T) {
 			}
 		})
 		var worst time.Duration
+		calmAcked := map[string]int64{}
 		for i := range 20 {
 			start := time.Now()
 			text, v := ann.content(doc)
-			calm.send(opMessage(doc, v, fmt.Sprintf("calm%d", i), ot.Insertion(utf8.RuneCountInString(text), 0, "c")))
+			id := fmt.Sprintf("calm%d", i)
+			calm.send(opMessage(doc, v, id, ot.Insertion(utf8.RuneCountInString(text), 0, "c")))
+			// Every one of the calm client's ops is acknowledged, none refused.
 			m := calm.next("ack", "error")
-			if m["type"] == "error" && m["code"] != "invalid_op" {
-				t.Fatalf("calm client refused: %v", m)
+			if m["type"] != "ack" || m["id"] != id || num(m["version"]) <= v {
+				t.Fatalf("calm client's op %s at version %d answered %v; want its ack", id, v, m)
 			}
+			calmAcked[id] = num(m["version"])
 			worst = max(worst, time.Since(start))
 			time.Sleep(20 * time.Millisecond)
 		}
 		wg.Wait()
+		stored := storedOps(t, env, doc)
+		for id, v := range calmAcked {
+			if got, ok := stored[storedKey{ann.id, id}]; !ok || got != v {
+				t.Errorf("calm op %s acknowledged as version %d, stored as %d (stored: %v)", id, v, got, ok)
+			}
+		}
 		if code := flood.waitClosed(); code != websocket.StatusPolicyViolation {
 			t.Errorf("flooding client closed with %d, want 1008", code)
 		}

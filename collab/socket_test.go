@@ -423,7 +423,7 @@ func TestShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		refused := map[string]any{}
-		<-s.closed // the reader hands out every message before it closes
+		s.waitClosed() // the reader hands out every message before it closes
 		for len(s.msgs) > 0 {
 			switch m := <-s.msgs; m["type"] {
 			case "ack":
@@ -433,7 +433,8 @@ func TestShutdown(t *testing.T) {
 				}
 				acked[id] = num(m["version"])
 			case "error":
-				refused[m["id"].(string)] = m["code"]
+				id, _ := m["id"].(string)
+				refused[id] = m["code"]
 			}
 		}
 		if code := s.closeStatus(); code != websocket.StatusGoingAway {

@@ -23,6 +23,27 @@ type editor struct {
 	buffer      *ot.Op // local edits made while awaiting the ack
 	seq         int
 	acked       map[string]int64 // op id → version, for checks
+
+	// err is the editor's first failure. An editor may run in a goroutine
+	// of its own, where t.Fatal is not allowed: it records the failure
+	// instead, does nothing more, and whoever drives it reports err
+	// (check, from the test goroutine).
+	err error
+}
+
+// failf records the editor's first failure.
+func (e *editor) failf(format string, args ...any) {
+	if e.err == nil {
+		e.err = fmt.Errorf("%s: %s", e.name, fmt.Sprintf(format, args...))
+	}
+}
+
+// check fails the test if the editor failed; only from the test goroutine.
+func (e *editor) check() {
+	e.t.Helper()
+	if e.err != nil {
+		e.t.Fatal(e.err)
+	}
 }
 
 // sent is an op on its way: as first sent (for a re-send, which the server
@@ -47,10 +68,13 @@ func newEditor(t testing.TB, s *socket, doc, name string, joined map[string]any)
 
 // edit applies a local edit and sends it, or buffers it.
 func (e *editor) edit(op ot.Op) {
-	e.t.Helper()
+	if e.err != nil {
+		return
+	}
 	text, err := ot.Apply(e.text, op)
 	if err != nil {
-		e.t.Fatalf("%s: local edit %s: %v", e.name, op, err)
+		e.failf("local edit %s: %v", op, err)
+		return
 	}
 	e.text = text
 	switch {
@@ -61,7 +85,8 @@ func (e *editor) edit(op ot.Op) {
 	default:
 		composed, err := ot.Compose(*e.buffer, op)
 		if err != nil {
-			e.t.Fatalf("%s: compose: %v", e.name, err)
+			e.failf("compose: %v", err)
+			return
 		}
 		e.buffer = &composed
 	}
@@ -80,21 +105,24 @@ func (e *editor) resend() {
 
 // handle applies one server message.
 func (e *editor) handle(m map[string]any) {
-	e.t.Helper()
+	if e.err != nil {
+		return
+	}
 	switch m["type"] {
 	case "ack":
-		e.ack(m["id"].(string), num(m["version"]))
+		id, _ := m["id"].(string)
+		e.ack(id, num(m["version"]))
 	case "op":
 		e.remote(m)
 	case "error":
-		e.t.Fatalf("%s: server error: %v", e.name, m)
+		e.failf("server error: %v", m)
 	}
 }
 
 func (e *editor) ack(id string, version int64) {
-	e.t.Helper()
 	if e.outstanding == nil || e.outstanding.id != id {
-		e.t.Fatalf("%s: ack for %s, but awaiting %v", e.name, id, e.outstanding)
+		e.failf("ack for %s, but awaiting %v", id, e.outstanding)
+		return
 	}
 	e.acked[id] = version
 	e.version = version
@@ -107,11 +135,11 @@ func (e *editor) ack(id string, version int64) {
 }
 
 func (e *editor) remote(m map[string]any) {
-	e.t.Helper()
 	var op ot.Op
 	raw, _ := json.Marshal(m["op"])
 	if err := json.Unmarshal(raw, &op); err != nil {
-		e.t.Fatalf("%s: bad op %v: %v", e.name, m["op"], err)
+		e.failf("bad op %v: %v", m["op"], err)
+		return
 	}
 	if e.outstanding != nil && m["id"] == e.outstanding.id {
 		// Our own op, seen in a catch-up after a reconnect: an ack.
@@ -119,25 +147,28 @@ func (e *editor) remote(m map[string]any) {
 		return
 	}
 	if v := num(m["version"]); v != e.version+1 {
-		e.t.Fatalf("%s: op version %d after %d", e.name, v, e.version)
+		e.failf("op version %d after %d", v, e.version)
+		return
 	}
 	e.version++
 	var err error
 	if e.outstanding != nil {
 		// The server sequenced op first: it is the left side.
 		if op, e.outstanding.op, err = ot.Transform(op, e.outstanding.op); err != nil {
-			e.t.Fatalf("%s: transform over outstanding: %v", e.name, err)
+			e.failf("transform over outstanding: %v", err)
+			return
 		}
 	}
 	if e.buffer != nil {
 		var b ot.Op
 		if op, b, err = ot.Transform(op, *e.buffer); err != nil {
-			e.t.Fatalf("%s: transform over buffer: %v", e.name, err)
+			e.failf("transform over buffer: %v", err)
+			return
 		}
 		e.buffer = &b
 	}
 	if e.text, err = ot.Apply(e.text, op); err != nil {
-		e.t.Fatalf("%s: apply remote %s to %q: %v", e.name, op, e.text, err)
+		e.failf("apply remote %s to %q: %v", op, e.text, err)
 	}
 }
 

@@ -33,7 +33,7 @@ func randomEdit(r *rand.Rand, text string) ot.Op {
 
 // pump handles every message already received.
 func (e *editor) pump() {
-	for {
+	for e.err == nil {
 		select {
 		case m := <-e.s.msgs:
 			e.handle(m)
@@ -44,16 +44,15 @@ func (e *editor) pump() {
 }
 
 // settle handles messages until the editor has nothing pending and has
-// reached version.
+// reached version (or has failed: see check).
 func (e *editor) settle(version int64) {
-	e.t.Helper()
 	deadline := time.After(30 * time.Second)
-	for !e.synced() || e.version < version {
+	for e.err == nil && (!e.synced() || e.version < version) {
 		select {
 		case m := <-e.s.msgs:
 			e.handle(m)
 		case <-deadline:
-			e.t.Fatalf("%s: not settled at %d: version %d, outstanding %v", e.name, version, e.version, e.outstanding)
+			e.failf("not settled at %d: version %d, outstanding %v", version, e.version, e.outstanding)
 		}
 	}
 }
@@ -77,9 +76,14 @@ func TestConvergence(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			for i, e := range eds {
+				// Each editor in a goroutine of its own: failures are
+				// recorded in e.err, reported below by the test goroutine.
 				wg.Go(func() {
 					r := rand.New(rand.NewPCG(uint64(i), 42))
 					for range edits {
+						if e.err != nil {
+							return
+						}
 						e.pump()
 						e.edit(randomEdit(r, e.text))
 						time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
@@ -88,12 +92,18 @@ func TestConvergence(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			for _, e := range eds {
+				if e.err != nil {
+					t.Error(e.err)
+				}
+			}
 			if t.Failed() {
 				return
 			}
 			text, head := owner.content(doc)
 			for _, e := range eds {
 				e.settle(head)
+				e.check()
 				if e.text != text {
 					t.Errorf("%s diverged:\n got %q\nwant %q", e.name, e.text, text)
 				}

@@ -89,7 +89,17 @@ func testEngine() Config {
 
 func newEnv(tb testing.TB, kind string, cfg Config) *env {
 	tb.Helper()
+	return newEnvWrapped(tb, kind, cfg, nil)
+}
+
+// newEnvWrapped is newEnv with the store wrapped by wrap (if not nil), for
+// tests that inject faults: the server and env.st use the wrapper.
+func newEnvWrapped(tb testing.TB, kind string, cfg Config, wrap func(store.Store) store.Store) *env {
+	tb.Helper()
 	st, sessions := openStore(tb, kind)
+	if wrap != nil {
+		st = wrap(st)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sm := auth.NewSessionManager(sessions, auth.SessionConfig{Lifetime: time.Hour, IdleTimeout: time.Hour})
 	cheap := auth.NewHasher(auth.Argon2Params{MemoryKiB: 1024, Passes: 1, Lanes: 1}, 4)
@@ -264,11 +274,15 @@ func (s *socket) readLoop() {
 	}
 }
 
+// send sends msg as JSON. Safe from any goroutine: a message that does not
+// encode fails the test with Errorf (t.Fatal is for the test goroutine only)
+// and is not sent.
 func (s *socket) send(msg any) {
 	s.t.Helper()
 	data, err := json.Marshal(msg)
 	if err != nil {
-		s.t.Fatal(err)
+		s.t.Errorf("encode %v: %v", msg, err)
+		return
 	}
 	s.sendRaw(data)
 }
@@ -280,7 +294,8 @@ func (s *socket) sendRaw(data []byte) {
 }
 
 // next returns the next message of one of the types, skipping others
-// (presence, unless asked for), or fails after a timeout.
+// (presence, unless asked for), or fails the test after a timeout: from
+// the test goroutine only, as it calls t.Fatal.
 func (s *socket) next(types ...string) map[string]any {
 	s.t.Helper()
 	timeout := time.After(15 * time.Second)

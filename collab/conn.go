@@ -388,7 +388,11 @@ func (c *Conn) dispatch(m ClientMessage) {
 		}
 		r := c.joined(m.Doc)
 		if r == nil {
-			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeBadRequest, "join the document before sending ops")))
+			err := store.Errorf(store.CodeBadRequest, "join the document before sending ops")
+			if c.hub.isClosing() {
+				err = ErrClosing // the room let go of us because it drained
+			}
+			c.send(errorFrame(m.Doc, m.ID, err))
 			return
 		}
 		if ok, _ := c.hub.allowWrite(c.user.ID, m.Op); !ok {

@@ -106,6 +106,13 @@ func (h *Hub) room(docID string) (*room, error) {
 	return r, nil
 }
 
+// isClosing reports whether Close has begun.
+func (h *Hub) isClosing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
 // forget removes a room that has stopped.
 func (h *Hub) forget(r *room) {
 	h.mu.Lock()

@@ -129,6 +129,25 @@ func newEnvWrapped(tb testing.TB, kind string, cfg Config, wrap func(store.Store
 	return e
 }
 
+// shared signs up ann and bob and shares ann's new document, holding
+// content, with bob as role.
+func (e *env) shared(content string, role store.Role) (ann, bob *user, doc string) {
+	e.t.Helper()
+	ann, bob = e.signup("ann@example.com"), e.signup("bob@example.com")
+	doc = ann.createDoc(content)
+	ann.share(doc, bob, role)
+	return ann, bob, doc
+}
+
+// solo signs up ann, makes her a document holding content, and opens her
+// socket (not joined).
+func (e *env) solo(content string) (ann *user, doc string, s *socket) {
+	e.t.Helper()
+	ann = e.signup("ann@example.com")
+	doc = ann.createDoc(content)
+	return ann, doc, ann.dial()
+}
+
 // user is a signed-in account: an HTTP client with its session cookie.
 type user struct {
 	id, email string

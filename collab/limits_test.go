@@ -14,9 +14,7 @@ func TestWriteBudget(t *testing.T) {
 	cfg := testEngine()
 	cfg.WriteBytesPerMin = 100 << 10
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
-		ann := env.signup("ann@example.com")
-		doc := ann.createDoc("")
-		s := ann.dial()
+		ann, doc, s := env.solo("")
 		s.join(doc, -1)
 		chunk := strings.Repeat("y", 60<<10)
 		s.send(opMessage(doc, 0, "a1", ot.Insertion(0, 0, chunk)))

@@ -20,9 +20,7 @@ func TestResendBeyondWindow(t *testing.T) {
 	cfg.WindowOps = 4 // the window holds at most 2 × 4 ops
 	const later = 20  // ops landing after the re-sent one: far past the window
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
-		ann, bob := env.signup("ann@example.com"), env.signup("bob@example.com")
-		doc := ann.createDoc("")
-		ann.share(doc, bob, store.RoleEditor)
+		ann, bob, doc := env.shared("", store.RoleEditor)
 		b := bob.dial()
 		b.join(doc, -1)
 		v := int64(0)

@@ -1,0 +1,181 @@
+package collab
+
+import (
+	"errors"
+	"fmt"
+
+	"tandem/auth"
+	"tandem/store"
+)
+
+// join admits a connection: its role is read here, the joined message (the
+// content, or the ops it missed) goes out, and the others learn who came.
+func (r *room) join(q joinReq) error {
+	if r.draining {
+		return ErrClosing
+	}
+	c := q.c
+	user := c.userInfo()
+	// The role is read here, in the room, so that no membership change
+	// can fall between the check and the join.
+	role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, user.ID, auth.NeedRead)
+	if err != nil {
+		return err
+	}
+	if _, ok := r.members[c]; ok {
+		return store.Errorf(store.CodeBadRequest, "already joined")
+	}
+	m := &member{role: role, user: user, joinedAt: r.refreshes}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.sessionID())}
+	ops, ok := r.catchUp(q.version)
+	if ok {
+		msg.Ops = &ops
+	} else {
+		msg.Content = &r.seq.stable
+	}
+	if !c.remember(r) {
+		return store.Errorf(store.CodeBadRequest, "at most %d documents per connection", r.hub.cfg.DocsPerConn)
+	}
+	if !c.send(encode(msg)) {
+		c.forget(r.id)
+		return store.Errorf(store.CodeUnavailable, "connection too slow")
+	}
+	r.members[c] = m
+	r.pres.add(c.sessionID(), user) // the others learn who came
+	return nil
+}
+
+// catchUp returns the ops a client at version needs to reach committed, or
+// false if it should get the content instead (no version, or too far back).
+func (r *room) catchUp(version int64) ([]opMsg, bool) {
+	committed := r.seq.committed
+	if version < 0 || version > committed || committed-version > int64(r.hub.cfg.WindowOps) {
+		return nil, false
+	}
+	recs, err := r.history(version, committed)
+	if err != nil {
+		if !errors.Is(err, errTooMuchHistory) {
+			r.hub.log.Warn("catch-up from the store failed; sending content", "doc", r.id, "err", err)
+		}
+		return nil, false
+	}
+	ops := make([]opMsg, len(recs))
+	size := 0
+	for i, rec := range recs {
+		ops[i] = opMsg{Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}
+		if size += rec.Op.Size(); size > 2*r.hub.cfg.MaxDocBytes {
+			return nil, false // the content is smaller than these ops
+		}
+	}
+	return ops, true
+}
+
+func (r *room) leave(c subscriber) {
+	if _, ok := r.members[c]; !ok {
+		return
+	}
+	c.forget(r.id)
+	delete(r.members, c)
+	r.pres.remove(c.sessionID()) // everyone else sees the cursor go, at the next flush
+}
+
+// broadcast sends msg to every member but the one with session skip ("":
+// everyone); members whose queue is full are dropped (they reconnect and
+// catch up).
+func (r *room) broadcast(msg []byte, skip string) {
+	for c := range r.members {
+		if c.sessionID() != skip && !c.send(msg) {
+			r.drop(c)
+		}
+	}
+}
+
+// drop removes a member that cannot keep up; the others learn it left at
+// the next presence flush (not now: drop runs inside broadcasts).
+func (r *room) drop(c subscriber) {
+	r.pres.remove(c.sessionID())
+	c.forget(r.id)
+	delete(r.members, c)
+	r.hub.metrics.dropped.Inc()
+}
+
+func (r *room) presence(q presenceReq) {
+	if _, ok := r.members[q.c]; !ok {
+		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
+		return
+	}
+	if q.version > r.seq.committed {
+		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.seq.committed))
+		return
+	}
+	if r.seq.version-q.version > int64(len(r.seq.window)) {
+		// Older than the ops the room holds: presence never reads the
+		// store. It is ephemeral, and the client's next one replaces it.
+		return
+	}
+	var since []store.OpRecord
+	if q.sel != nil {
+		var err error
+		if since, err = r.history(q.version, r.seq.committed); err != nil {
+			q.c.sendDocError(r.id, "", fmt.Errorf("read history: %w", err))
+			return
+		}
+	}
+	r.pres.set(q.c.sessionID(), selectionAt(q.sel, since, r.seq.stable))
+}
+
+// flushPresence broadcasts who left and the latest presence of each member
+// that came or moved since the last flush.
+func (r *room) flushPresence() {
+	for _, n := range r.pres.flush(r.seq.committed) {
+		r.broadcast(n.msg, n.skip)
+	}
+}
+
+// refresh checks every member's role again, after the document's members
+// changed: a removed member is told and leaves, a changed role applies to
+// the next op. The roles are read with one query, off the room's
+// goroutine, which goes on sequencing meanwhile; they come back as a
+// rolesReq.
+func (r *room) refresh() {
+	r.refreshes++
+	n := r.refreshes
+	go func() {
+		members, err := r.hub.store.ListMembers(r.hub.ctx, r.id)
+		r.post(rolesReq{n: n, members: members, err: err})
+	}()
+}
+
+// applyRoles applies the roles read by refresh number q.n, to the members
+// that were there when it was asked (a later joiner read its own role), and
+// unless a later refresh was applied already.
+func (r *room) applyRoles(q rolesReq) {
+	if q.n <= r.rolesApplied {
+		return
+	}
+	if q.err != nil && !errors.Is(q.err, store.ErrNotFound) {
+		// The store failed, not the members: keep them and say so.
+		r.hub.log.Warn("role refresh failed", "doc", r.id, "err", q.err)
+		return
+	}
+	r.rolesApplied = q.n
+	roles := make(map[string]store.Role, len(q.members)) // none if the document is gone
+	for _, m := range q.members {
+		roles[m.UserID] = m.Role
+	}
+	for c, m := range r.members {
+		if m.joinedAt >= q.n {
+			continue
+		}
+		role, ok := roles[c.userInfo().ID]
+		if !ok || !role.Valid() {
+			c.sendDocError(r.id, "", store.Errorf(store.CodeNotFound, "no document %s", r.id))
+			r.leave(c)
+			continue
+		}
+		if role != m.role {
+			m.role = role
+			c.send(encode(roleMsg{Type: "role", Doc: r.id, Role: role}))
+		}
+	}
+}

@@ -39,26 +39,34 @@ type author interface {
 	gone(r *room, id string, err error)
 }
 
-// socketAuthor is an op's author on a socket.
-type socketAuthor struct {
-	c subscriber
-	m *member // the membership; nil until the room has checked it
-}
+// A socket's op has two authors in turn: the connection itself until the
+// room has checked that it is a member (*Conn), then that membership
+// (*member). Both are pointers, so neither costs an allocation per op.
 
-func (a socketAuthor) via() (subscriber, *member) { return a.c, a.m }
+func (c *Conn) via() (subscriber, *member) { return c, nil }
 
-func (a socketAuthor) done(r *room, id string, version int64, err error) {
+func (c *Conn) done(r *room, id string, version int64, err error) { answer(r, c, id, version, err) }
+
+func (c *Conn) gone(r *room, id string, _ error) { c.sendDocError(r.id, id, errRestarted) }
+
+func (m *member) via() (subscriber, *member) { return m.c, m }
+
+func (m *member) done(r *room, id string, version int64, err error) { answer(r, m.c, id, version, err) }
+
+func (m *member) gone(r *room, id string, _ error) { m.c.sendDocError(r.id, id, errRestarted) }
+
+// errRestarted tells a socket that its op's room stopped before answering.
+var errRestarted = store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send")
+
+// answer sends a socket author its op's ack, or its refusal.
+func answer(r *room, c subscriber, id string, version int64, err error) {
 	if err != nil {
-		a.c.sendDocError(r.id, id, err)
+		c.sendDocError(r.id, id, err)
 		return
 	}
-	if !a.c.send(encode(ackMsg{Type: "ack", Doc: r.id, ID: id, Version: version})) {
-		r.drop(a.c)
+	if !c.send(encode(ackMsg{Type: "ack", Doc: r.id, ID: id, Version: version})) {
+		r.drop(c)
 	}
-}
-
-func (a socketAuthor) gone(r *room, id string, _ error) {
-	a.c.sendDocError(r.id, id, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send"))
 }
 
 // programAuthor is an op's author over REST, waiting on its reply.
@@ -87,3 +95,9 @@ func (r *room) tell(authors []author, id string, version int64, err error, told 
 	}
 	return told
 }
+
+var (
+	_ author = (*Conn)(nil)
+	_ author = (*member)(nil)
+	_ author = programAuthor(nil)
+)

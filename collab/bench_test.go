@@ -126,7 +126,7 @@ func benchRoom(b *testing.B, kind string, subs int) {
 				base := known
 				version.Unlock()
 				op := ot.Insertion(int(base), 0, "x")
-				r.post(submitReq{from: socketAuthor{c: conns[w]}, user: conns[w].user.ID, base: base, id: fmt.Sprintf("w%d-%d", w, i), op: op, received: time.Now()})
+				r.post(submitReq{from: conns[w], user: conns[w].user.ID, base: base, id: fmt.Sprintf("w%d-%d", w, i), op: op, received: time.Now()})
 				acked := <-ackCh[w]
 				version.Lock()
 				known = max(known, acked)

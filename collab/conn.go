@@ -283,9 +283,9 @@ func (c *Conn) dispatch(m ClientMessage) {
 			c.send(errorFrame(m.Doc, m.ID, errWritingTooFast))
 			return
 		}
-		if err := r.send(c.ctx, submitReq{from: socketAuthor{c: c}, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
+		if err := r.send(c.ctx, submitReq{from: c, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
 			c.forget(m.Doc)
-			c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeUnavailable, "document restarted: rejoin and re-send")))
+			c.send(errorFrame(m.Doc, m.ID, errRestarted))
 		}
 	case TypePresence:
 		if c.limited(c.presence, m) {

@@ -25,7 +25,7 @@ func (r *room) join(q joinReq) error {
 	if _, ok := r.members[c]; ok {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
-	m := &member{role: role, user: user, joinedAt: r.refreshes}
+	m := &member{c: c, role: role, user: user, joinedAt: r.refreshes}
 	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.sessionID())}
 	ops, ok := r.catchUp(q.version)
 	if ok {

@@ -24,7 +24,7 @@ func (r *room) submit(q submitReq) {
 			reject(store.Errorf(store.CodeForbidden, "a %s may not edit this document", m.role))
 			return
 		}
-		q.from = socketAuthor{c: c, m: m} // this membership is the author
+		q.from = m // this membership is the author
 	} else if _, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, q.user, auth.NeedEdit); err != nil {
 		// A program's role is read here, in the room, like a join's.
 		reject(err)
@@ -75,7 +75,9 @@ func (r *room) sequence(q submitReq, again *pendingOp) error {
 		r.duplicate(q, dup)
 		return nil
 	}
-	p := &pendingOp{rec: rec, q: q, authors: []author{q.from}, received: q.received}
+	p := &pendingOp{rec: rec, q: q, received: q.received}
+	p.first[0] = q.from
+	p.authors = p.first[:]
 	if again != nil {
 		p.authors = again.authors
 	}

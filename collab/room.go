@@ -41,6 +41,7 @@ type room struct {
 
 // member is one connection in the room.
 type member struct {
+	c        subscriber
 	role     store.Role
 	user     UserInfo
 	joinedAt int // room.refreshes when it joined: older refreshes do not judge it
@@ -51,6 +52,7 @@ type pendingOp struct {
 	rec      store.OpRecord
 	q        submitReq // the request as received, to sequence again after a rollback
 	authors  []author  // who sent it: its author, and re-sends meanwhile
+	first    [1]author // authors' first backing: no allocation for the usual one
 	received time.Time
 }
 

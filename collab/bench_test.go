@@ -1,9 +1,7 @@
 package collab
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,42 +14,6 @@ import (
 	"tandem/ot"
 	"tandem/store"
 )
-
-// benchConn is a connection without a socket: a goroutine drains its queue
-// as a fast client would, and signals each ack.
-func benchConn(h *Hub, name string) (*Conn, chan int64) {
-	c := &Conn{
-		hub:      h,
-		session:  name,
-		user:     store.User{ID: name, Name: name},
-		info:     UserInfo{ID: name, Name: name, Color: colorOf(name)},
-		out:      newOutbox(h.cfg.OutQueue),
-		kicked:   make(chan struct{}),
-		finished: make(chan struct{}),
-		rooms:    map[string]*room{},
-	}
-	acks := make(chan int64, 1024)
-	go func() {
-		ackPrefix := []byte(`{"type":"ack"`)
-		var batch [][]byte
-		for {
-			select {
-			case <-c.out.ready:
-				batch = c.out.take(batch[:0], maxFrameMsgs)
-				for _, m := range batch {
-					if bytes.HasPrefix(m, ackPrefix) {
-						var a ackMsg
-						_ = json.Unmarshal(m, &a)
-						acks <- a.Version
-					}
-				}
-			case <-c.kicked:
-				return
-			}
-		}
-	}()
-	return c, acks
-}
 
 // BenchmarkRoom measures ops/s through one room: up to 4 writers in a
 // closed loop (each sends its next op when the last is acked), with 1, 10
@@ -78,14 +40,7 @@ func benchRoom(b *testing.B, kind string, subs int) {
 		_ = h.Close(ctx)
 	})
 	ctx := context.Background()
-	owner, err := st.CreateUser(ctx, store.NewUser{Email: "o@example.com", Name: "o", PasswordHash: "x"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := st.CreateDocument(ctx, store.NewDocument{OwnerID: owner.ID, Title: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, d := storeDoc(b, st)
 	r, err := h.room(d.ID)
 	if err != nil {
 		b.Fatal(err)

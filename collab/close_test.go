@@ -35,14 +35,7 @@ func TestCloseEndsHungCommit(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			st, _ := openStore(t, kind)
 			ctx := context.Background()
-			u, err := st.CreateUser(ctx, store.NewUser{Email: "ann@example.com", Name: "Ann", PasswordHash: "h"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := st.CreateDocument(ctx, store.NewDocument{OwnerID: u.ID, Title: "t"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			u, d := storeDoc(t, st)
 			hung := &hangingStore{Store: st, entered: make(chan struct{}, 1), returned: make(chan error, 1)}
 			hub, err := NewHub(hung, testEngine(), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 			if err != nil {

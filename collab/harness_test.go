@@ -377,3 +377,54 @@ func (s *socket) join(doc string, version int64) map[string]any {
 }
 
 func num(v any) int64 { f, _ := v.(float64); return int64(f) }
+
+// benchConn is a connection without a socket: a goroutine drains its queue
+// as a fast client would, and signals each ack.
+func benchConn(h *Hub, name string) (*Conn, chan int64) {
+	c := &Conn{
+		hub:      h,
+		session:  name,
+		user:     store.User{ID: name, Name: name},
+		info:     UserInfo{ID: name, Name: name, Color: colorOf(name)},
+		out:      newOutbox(h.cfg.OutQueue),
+		kicked:   make(chan struct{}),
+		finished: make(chan struct{}),
+		rooms:    map[string]*room{},
+	}
+	acks := make(chan int64, 1024)
+	go func() {
+		ackPrefix := []byte(`{"type":"ack"`)
+		var batch [][]byte
+		for {
+			select {
+			case <-c.out.ready:
+				batch = c.out.take(batch[:0], maxFrameMsgs)
+				for _, m := range batch {
+					if bytes.HasPrefix(m, ackPrefix) {
+						var a ackMsg
+						_ = json.Unmarshal(m, &a)
+						acks <- a.Version
+					}
+				}
+			case <-c.kicked:
+				return
+			}
+		}
+	}()
+	return c, acks
+}
+
+// storeDoc makes a user and a document of theirs directly in st.
+func storeDoc(tb testing.TB, st store.Store) (store.User, store.Document) {
+	tb.Helper()
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, store.NewUser{Email: "owner@example.com", Name: "Owner", PasswordHash: "h"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := st.CreateDocument(ctx, store.NewDocument{OwnerID: u.ID, Title: "t"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u, d
+}

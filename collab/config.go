@@ -11,8 +11,9 @@ import (
 // Config is every setting of the engine and of the document routes, with
 // the account routes' (Auth), which share their request body limit. Start
 // from DefaultConfig and change what you need; Validate checks the result,
-// and NewHub refuses a config that fails it: no zero field stands for a
-// default. The serve command's flags read their defaults from here.
+// and NewHub refuses a config that fails it: no zero number stands for a
+// default (a nil Origins means the server's own origin only). The serve
+// command's flags read their defaults from here.
 type Config struct {
 	// Auth configures the account routes. Its MaxBodyBytes bounds every
 	// JSON request body, the document routes' too; a body that carries

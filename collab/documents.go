@@ -151,7 +151,7 @@ func (api *DocsAPI) handleDelete(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, err)
 		return
 	}
-	api.hub.MembersChanged(r.PathValue("id"))
+	api.hub.MembersChanged(r.Context(), r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 }
 

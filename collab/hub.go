@@ -24,8 +24,9 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	// ctx is what rooms call the store with; Close cancels it when the
-	// rooms do not drain in time, so that a store call that hangs ends.
+	// ctx is what rooms call the store with; Close cancels it (at once
+	// when the rooms do not drain in time, so that a store call that hangs
+	// ends; else once they have).
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -123,14 +124,29 @@ func (h *Hub) forget(r *room) {
 	}
 }
 
-// MembersChanged tells the document's room, if open, to check the roles of
-// everyone in it again: after a share, a role change, a removal or a delete.
-func (h *Hub) MembersChanged(docID string) {
+// MembersChanged has the document's room, if open, check the roles of
+// everyone in it again: after a share, a role change, a removal or a
+// delete. The roles are read here, with one query, on the caller's
+// goroutine (the room goes on sequencing meanwhile), and it returns once
+// the room has applied them: an op that arrives after the caller has
+// answered is judged by the new roles.
+func (h *Hub) MembersChanged(ctx context.Context, docID string) {
 	h.mu.Lock()
 	r, ok := h.rooms[docID]
 	h.mu.Unlock()
-	if ok {
-		r.post(refreshReq{})
+	if !ok {
+		return // nobody to check: a join reads its role
+	}
+	n := r.refreshes.Add(1)
+	members, err := h.store.ListMembers(ctx, docID)
+	q := rolesReq{n: n, members: members, err: err, applied: make(chan struct{})}
+	if r.send(ctx, q) != nil {
+		return
+	}
+	select {
+	case <-q.applied:
+	case <-r.done:
+	case <-ctx.Done():
 	}
 }
 
@@ -203,11 +219,12 @@ func (h *Hub) Close(ctx context.Context) error {
 		close(done)
 	}()
 	var err error
+	drained := true
 	select {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("rooms did not drain: %w", ctx.Err())
-		h.cancel() // a store call that hangs ends now; its room fails
+		drained = false
 	}
 	h.mu.Lock()
 	conns := make([]*Conn, 0, len(h.conns))
@@ -217,6 +234,11 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Unlock()
 	for _, c := range conns {
 		c.kick(closeGoingAway, "server shutting down")
+	}
+	if !drained {
+		// Now that every socket is told "going away", a store call that
+		// hangs ends, and its room fails without a word to anyone.
+		h.cancel()
 	}
 	for _, c := range conns {
 		select {

@@ -40,13 +40,14 @@ type (
 		op       ot.Op
 		received time.Time
 	}
-	// refreshReq re-reads every member's role.
-	refreshReq struct{}
-	// rolesReq brings back the roles refresh number n read.
+	// rolesReq brings every member's role, read by refresh number n;
+	// applied is closed once the room has applied them (or passed them
+	// over).
 	rolesReq struct {
-		n       int
+		n       int64
 		members []store.Member
 		err     error
+		applied chan struct{}
 	}
 	// drainReq stops the room once what it accepted is committed.
 	drainReq struct{}
@@ -64,7 +65,6 @@ func (q joinReq) handle(r *room) bool     { q.reply <- r.join(q); return false }
 func (q leaveReq) handle(r *room) bool    { r.leave(q.c); return false }
 func (q presenceReq) handle(r *room) bool { r.presence(q); return false }
 func (q submitReq) handle(r *room) bool   { r.submit(q); return false }
-func (refreshReq) handle(r *room) bool    { r.refresh(); return false }
 func (q rolesReq) handle(r *room) bool    { r.applyRoles(q); return false }
 func (q inspectReq) handle(r *room) bool  { q(r); return false }
 

@@ -86,7 +86,7 @@ func (api *DocsAPI) handleSetMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if shared.Member != nil {
-		api.hub.MembersChanged(r.PathValue("id"))
+		api.hub.MembersChanged(r.Context(), r.PathValue("id"))
 		httpapi.WriteJSON(w, http.StatusOK, *shared.Member)
 		return
 	}
@@ -109,7 +109,7 @@ func (api *DocsAPI) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, memberError(err))
 		return
 	}
-	api.hub.MembersChanged(r.PathValue("id"))
+	api.hub.MembersChanged(r.Context(), r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -25,7 +25,7 @@ func (r *room) join(q joinReq) error {
 	if _, ok := r.members[c]; ok {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
-	m := &member{c: c, role: role, user: user, joinedAt: r.refreshes}
+	m := &member{c: c, role: role, user: user, joinedAt: r.refreshes.Load()}
 	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.sessionID())}
 	ops, ok := r.catchUp(q.version)
 	if ok {
@@ -128,28 +128,20 @@ func (r *room) presence(q presenceReq) {
 // that came or moved since the last flush.
 func (r *room) flushPresence() {
 	for _, n := range r.pres.flush(r.seq.committed) {
+		if n.skip != "" && !r.pres.here(n.skip) {
+			continue // dropped by a broadcast of this flush: its "left" comes next
+		}
 		r.broadcast(n.msg, n.skip)
 	}
 }
 
-// refresh checks every member's role again, after the document's members
-// changed: a removed member is told and leaves, a changed role applies to
-// the next op. The roles are read with one query, off the room's
-// goroutine, which goes on sequencing meanwhile; they come back as a
-// rolesReq.
-func (r *room) refresh() {
-	r.refreshes++
-	n := r.refreshes
-	go func() {
-		members, err := r.hub.store.ListMembers(r.hub.ctx, r.id)
-		r.post(rolesReq{n: n, members: members, err: err})
-	}()
-}
-
-// applyRoles applies the roles read by refresh number q.n, to the members
-// that were there when it was asked (a later joiner read its own role), and
-// unless a later refresh was applied already.
+// applyRoles applies the roles read by refresh number q.n (see
+// Hub.MembersChanged) to the members that were there when it was asked (a
+// later joiner read its own role), unless a later refresh was applied
+// already: a removed member is told and leaves, a changed role applies to
+// the next op.
 func (r *room) applyRoles(q rolesReq) {
+	defer close(q.applied)
 	if q.n <= r.rolesApplied {
 		return
 	}

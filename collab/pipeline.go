@@ -52,9 +52,8 @@ func (r *room) submit(q submitReq) {
 
 // sequence transforms q's op over every op since its base, applies it and
 // queues it for the next commit (startCommit starts it); a re-send is
-// acknowledged instead. again
-// is the op's earlier sequencing when a rollback sequences it anew: its
-// re-senders and waiting programs carry over.
+// acknowledged instead. again is the op's earlier sequencing when a
+// rollback sequences it anew: its other senders carry over.
 func (r *room) sequence(q submitReq, again *pendingOp) error {
 	since, err := r.history(q.base, r.seq.version)
 	if errors.Is(err, errTooMuchHistory) {

@@ -14,7 +14,7 @@ import (
 // it is a plain value: the room owns it and broadcasts what flush returns.
 type presence struct {
 	doc   string
-	here  map[string]*presentMember // by session
+	all   map[string]*presentMember // by session
 	dirty map[string]bool           // sessions whose news is not yet out
 	gone  []PresenceInfo            // who left since the last flush
 }
@@ -31,23 +31,29 @@ type presenceNews struct {
 }
 
 func newPresence(doc string) *presence {
-	return &presence{doc: doc, here: make(map[string]*presentMember), dirty: make(map[string]bool)}
+	return &presence{doc: doc, all: make(map[string]*presentMember), dirty: make(map[string]bool)}
 }
 
 // add counts a new member; the others learn who came at the next flush.
 func (p *presence) add(session string, user UserInfo) {
-	p.here[session] = &presentMember{user: user}
+	p.all[session] = &presentMember{user: user}
 	p.dirty[session] = true
+}
+
+// here reports whether session is a member.
+func (p *presence) here(session string) bool {
+	_, ok := p.all[session]
+	return ok
 }
 
 // remove forgets a member (left, removed or dropped); the others learn it
 // at the next flush.
 func (p *presence) remove(session string) {
-	m, ok := p.here[session]
+	m, ok := p.all[session]
 	if !ok {
 		return
 	}
-	delete(p.here, session)
+	delete(p.all, session)
 	delete(p.dirty, session)
 	p.gone = append(p.gone, PresenceInfo{Session: session, User: m.user})
 }
@@ -55,7 +61,7 @@ func (p *presence) remove(session string) {
 // set replaces a member's selection, which must already be at the
 // committed version (see selectionAt); nil shows none.
 func (p *presence) set(session string, sel []ot.Range) {
-	if m, ok := p.here[session]; ok {
+	if m, ok := p.all[session]; ok {
 		m.selection = sel
 		p.dirty[session] = true
 	}
@@ -65,7 +71,7 @@ func (p *presence) set(session string, sel []ot.Range) {
 // author's own caret goes after what they typed, everyone else's stays
 // before an insert at it.
 func (p *presence) move(op ot.Op, author string) {
-	for _, m := range p.here {
+	for _, m := range p.all {
 		if m.selection != nil {
 			m.selection = ot.TransformRanges(m.selection, op, m.user.ID == author)
 		}
@@ -75,7 +81,7 @@ func (p *presence) move(op ot.Op, author string) {
 // list is everyone's presence but except's, for a joining member.
 func (p *presence) list(except string) []PresenceInfo {
 	out := []PresenceInfo{}
-	for session, m := range p.here {
+	for session, m := range p.all {
 		if session != except {
 			out = append(out, PresenceInfo{Session: session, User: m.user, Selection: m.selection})
 		}
@@ -93,7 +99,7 @@ func (p *presence) flush(version int64) []presenceNews {
 	}
 	p.gone = nil
 	for session := range p.dirty {
-		m := p.here[session]
+		m := p.all[session]
 		out = append(out, presenceNews{skip: session, msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version,
 			PresenceInfo: PresenceInfo{Session: session, User: m.user, Selection: m.selection}})})
 	}

@@ -2,6 +2,7 @@ package collab
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"tandem/store"
@@ -35,8 +36,11 @@ type room struct {
 	draining bool
 	idleFor  time.Duration
 
-	refreshes    int // role refreshes asked for
-	rolesApplied int // the latest refresh whose roles were applied
+	// refreshes numbers role refreshes as they are asked for (by
+	// Hub.MembersChanged, off the room's goroutine: hence atomic);
+	// rolesApplied is the latest one applied.
+	refreshes    atomic.Int64
+	rolesApplied int64
 }
 
 // member is one connection in the room.
@@ -44,7 +48,7 @@ type member struct {
 	c        subscriber
 	role     store.Role
 	user     UserInfo
-	joinedAt int // room.refreshes when it joined: older refreshes do not judge it
+	joinedAt int64 // room.refreshes when it joined: refreshes asked before do not judge it
 }
 
 // pendingOp is an accepted op until it is committed and acknowledged.

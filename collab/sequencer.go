@@ -161,9 +161,6 @@ func (s *sequencer) commit(through int64) error {
 	return nil
 }
 
-// uncommitted reports whether ops are placed but not committed.
-func (s *sequencer) uncommitted() bool { return s.version != s.committed }
-
 // rollBack returns to the committed head: every op placed since is
 // forgotten, text, window and ids alike.
 func (s *sequencer) rollBack() {

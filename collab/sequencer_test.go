@@ -133,11 +133,11 @@ func TestSequencerCommit(t *testing.T) {
 	if err := s.commit(1); err != nil {
 		t.Fatal(err)
 	}
-	if s.committed != 1 || s.stable != "a" || s.text != "ab" || !s.uncommitted() {
+	if s.committed != 1 || s.stable != "a" || s.text != "ab" || s.version != 2 {
 		t.Fatalf("after committing 1 of 2: committed %d %q, head %q", s.committed, s.stable, s.text)
 	}
 	commitAll(t, s)
-	if s.committed != 2 || s.stable != "ab" || s.uncommitted() {
+	if s.committed != 2 || s.stable != "ab" || s.version != 2 {
 		t.Fatalf("after committing both: committed %d %q", s.committed, s.stable)
 	}
 	for _, v := range []int64{2, 3} {

@@ -86,9 +86,14 @@ func (a *api) createDoc(ctx context.Context, title string) (string, error) {
 	return d.ID, err
 }
 
-// share invites email to doc as an editor; the invited account then accepts.
-func (a *api) share(ctx context.Context, doc, email string) error {
-	return a.call(ctx, "PUT", "/api/docs/"+doc+"/members", map[string]string{"email": email, "role": "editor"}, nil)
+// share invites email to doc as an editor; it reports whether the invited
+// account must accept (servers before invitations made members at once).
+func (a *api) share(ctx context.Context, doc, email string) (invited bool, err error) {
+	var res struct {
+		Invitation *struct{} `json:"invitation"`
+	}
+	err = a.call(ctx, "PUT", "/api/docs/"+doc+"/members", map[string]string{"email": email, "role": "editor"}, &res)
+	return res.Invitation != nil, err
 }
 
 // accept accepts an invitation to doc.

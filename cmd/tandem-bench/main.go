@@ -226,8 +226,12 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		}
 		docs[d] = id
 		for u := range sharers[d] {
-			if err := owner.share(ctx, id, emails[u]); err != nil {
+			invited, err := owner.share(ctx, id, emails[u])
+			if err != nil {
 				return err
+			}
+			if !invited {
+				continue
 			}
 			if err := accts[u].accept(ctx, id); err != nil {
 				return err

@@ -69,6 +69,8 @@ func ErrorCode(err error) (Code, string) {
 		return CodeConflict, "conflict"
 	case errors.Is(err, ErrInvalid):
 		return CodeBadRequest, "invalid request"
+	case Unavailable(err):
+		return CodeUnavailable, "the store is unavailable; retry"
 	}
 	return CodeInternal, "internal error"
 }

@@ -98,6 +98,7 @@ func TestSQLiteDiskFull(t *testing.T) {
 	})
 	wantUnavailable(t, c.do("GET", "/readyz", nil), "readyz on a full disk")
 	prog.want(prog.do("GET", "/api/me", nil), 200, "", "bearer token on a full disk")
+	wantUnavailable(t, prog.do("POST", "/api/docs", map[string]string{"title": "lost", "content": strings.Repeat("x", 64<<10)}), "a document created on a full disk")
 	if r := prog.do("POST", "/api/docs/"+d.ID+"/ops", map[string]any{"version": 1, "id": "during", "op": []any{2, "X"}}); r.status == 200 {
 		t.Errorf("an edit was acknowledged on a full disk: %s", r.body)
 	}

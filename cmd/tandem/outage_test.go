@@ -238,6 +238,7 @@ func TestStoreCannotCommit(t *testing.T) {
 	// pool replaces those at once.
 	eventually(t, "a bearer request on the read-only store", func() bool { return prog.do("GET", "/api/me", nil).status == 200 })
 	prog.want(prog.do("GET", "/api/docs", nil), 200, "", "read with a token while the store cannot commit")
+	wantUnavailable(t, prog.do("POST", "/api/docs", map[string]string{"title": "lost"}), "a write with a token while the store cannot commit")
 	r := ann.do("GET", "/api/me", nil)
 	wantUnavailable(t, r, "session while the store cannot commit")
 	if bytes.Contains(r.body, []byte(`"user"`)) {

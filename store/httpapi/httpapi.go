@@ -69,6 +69,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		WriteUnavailable(w, r, log, down.err)
 		return
 	}
+	var safe *store.Error
+	if !errors.As(err, &safe) && store.Unavailable(err) {
+		WriteUnavailable(w, r, log, err) // the store failed, not the request
+		return
+	}
 	code, msg := store.ErrorCode(err)
 	if code == store.CodeInternal {
 		log.ErrorContext(r.Context(), "request failed",

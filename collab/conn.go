@@ -157,8 +157,12 @@ func (c *Conn) send(msg []byte) bool {
 
 // sendDocError sends an error about a document (and op id).
 func (c *Conn) sendDocError(doc, id string, err error) {
-	if code, _ := store.ErrorCode(err); code == store.CodeInternal {
+	var safe *store.Error
+	switch code, _ := store.ErrorCode(err); {
+	case code == store.CodeInternal:
 		c.hub.log.Error("socket request failed", "doc", doc, "user", c.user.ID, "err", err)
+	case !errors.As(err, &safe) && store.Unavailable(err):
+		c.hub.log.Warn("socket request met an unavailable store", "doc", doc, "user", c.user.ID, "err", err)
 	}
 	c.send(errorFrame(doc, id, err))
 }

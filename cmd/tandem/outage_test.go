@@ -245,6 +245,7 @@ func TestStoreCannotCommit(t *testing.T) {
 		t.Errorf("the handler ran after the session could not be saved: %s", r.body)
 	}
 	wantUnavailable(t, c.do("GET", "/readyz", nil), "readyz while the store cannot commit")
+	ann.want(ann.do("GET", "/healthz", nil), 200, "", "healthz with a session cookie while the store cannot commit")
 
 	setReadOnly(t, o.dbName, false)
 	eventually(t, "readyz to recover", func() bool { return c.do("GET", "/readyz", nil).status == 200 })

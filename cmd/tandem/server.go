@@ -197,13 +197,26 @@ func (s *server) handler() (http.Handler, error) {
 	}))
 
 	h := capture(mux)
-	h = authSvc.Authenticate(h)
-	h = authSvc.LoadSession(h)
+	h = probesFirst(capture(mux), authSvc.LoadSession(authSvc.Authenticate(h)))
 	h = cop.Handler(h)
 	h = origins.Protect(h, func(w http.ResponseWriter, r *http.Request, err error) { httpapi.WriteError(w, r, s.log, err) })
 	h = noSniff(h)
 	h = observe(s.log, metrics, h)
 	return h, nil
+}
+
+// probesFirst serves the health and readiness probes with probes, before
+// sessions and callers are looked up: a probe that carries a cookie must
+// not fail because the session store does (a liveness probe would restart
+// a server that only waits for its database), and probes need no caller.
+func probesFirst(probes, rest http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
+			probes.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 // noSniff tells browsers to trust every response's Content-Type, never to

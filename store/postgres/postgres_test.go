@@ -52,21 +52,8 @@ func TestSessions(t *testing.T) {
 // TestCheckWrite: the readiness probe writes, leaves no live session, and
 // fails when the store cannot write.
 func TestCheckWrite(t *testing.T) {
-	ctx := context.Background()
 	db := open(t, 0).(*postgres.DB)
-	for range 2 {
-		if err := db.CheckWrite(ctx); err != nil {
-			t.Fatalf("CheckWrite: %v", err)
-		}
-	}
-	s := pgxstore.NewWithCleanupInterval(db.Pool(), 0)
-	if _, found, err := s.Find("tandem:write-check"); err != nil || found {
-		t.Errorf("Find(write check row) = %v, %v; want no session", found, err)
-	}
-	db.Close()
-	if err := db.CheckWrite(ctx); err == nil {
-		t.Error("a closed store passed the write check")
-	}
+	storetest.RunCheckWrite(t, db, pgxstore.NewWithCleanupInterval(db.Pool(), 0))
 }
 
 // TestLegacyNUL: an op stored before U+0000 was refused (Postgres took the

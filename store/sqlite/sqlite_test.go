@@ -51,21 +51,8 @@ func TestSessions(t *testing.T) {
 // TestCheckWrite: the readiness probe writes, leaves no live session, and
 // fails when the store cannot write.
 func TestCheckWrite(t *testing.T) {
-	ctx := context.Background()
 	db := openDir(t, t.TempDir(), 0)
-	for range 2 {
-		if err := db.CheckWrite(ctx); err != nil {
-			t.Fatalf("CheckWrite: %v", err)
-		}
-	}
-	s := sqlite3store.NewWithCleanupInterval(db.SQLDB(), 0)
-	if _, found, err := s.Find("tandem:write-check"); err != nil || found {
-		t.Errorf("Find(write check row) = %v, %v; want no session", found, err)
-	}
-	db.Close()
-	if err := db.CheckWrite(ctx); err == nil {
-		t.Error("a closed store passed the write check")
-	}
+	storetest.RunCheckWrite(t, db, sqlite3store.NewWithCleanupInterval(db.SQLDB(), 0))
 }
 
 // TestLegacyNUL: a document written before U+0000 was refused (a snapshot

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -31,5 +32,28 @@ func RunSessions(t *testing.T, s scs.Store) {
 	}
 	if _, found, err := s.Find("never"); err != nil || found {
 		t.Errorf("an unknown token was found (%v)", err)
+	}
+}
+
+// WriteChecker is a store with a readiness write check (CheckWrite).
+type WriteChecker interface {
+	CheckWrite(ctx context.Context) error
+	Close() error
+}
+
+// RunCheckWrite checks a store's readiness write: it succeeds again and
+// again, leaves no session that scs (on sessions, the same database) would
+// find, and fails once the store is closed. It closes db.
+func RunCheckWrite(t *testing.T, db WriteChecker, sessions scs.Store) {
+	ctx := context.Background()
+	for range 2 {
+		must(t, db.CheckWrite(ctx), "CheckWrite")
+	}
+	if _, found, err := sessions.Find("tandem:write-check"); err != nil || found {
+		t.Errorf("Find(write check row) = %v, %v; want no session", found, err)
+	}
+	db.Close()
+	if err := db.CheckWrite(ctx); err == nil {
+		t.Error("a closed store passed the write check")
 	}
 }

@@ -154,7 +154,7 @@ func (h *Hub) MembersChanged(ctx context.Context, docID string) {
 // from the user's write budget, which bounds how fast one person can grow
 // the stored history (every op is kept); if it is spent it returns the wait.
 func (h *Hub) allowWrite(userID string, op ot.Op) (bool, time.Duration) {
-	return h.writes.Take(userID, len(op.AppendJSON(nil)), time.Now())
+	return h.writes.Take(userID, op.WireSize(), time.Now())
 }
 
 // errWritingTooFast refuses an op over the write budget.

@@ -36,6 +36,21 @@ func (op Op) AppendJSON(dst []byte) []byte {
 	return append(dst, ']')
 }
 
+// WireSize is the length of op's wire form (what AppendJSON writes),
+// without building it: a keystroke's op is measured without allocating.
+func (op Op) WireSize() int {
+	var buf [64]byte
+	n := 2 + max(len(op.comps)-1, 0) // the brackets and the commas
+	for _, c := range op.comps {
+		if c.isInsert() {
+			n += len(appendString(buf[:0], c.s))
+		} else {
+			n += len(strconv.AppendInt(buf[:0], int64(c.n), 10))
+		}
+	}
+	return n
+}
+
 // UnmarshalJSON decodes the wire form. It accepts components in any order and
 // normalises them, but refuses, with an error wrapping ErrMalformed, anything
 // that is not an array of non-zero integers and non-empty strings of valid

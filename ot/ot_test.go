@@ -3,6 +3,7 @@ package ot
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -420,5 +421,32 @@ func TestSize(t *testing.T) {
 	}
 	if (Op{}).Size() != 0 {
 		t.Errorf("zero op Size = %d", (Op{}).Size())
+	}
+}
+
+// WireSize is the length of the wire form, and a keystroke's costs no
+// allocation.
+func TestWireSize(t *testing.T) {
+	for _, op := range []Op{
+		{},
+		Insertion(0, 0, "a"),
+		Insertion(5, 2, "é😀\n\t\"\\\u2028\x01"),
+		Deletion(1000, 998, 2),
+		Insertion(3, 1, strings.Repeat("long text ", 50)),
+	} {
+		if got, want := op.WireSize(), len(op.AppendJSON(nil)); got != want {
+			t.Errorf("WireSize(%s) = %d, want %d", op, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 500 {
+		op := randOp(r, r.IntN(40))
+		if got, want := op.WireSize(), len(op.AppendJSON(nil)); got != want {
+			t.Fatalf("WireSize(%s) = %d, want %d", op, got, want)
+		}
+	}
+	key := Insertion(700, 350, "x")
+	if n := testing.AllocsPerRun(100, func() { key.WireSize() }); n != 0 {
+		t.Errorf("WireSize of a keystroke allocates %v times", n)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -244,8 +243,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
 func (s *Service) allowAttempt(w http.ResponseWriter, r *http.Request, account string) bool {
 	ok, retry := s.limits.allow(addressKey(s.ClientIP(r)), account)
 	if !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeRateLimited, "too many attempts; retry in %d s", retry))
+		httpapi.WriteRateLimited(w, r, s.log, time.Duration(retry)*time.Second, "too many attempts")
 	}
 	return ok
 }

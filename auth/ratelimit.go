@@ -2,15 +2,12 @@ package auth
 
 import (
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"tandem/store"
 	"tandem/store/httpapi"
 )
 
@@ -84,9 +81,6 @@ func (k *KeyedLimiter) take(key string, now time.Time) (ok bool, retry time.Dura
 	return k.Take(key, 1, now)
 }
 
-// RetrySeconds is a wait in whole seconds, at least 1, for Retry-After.
-func RetrySeconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
-
 // loginLimits bounds sign-in and sign-up attempts per client IP and per
 // account (the email tried). The tight per-account limit is kept per IP and
 // account, so that guessing someone's password from one address does not
@@ -124,7 +118,7 @@ func (l *loginLimits) allow(ip, account string) (ok bool, retrySeconds int) {
 	if ok {
 		return true, 0
 	}
-	return false, RetrySeconds(wait)
+	return false, httpapi.RetrySeconds(wait)
 }
 
 // UserLimiter bounds how often each signed-in user may call a route, such
@@ -151,9 +145,7 @@ func (l *UserLimiter) Limit(h http.HandlerFunc) http.HandlerFunc {
 		c, ok := CallerFrom(r.Context())
 		if ok {
 			if ok, wait := l.lim.take(c.User.ID, l.now()); !ok {
-				retry := RetrySeconds(wait)
-				w.Header().Set("Retry-After", strconv.Itoa(retry))
-				httpapi.WriteError(w, r, l.log, store.Errorf(store.CodeRateLimited, "%s; retry in %d s", l.what, retry))
+				httpapi.WriteRateLimited(w, r, l.log, wait, l.what)
 				return
 			}
 		}

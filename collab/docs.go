@@ -91,12 +91,6 @@ func (api *DocsAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.WriteError(w, r, api.log, err)
 }
 
-// rateLimited answers 429 with err and Retry-After.
-func (api *DocsAPI) rateLimited(w http.ResponseWriter, r *http.Request, retry time.Duration, err error) {
-	w.Header().Set("Retry-After", strconv.Itoa(auth.RetrySeconds(retry)))
-	api.fail(w, r, err)
-}
-
 // caller returns the signed-in user (RequireUser guarantees one).
 func caller(r *http.Request) store.User {
 	c, _ := auth.CallerFrom(r.Context())

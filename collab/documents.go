@@ -71,7 +71,7 @@ func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 	// A new document is stored for good too: it spends the write budget,
 	// at least a small amount even when empty.
 	if ok, retry := api.hub.writes.Take(caller(r).ID, max(len(content)+len(title), minCreateCost), time.Now()); !ok {
-		api.rateLimited(w, r, retry, errWritingTooFast)
+		httpapi.WriteRateLimited(w, r, api.log, retry, writingTooFast)
 		return
 	}
 	d, err := api.store.CreateDocument(r.Context(), store.NewDocument{OwnerID: caller(r).ID, Title: title, Content: content})

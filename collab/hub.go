@@ -157,8 +157,11 @@ func (h *Hub) allowWrite(userID string, op ot.Op) (bool, time.Duration) {
 	return h.writes.Take(userID, op.WireSize(), time.Now())
 }
 
-// errWritingTooFast refuses an op over the write budget.
-var errWritingTooFast = store.Errorf(store.CodeRateLimited, "writing too much too fast; slow down")
+// writingTooFast says why an op or document over the write budget is
+// refused; errWritingTooFast is that refusal on a socket.
+const writingTooFast = "writing too much too fast"
+
+var errWritingTooFast = store.Errorf(store.CodeRateLimited, "%s; slow down", writingTooFast)
 
 // Submit sequences one operation for a program (POST /api/docs/{id}/ops),
 // through the same room as the sockets, and returns its version once it is

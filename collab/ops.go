@@ -37,7 +37,7 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, retry := api.hub.allowWrite(caller(r).ID, *req.Op); !ok {
-		api.rateLimited(w, r, retry, errWritingTooFast)
+		httpapi.WriteRateLimited(w, r, api.log, retry, writingTooFast)
 		return
 	}
 	v, err := api.hub.Submit(r.Context(), r.PathValue("id"), caller(r).ID, *req.Version, req.ID, *req.Op)

@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"tandem/store"
 )
@@ -81,6 +83,17 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	WriteJSON(w, StatusOf(code), ErrorBody{Code: code, Message: msg})
 }
+
+// WriteRateLimited answers 429 rate_limited, saying what was refused, with
+// Retry-After: wait in whole seconds, at least 1.
+func WriteRateLimited(w http.ResponseWriter, r *http.Request, log *slog.Logger, wait time.Duration, what string) {
+	retry := RetrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	WriteError(w, r, log, store.Errorf(store.CodeRateLimited, "%s; retry in %d s", what, retry))
+}
+
+// RetrySeconds is a wait in whole seconds, at least 1, for Retry-After.
+func RetrySeconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
 
 // RetryAfterUnavailable is the Retry-After, in seconds, of a 503 for a
 // store that failed: long enough not to hammer a store that is coming

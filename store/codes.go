@@ -69,7 +69,7 @@ func ErrorCode(err error) (Code, string) {
 		return CodeConflict, "conflict"
 	case errors.Is(err, ErrInvalid):
 		return CodeBadRequest, "invalid request"
-	case Unavailable(err):
+	case errors.Is(err, ErrFenced), Unavailable(err):
 		return CodeUnavailable, "the store is unavailable; retry"
 	}
 	return CodeInternal, "internal error"

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"tandem/store"
 )
 
 // Appends are group-committed across documents: the committer goroutine
@@ -32,14 +34,20 @@ const maxGroup = 256
 type appendReq struct {
 	ctx               context.Context
 	docID             string
+	lease             *store.Lease // made under it; nil: none
 	head              int64
 	ids, users, wires []string
 	done              chan error // buffered: the committer never waits on it
 }
 
-// args are appendSQL's parameters for r.
-func (r appendReq) args(db *DB) []any {
-	return []any{r.docID, r.head, r.ids, r.users, r.wires, db.now()}
+// args are appendSQL's parameters for r, stored at now.
+func (r appendReq) args(now time.Time) []any {
+	var node *string
+	var epoch int64
+	if r.lease != nil {
+		node, epoch = &r.lease.NodeID, r.lease.Epoch
+	}
+	return []any{r.docID, r.head, r.ids, r.users, r.wires, now, node, epoch}
 }
 
 // commit hands r to the committer and waits for its outcome.
@@ -73,7 +81,7 @@ func (db *DB) commitGroup(group []appendReq) {
 		if errors.Is(errs[i], errNotStored) {
 			// Why it was not stored takes queries of its own: not on the
 			// committer, which the other documents wait for.
-			go func() { r.done <- r.wrap(db.whyNotStored(context.Background(), r.docID, r.users, r.ids)) }()
+			go func() { r.done <- r.wrap(db.whyNotStored(context.Background(), r.docID, r.lease, r.users, r.ids)) }()
 			continue
 		}
 		r.done <- r.wrap(errs[i])
@@ -96,7 +104,7 @@ func (r appendReq) wrap(err error) error {
 func (db *DB) sendGroup(group []appendReq, live []int, errs []error) (int, error) {
 	batch := &pgx.Batch{}
 	for _, i := range live {
-		batch.Queue(appendSQL, group[i].args(db)...)
+		batch.Queue(appendSQL, group[i].args(db.now())...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()

@@ -16,10 +16,17 @@ import (
 // n operations in one statement: one round trip, atomic. If the version is no
 // longer head, the UPDATE matches no row and nothing is inserted; a concurrent
 // writer at the same head waits on the row lock and then finds the version
-// moved.
-const appendSQL = `WITH head AS (
+// moved. Made under a lease ($7 the node, $8 the epoch; NULL for none), it
+// also needs the lease held at that epoch, unexpired: the lease row is read
+// FOR SHARE, so a node taking the lease over waits for this statement's
+// transaction, and then loads a document that has these ops.
+const appendSQL = `WITH lease AS (
+	SELECT 1 FROM doc_leases
+	WHERE doc_id = $1 AND node_id = $7 AND epoch = $8 AND expires_at > now()
+	FOR SHARE
+), head AS (
 	UPDATE documents SET version = $2 + cardinality($3::text[]), updated_at = $6
-	WHERE id = $1 AND version = $2
+	WHERE id = $1 AND version = $2 AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM lease))
 	RETURNING id
 )
 INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at)
@@ -28,6 +35,11 @@ FROM head, unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS o(op_id
 
 // AppendOps implements store.History.
 func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []store.NewOp) error {
+	return db.appendOps(ctx, docID, nil, head, ops)
+}
+
+// appendOps is AppendOps, made under lease unless it is nil.
+func (db *DB) appendOps(ctx context.Context, docID string, lease *store.Lease, head int64, ops []store.NewOp) error {
 	if err := store.CheckKeys(docID); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
@@ -43,12 +55,12 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 	due := store.SnapshotsDue(head, len(ops), db.snapshotEvery)
 	if len(due) == 0 {
 		// The common case: group-committed with other documents' appends.
-		return db.commit(appendReq{ctx: ctx, docID: docID, head: head, ids: ids, users: users, wires: wires})
+		return db.commit(appendReq{ctx: ctx, docID: docID, lease: lease, head: head, ids: ids, users: users, wires: wires})
 	}
 	// A snapshot is due: its own transaction, as it reads what it appends.
 	now := db.now()
 	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if err := appendBatch(ctx, tx, docID, head, ids, users, wires, now); err != nil {
+		if err := appendBatch(ctx, tx, appendReq{docID: docID, lease: lease, head: head, ids: ids, users: users, wires: wires}, now); err != nil {
 			return err
 		}
 		for _, v := range due {
@@ -62,7 +74,7 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 		// Diagnosed outside any transaction: a failed one cannot be read
 		// from, and holding its connection while taking another could
 		// exhaust the pool.
-		err = db.whyNotStored(ctx, docID, users, ids)
+		err = db.whyNotStored(ctx, docID, lease, users, ids)
 	}
 	if err != nil {
 		return fmt.Errorf("append %d ops to document %s at version %d: %w", len(ops), docID, head, err)
@@ -74,26 +86,36 @@ func (db *DB) AppendOps(ctx context.Context, docID string, head int64, ops []sto
 // whyNotStored finds out.
 var errNotStored = errors.New("nothing stored")
 
-func appendBatch(ctx context.Context, q querier, docID string, head int64, ids, users, wires []string, now time.Time) error {
-	tag, err := q.Exec(ctx, appendSQL, docID, head, ids, users, wires, now)
+func appendBatch(ctx context.Context, q querier, r appendReq, now time.Time) error {
+	tag, err := q.Exec(ctx, appendSQL, r.args(now)...)
 	switch {
 	case isUnique(err, "operations_doc_id_user_id_op_id_key"):
 		return errNotStored
 	case err != nil:
 		return translate(err)
-	case tag.RowsAffected() != int64(len(ids)):
+	case tag.RowsAffected() != int64(len(r.ids)):
 		return errNotStored
 	}
 	return nil
 }
 
 // whyNotStored explains an append that stored nothing: the document is gone,
-// an op id is already stored (reported whatever the head, so a re-send
-// learns its version), or the version moved on.
-func (db *DB) whyNotStored(ctx context.Context, docID string, users, ids []string) error {
+// the lease it was made under is lost, an op id is already stored (reported
+// whatever the head, so a re-send learns its version), or the version moved
+// on.
+func (db *DB) whyNotStored(ctx context.Context, docID string, lease *store.Lease, users, ids []string) error {
 	var version int64
 	if err := db.pool.QueryRow(ctx, `SELECT version FROM documents WHERE id = $1`, docID).Scan(&version); err != nil {
 		return fmt.Errorf("document: %w", translate(err))
+	}
+	if lease != nil {
+		held, err := leaseHeld(ctx, db.pool, lease)
+		if err != nil {
+			return err
+		}
+		if !held {
+			return fmt.Errorf("%w: epoch %d of node %s", store.ErrFenced, lease.Epoch, lease.NodeID)
+		}
 	}
 	dup := store.DuplicateError{DocID: docID}
 	err := db.pool.QueryRow(ctx, `SELECT user_id, op_id, version FROM operations

@@ -25,6 +25,13 @@ func newAPI(base string) *api {
 	return &api{base: strings.TrimSuffix(base, "/"), http: &http.Client{Timeout: 60 * time.Second}}
 }
 
+// at is the same user speaking to another node of the cluster.
+func (a *api) at(base string) *api {
+	b := *a
+	b.base = strings.TrimSuffix(base, "/")
+	return &b
+}
+
 // call sends a JSON request and decodes a 2xx response into out.
 func (a *api) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader

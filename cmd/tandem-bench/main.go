@@ -6,6 +6,12 @@
 // connection, and checks at the end that every editor converged to the
 // server's text and that every acknowledged op is stored exactly once.
 //
+// --url may list several nodes of one cluster (tandem serve processes on one
+// database), comma-separated: accounts and documents are made through the
+// first, each document's sockets are dealt over the nodes in turn, the
+// convergence check reads the first, and every node must then serve each
+// document's same content.
+//
 // The server must allow the sign-ups: start it with a generous
 // --login-rate-ip and, for many users, a cheap --argon2-memory-kib.
 package main
@@ -54,7 +60,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL")
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL, or a comma-separated list of the base URLs of one cluster's nodes\n(accounts and documents are made through the first; each document's sockets are dealt over the nodes in turn)")
 	fs.IntVar(&c.docs, "docs", 1, "documents (D)")
 	fs.IntVar(&c.editors, "editors", 4, "editors per document (K), one socket each")
 	fs.Float64Var(&c.rate, "rate", 0, "ops per second per editor; 0 is a closed loop (next op when the last is acked)")
@@ -67,7 +73,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a server that is not on this machine's loopback")
 	fs.IntVar(&c.connectPar, "connect-parallel", 32, "sockets opened at once while connecting")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server and reports throughput, latency and convergence.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server, or the nodes of one cluster, and reports throughput,\nlatency and convergence.\n\n  tandem-bench --url http://127.0.0.1:8080 --docs 10 --editors 4\n  tandem-bench --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 --docs 10 --editors 6\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -98,15 +104,18 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func (c config) validate() error {
-	u, err := url.Parse(c.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url %q: want http(s)://host:port", c.url)
+	nodes, err := parseNodes(c.url)
+	if err != nil {
+		return err
 	}
 	if !c.allowRemote {
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("--url %s is not loopback; pass --allow-remote to load another machine", c.url)
+		for _, n := range nodes {
+			u, _ := url.Parse(n)
+			host := u.Hostname()
+			ip := net.ParseIP(host)
+			if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return fmt.Errorf("--url %s is not loopback; pass --allow-remote to load another machine", n)
+			}
 		}
 	}
 	switch {
@@ -128,6 +137,38 @@ func (c config) validate() error {
 	return nil
 }
 
+// parseNodes splits --url, one base URL or a comma-separated list of the
+// nodes of one cluster, into base URLs without a trailing slash. Each must
+// be http(s)://host[:port][/path]; an empty element is refused, and so is a
+// node listed twice. Duplicates are found by spelling (case, a trailing
+// slash and the scheme's default port aside), not by resolving names:
+// localhost and 127.0.0.1 are two nodes to it.
+func parseNodes(list string) ([]string, error) {
+	var nodes []string
+	seen := map[string]bool{}
+	for i, raw := range strings.Split(list, ",") {
+		s := strings.TrimSpace(raw)
+		if s == "" {
+			return nil, fmt.Errorf("--url %q: element %d is empty", list, i+1)
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--url %q: want http(s)://host:port", s)
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		key := u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port) + strings.TrimSuffix(u.Path, "/")
+		if seen[key] {
+			return nil, fmt.Errorf("--url lists %s twice", s)
+		}
+		seen[key] = true
+		nodes = append(nodes, strings.TrimSuffix(s, "/"))
+	}
+	return nodes, nil
+}
+
 // result is what a benchmark reports.
 type result struct {
 	Docs       int              `json:"docs"`
@@ -144,6 +185,15 @@ type result struct {
 	Converged  bool             `json:"converged"`
 	Problems   []string         `json:"problems,omitempty"`
 	FinalOps   int64            `json:"final_versions_total"`
+	Nodes      int              `json:"nodes"`
+	PerNode    []nodeLoad       `json:"per_node"`
+}
+
+// nodeLoad is how many of a run's sockets one node of the cluster held.
+type nodeLoad struct {
+	URL     string `json:"url"`
+	Editors int    `json:"editors"`
+	Idle    int    `json:"idle_sockets"`
 }
 
 func (r *result) print(w io.Writer) {
@@ -153,6 +203,13 @@ func (r *result) print(w io.Writer) {
 		mode = fmt.Sprintf("%g ops/s each", r.Rate)
 	}
 	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Idle, r.Seconds)
+	for i, n := range r.PerNode {
+		label := ""
+		if i == 0 {
+			label = fmt.Sprintf("nodes (%d)", r.Nodes)
+		}
+		fmt.Fprintf(tw, "%s\t%s: %d editors, %d idle sockets\n", label, n.URL, n.Editors, n.Idle)
+	}
 	fmt.Fprintf(tw, "acked ops/s\t%.0f (%d ops)\n", r.OpsPerSec, r.AckedOps)
 	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
 	fmt.Fprintf(tw, "  send → ack (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Ack.P50, r.Ack.P95, r.Ack.P99, r.Ack.Max)
@@ -180,8 +237,14 @@ func (r *result) print(w io.Writer) {
 	tw.Flush()
 }
 
-// bench sets up, runs and checks one benchmark.
+// bench sets up, runs and checks one benchmark. Accounts and documents are
+// made through the first node; the sockets of each document are spread over
+// the nodes round-robin (see socketNode).
 func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
+	nodes, err := parseNodes(c.url)
+	if err != nil {
+		return nil, err
+	}
 	sockets := c.docs*c.editors + c.idle
 	users := c.users
 	if users <= 0 {
@@ -191,7 +254,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	tag := fmt.Sprintf("%d-%d", time.Now().UnixNano(), c.seed)
 	fmt.Fprintf(progress, "setting up %d users, %d documents...\n", users, c.docs)
 
-	owner, err := signup(ctx, c.url, fmt.Sprintf("bench-%s-owner@example.com", tag))
+	owner, err := signup(ctx, nodes[0], fmt.Sprintf("bench-%s-owner@example.com", tag))
 	if err != nil {
 		return nil, fmt.Errorf("sign up: %w", err)
 	}
@@ -199,7 +262,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	emails := make([]string, users)
 	if err := parallel(ctx, users, 4, func(i int) error {
 		emails[i] = fmt.Sprintf("bench-%s-%d@example.com", tag, i)
-		a, err := signup(ctx, c.url, emails[i])
+		a, err := signup(ctx, nodes[0], emails[i])
 		accts[i] = a
 		return err
 	}); err != nil {
@@ -242,13 +305,24 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		return nil, fmt.Errorf("documents: %w", err)
 	}
 
-	rssBefore, _ := owner.rss(ctx)
+	load := make([]nodeLoad, len(nodes))
+	for k, n := range nodes {
+		load[k].URL = n
+	}
+	for i := range c.docs * c.editors {
+		load[c.socketNode(i, len(nodes))].Editors++
+	}
+	for j := range c.idle {
+		load[c.socketNode(c.docs*c.editors+j, len(nodes))].Idle++
+	}
+
+	rssBefore := clusterRSS(ctx, owner, nodes)
 	r := &run{measuring: make(chan struct{})}
 	eds := make([]*editor, c.docs*c.editors)
-	fmt.Fprintf(progress, "connecting %d sockets...\n", sockets)
+	fmt.Fprintf(progress, "connecting %d sockets to %d nodes...\n", sockets, len(nodes))
 	if err := parallel(ctx, len(eds), c.connectPar, func(i int) error {
 		d := i / c.editors
-		e, err := dial(ctx, c.url, accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i))
+		e, err := dial(ctx, nodes[c.socketNode(i, len(nodes))], accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i))
 		eds[i] = e
 		return err
 	}); err != nil {
@@ -256,7 +330,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}
 	idlers := make([]*editor, c.idle)
 	if err := parallel(ctx, c.idle, c.connectPar, func(i int) error {
-		e, err := dial(ctx, c.url, accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0)
+		e, err := dial(ctx, nodes[c.socketNode(len(eds)+i, len(nodes))], accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0)
 		idlers[i] = e
 		return err
 	}); err != nil {
@@ -269,7 +343,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 			}
 		}
 	}()
-	rssAfter, _ := owner.rss(ctx)
+	rssAfter := clusterRSS(ctx, owner, nodes)
 
 	// Idle sockets only drain what the server sends them.
 	for _, e := range idlers {
@@ -324,6 +398,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,
 		Seconds: elapsed.Seconds(), AckedOps: acked, OpsPerSec: float64(acked) / elapsed.Seconds(),
 		Ack: ackSum, Remote: remoteSum, Errors: map[string]int64{},
+		Nodes: len(nodes), PerNode: load,
 	}
 	r.errors.Range(func(k, v any) bool { res.Errors[k.(string)] = *v.(*int64); return true })
 	if sockets > 0 && rssAfter > rssBefore {
@@ -347,6 +422,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		}
 		states[d] = docState{text: text, version: version, stored: stored}
 		res.FinalOps += version
+		res.Problems = append(res.Problems, nodesAgree(ctx, owner, nodes, d, text, version)...)
 	}
 	for _, e := range eds {
 		if err := e.catchUp(states[e.doc].version); err != nil {
@@ -358,9 +434,53 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	res.Problems = append(res.Problems, checkConvergence(states, eds, ackedIDs)...)
 	res.Converged = len(res.Problems) == 0
 	if !res.Converged {
-		return res, errors.New("editors diverged or ops were lost")
+		return res, errors.New("editors diverged, ops were lost or nodes disagree")
 	}
 	return res, nil
+}
+
+// socketNode is the index of the node that socket n (editors first, in
+// document order, then idle sockets) connects to. The sockets of one
+// document are numbered from 0 (its editors, then its idle sockets) and
+// dealt over the nodes in turn, so a document with at least as many
+// editors as there are nodes has editors on every node.
+func (c config) socketNode(n, nodes int) int {
+	var k int
+	if n < c.docs*c.editors {
+		k = n % c.editors
+	} else {
+		k = c.editors + (n-c.docs*c.editors)/c.docs
+	}
+	return k % nodes
+}
+
+// clusterRSS is the sum of the nodes' resident memory (a node that does
+// not report it counts 0).
+func clusterRSS(ctx context.Context, a *api, nodes []string) float64 {
+	var sum float64
+	for _, n := range nodes {
+		v, _ := a.at(n).rss(ctx)
+		sum += v
+	}
+	return sum
+}
+
+// nodesAgree reads doc's content from every node but the first and reports
+// each node that cannot serve it or serves other than text at version,
+// which the first node served.
+func nodesAgree(ctx context.Context, a *api, nodes []string, doc, text string, version int64) []string {
+	var problems []string
+	for _, n := range nodes[1:] {
+		t, v, err := a.at(n).content(ctx, doc)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("node %s: document %s: %v", n, doc, err))
+		case t != text || v != version:
+			problems = append(problems, fmt.Sprintf("node %s serves document %s at version %d, %d bytes; node %s at version %d, %d bytes",
+				n, doc, v, len(t), nodes[0], version, len(text)))
+		}
+	}
+	return problems
 }
 
 // docState is a document as the server has it at the end.

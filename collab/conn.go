@@ -34,6 +34,7 @@ type Conn struct {
 	hub     *Hub
 	ws      *websocket.Conn
 	session string
+	link    bool // a relay node's link (link.go), not a client
 	user    store.User
 	cred    string // auth.Caller.Credential: closes the socket when revoked
 	info    UserInfo

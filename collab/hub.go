@@ -38,6 +38,9 @@ type Hub struct {
 	writes  *auth.KeyedLimiter // bytes written per user
 	closing bool
 	running sync.WaitGroup // room goroutines
+
+	cluster *clusterState  // nil: one node (JoinCluster)
+	renewer sync.WaitGroup // the lease renewer
 }
 
 // ErrClosing is returned once the hub has begun to shut down.
@@ -205,7 +208,10 @@ func (h *Hub) Submit(ctx context.Context, docID, userID string, base int64, id s
 // "going away" so clients reconnect (to this server when it returns, or to
 // another).
 func (h *Hub) Close(ctx context.Context) error {
-	defer h.cancel()
+	defer func() {
+		h.cancel()
+		h.renewer.Wait()
+	}()
 	h.mu.Lock()
 	h.closing = true
 	rooms := make([]*room, 0, len(h.rooms))
@@ -243,6 +249,10 @@ func (h *Hub) Close(ctx context.Context) error {
 		// hangs ends, and its room fails without a word to anyone.
 		h.cancel()
 	}
+	if rerr := h.releaseAll(ctx); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("release leases: %w", rerr))
+	}
+
 	for _, c := range conns {
 		select {
 		case <-c.finished:

@@ -22,6 +22,7 @@ type (
 		c       subscriber
 		version int64 // -1: send the content
 		reply   chan error
+		vouched bool // a relay node's link: no role, no presence of its own
 	}
 	// leaveReq takes c out.
 	leaveReq struct{ c subscriber }
@@ -30,6 +31,11 @@ type (
 		c       subscriber
 		version int64
 		sel     []ot.Range
+		// From a relay's link c: the session it is about, who that is,
+		// and whether it left.
+		session string
+		info    UserInfo
+		left    bool
 	}
 	// submitReq sequences an op, made at base by user, sent by from.
 	submitReq struct {
@@ -39,6 +45,7 @@ type (
 		id       string
 		op       ot.Op
 		received time.Time
+		vouched  bool // forwarded by a relay node, which checked the role
 	}
 	// rolesReq brings every member's role, read by refresh number n;
 	// applied is closed once the room has applied them (or passed them
@@ -70,7 +77,7 @@ func (q inspectReq) handle(r *room) bool  { q(r); return false }
 
 func (drainReq) handle(r *room) bool {
 	r.draining = true
-	if r.inflight == nil && len(r.pending) == 0 {
+	if r.drained() {
 		r.stop()
 		return true
 	}

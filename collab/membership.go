@@ -16,17 +16,26 @@ func (r *room) join(q joinReq) error {
 	}
 	c := q.c
 	user := c.userInfo()
-	// The role is read here, in the room, so that no membership change
-	// can fall between the check and the join.
-	role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, user.ID, auth.NeedRead)
-	if err != nil {
-		return err
-	}
 	if _, ok := r.members[c]; ok {
 		return store.Errorf(store.CodeBadRequest, "already joined")
 	}
-	m := &member{c: c, role: role, user: user, joinedAt: r.refreshes.Load()}
-	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: role, Presence: r.pres.list(c.sessionID())}
+	m := &member{c: c, user: user, joinedAt: r.refreshes.Load()}
+	if q.vouched {
+		// A relay node's link: its editors' roles are checked there.
+		if r.relaying() {
+			return errNotOwner
+		}
+		m.link, m.remote = true, make(map[string]bool)
+	} else {
+		// The role is read here, in the room, so that no membership
+		// change can fall between the check and the join.
+		role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, user.ID, auth.NeedRead)
+		if err != nil {
+			return err
+		}
+		m.role = role
+	}
+	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: m.role, Presence: r.pres.list(c.sessionID())}
 	ops, ok := r.catchUp(q.version)
 	if ok {
 		msg.Ops = &ops
@@ -41,7 +50,14 @@ func (r *room) join(q joinReq) error {
 		return store.Errorf(store.CodeUnavailable, "connection too slow")
 	}
 	r.members[c] = m
-	r.pres.add(c.sessionID(), user) // the others learn who came
+	switch {
+	case m.link:
+	case r.relaying():
+		r.pres.mirror(c.sessionID(), user, nil)
+		r.announce(c, false) // the owner tells everyone
+	default:
+		r.pres.add(c.sessionID(), user) // the others learn who came
+	}
 	return nil
 }
 
@@ -75,8 +91,24 @@ func (r *room) leave(c subscriber) {
 		return
 	}
 	c.forget(r.id)
+	r.unpresent(c) // everyone else sees the cursor go, at the next flush
 	delete(r.members, c)
-	r.pres.remove(c.sessionID()) // everyone else sees the cursor go, at the next flush
+}
+
+// unpresent takes a member that goes out of presence: on a relay, the
+// owner is told; a link's editors all go with it.
+func (r *room) unpresent(c subscriber) {
+	switch m := r.members[c]; {
+	case m != nil && m.link:
+		for s := range m.remote {
+			r.pres.remove(s)
+		}
+	case r.relaying():
+		r.pres.forget(c.sessionID())
+		r.announce(c, true)
+	default:
+		r.pres.remove(c.sessionID())
+	}
 }
 
 // broadcast sends msg to every member but the one with session skip ("":
@@ -93,18 +125,43 @@ func (r *room) broadcast(msg []byte, skip string) {
 // drop removes a member that cannot keep up; the others learn it left at
 // the next presence flush (not now: drop runs inside broadcasts).
 func (r *room) drop(c subscriber) {
-	r.pres.remove(c.sessionID())
+	r.unpresent(c)
 	c.forget(r.id)
 	delete(r.members, c)
 	r.hub.metrics.dropped.Inc()
 }
 
 func (r *room) presence(q presenceReq) {
-	if _, ok := r.members[q.c]; !ok {
+	m, ok := r.members[q.c]
+	if !ok {
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "join the document before sending presence"))
 		return
 	}
+	session := q.c.sessionID()
+	switch {
+	case m.link:
+		// One of a relay's editors: it came, moved or left.
+		session = q.session
+		if q.left {
+			delete(m.remote, session)
+			r.pres.remove(session)
+			return
+		}
+		if !r.pres.here(session) {
+			m.remote[session] = true
+			r.pres.add(session, q.info)
+		}
+	case r.relaying():
+		if r.up != nil {
+			info := q.c.userInfo()
+			r.up.send(encode(linkMsg{Type: "presence", Doc: r.id, Session: session, Info: &info, Version: q.version, Selection: q.sel}))
+		}
+		return
+	}
 	if q.version > r.seq.committed {
+		if m.link {
+			return // not the relay's fault, nor its editor's to hear
+		}
 		q.c.sendDocError(r.id, "", store.Errorf(store.CodeBadRequest, "presence at version %d, but the document is at %d", q.version, r.seq.committed))
 		return
 	}
@@ -117,11 +174,14 @@ func (r *room) presence(q presenceReq) {
 	if q.sel != nil {
 		var err error
 		if since, err = r.history(q.version, r.seq.committed); err != nil {
+			if m.link {
+				return
+			}
 			q.c.sendDocError(r.id, "", fmt.Errorf("read history: %w", err))
 			return
 		}
 	}
-	r.pres.set(q.c.sessionID(), selectionAt(q.sel, since, r.seq.stable))
+	r.pres.set(session, selectionAt(q.sel, since, r.seq.stable))
 }
 
 // flushPresence broadcasts who left and the latest presence of each member
@@ -156,8 +216,8 @@ func (r *room) applyRoles(q rolesReq) {
 		roles[m.UserID] = m.Role
 	}
 	for c, m := range r.members {
-		if m.joinedAt >= q.n {
-			continue
+		if m.joinedAt >= q.n || m.link {
+			continue // a link's editors are judged on their own node
 		}
 		role, ok := roles[c.userInfo().ID]
 		if !ok || !role.Valid() {

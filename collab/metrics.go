@@ -11,6 +11,13 @@ type metrics struct {
 	ackLatency prometheus.Histogram
 	dropped    prometheus.Counter
 	limited    prometheus.Counter
+
+	// In a cluster.
+	leases    prometheus.Gauge   // document leases held
+	linksIn   prometheus.Gauge   // relays linked to this node's rooms
+	linksOut  prometheus.Gauge   // this node's links to owners
+	failovers prometheus.Counter // links lost and found again
+	fenced    prometheus.Counter // rooms that stepped down
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,7 +38,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tandem_slow_subscribers_dropped_total", Help: "Connections dropped from a room for falling behind."}),
 		limited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_rate_limited_messages_total", Help: "Socket messages refused by a rate limit."}),
+		leases: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tandem_cluster_leases_held", Help: "Document leases this node holds (as of its last renewal)."}),
+		linksIn: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tandem_cluster_links_in", Help: "Links from relay nodes to documents this node owns."}),
+		linksOut: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tandem_cluster_links_out", Help: "Links from this node to the owners of documents it relays."}),
+		failovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_cluster_failovers_total", Help: "Links to an owner lost, after which the relay found the owner again or took over."}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_cluster_step_downs_total", Help: "Rooms that stopped sequencing: their lease was lost, or a commit was fenced or failed."}),
 	}
-	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited)
+	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited,
+		m.leases, m.linksIn, m.linksOut, m.failovers, m.fenced)
 	return m
 }

@@ -14,7 +14,13 @@ import (
 // base, validate, apply, and queue it for the next commit.
 func (r *room) submit(q submitReq) {
 	reject := func(err error) { q.from.done(r, q.id, 0, err) }
-	if c, _ := q.from.via(); c != nil {
+	if q.vouched {
+		// From a relay node, which checked the role itself.
+		if r.relaying() {
+			reject(errNotOwner)
+			return
+		}
+	} else if c, _ := q.from.via(); c != nil {
 		m, ok := r.members[c]
 		if !ok {
 			reject(store.Errorf(store.CodeBadRequest, "join the document before sending ops"))
@@ -41,6 +47,10 @@ func (r *room) submit(q submitReq) {
 	}
 	if dup > 0 {
 		r.duplicate(q, dup)
+		return
+	}
+	if r.relaying() {
+		r.forward(q)
 		return
 	}
 	if err := r.sequence(q, nil); err != nil {
@@ -161,8 +171,16 @@ func (r *room) startCommit() {
 	}
 	head := r.seq.committed
 	r.hub.metrics.batch.Observe(float64(n))
+	r.commitGen++
+	gen, lease := r.commitGen, r.lease
 	go func() {
-		r.commits <- r.hub.store.AppendOps(r.hub.ctx, r.id, head, batch)
+		var err error
+		if lease != nil {
+			err = r.hub.cluster.Store.AppendOpsUnder(r.hub.ctx, *lease, head, batch)
+		} else {
+			err = r.hub.store.AppendOps(r.hub.ctx, r.id, head, batch)
+		}
+		r.commits <- commitResult{gen: gen, err: err}
 	}()
 }
 
@@ -201,6 +219,15 @@ func (r *room) committedBatch() error {
 func (r *room) commitFailed(err error) bool {
 	var dup *store.DuplicateError
 	if errors.As(err, &dup) && r.rollBack(dup) {
+		return false
+	}
+	if r.lease != nil && (errors.Is(err, store.ErrFenced) || store.Unavailable(err)) {
+		// Lost the lease, or the database: nothing of the batch is
+		// acknowledged here. The room becomes a relay, keeping its
+		// sockets, and re-sends the ops to whoever owns the document
+		// next (perhaps itself, once the database is back).
+		r.hub.log.Warn("commit refused; stepping down", "doc", r.id, "err", err)
+		r.stepDown()
 		return false
 	}
 	r.fail(fmt.Errorf("commit: %w", err))

@@ -58,6 +58,39 @@ func (p *presence) remove(session string) {
 	p.gone = append(p.gone, PresenceInfo{Session: session, User: m.user})
 }
 
+// The relay's side (relay.go): its presence is a copy of the owner's,
+// changed only by what the owner broadcasts, so nothing is ever marked for
+// a flush of its own.
+
+// mirror records a session's presence as the owner sent it.
+func (p *presence) mirror(session string, user UserInfo, sel []ot.Range) {
+	p.all[session] = &presentMember{user: user, selection: sel}
+}
+
+// forget drops a session without telling anyone.
+func (p *presence) forget(session string) { delete(p.all, session) }
+
+// adopt replaces everyone's presence by the owner's list, keeping the
+// sessions in keep (this node's own editors) that the list lacks.
+func (p *presence) adopt(list []PresenceInfo, keep map[string]bool) {
+	for s := range p.all {
+		if !keep[s] {
+			delete(p.all, s)
+		}
+	}
+	for _, info := range list {
+		p.all[info.Session] = &presentMember{user: info.User, selection: info.Selection}
+	}
+}
+
+// selectionOf is a session's selection (nil: none, or not here).
+func (p *presence) selectionOf(session string) []ot.Range {
+	if m, ok := p.all[session]; ok {
+		return m.selection
+	}
+	return nil
+}
+
 // set replaces a member's selection, which must already be at the
 // committed version (see selectionAt); nil shows none.
 func (p *presence) set(session string, sel []ot.Range) {

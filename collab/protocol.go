@@ -215,6 +215,7 @@ type ackMsg struct {
 	Doc     string `json:"doc"`
 	ID      string `json:"id"`
 	Version int64  `json:"version"`
+	User    string `json:"user,omitempty"` // on a cluster link: the author
 }
 
 type opMsg struct {
@@ -244,6 +245,7 @@ type errorMsg struct {
 	Type    string     `json:"type"` // "error"
 	Doc     string     `json:"doc,omitempty"`
 	ID      string     `json:"id,omitempty"`
+	User    string     `json:"user,omitempty"` // on a cluster link: the op's author
 	Code    store.Code `json:"code"`
 	Message string     `json:"message"`
 }

@@ -1,7 +1,10 @@
 package collab
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +28,18 @@ type room struct {
 
 	seq *sequencer // set once loaded
 
-	pending  []*pendingOp // accepted, waiting for the next commit
-	inflight []*pendingOp // in the commit under way
-	commits  chan error   // the commit's result
+	pending   []*pendingOp      // accepted, waiting for the next commit
+	inflight  []*pendingOp      // in the commit under way
+	commits   chan commitResult // the commit's result
+	commitGen int               // numbers commits: a result for an earlier one is stale
+
+	// In a cluster (relay.go): the lease the room sequences under, or, on
+	// a relay, its link to the owner and the ops forwarded over it that
+	// the owner has not answered yet, in the order they came.
+	lease     *store.Lease
+	up        *uplink
+	upstream  chan upEvent
+	forwarded []*pendingOp
 
 	acked []subscriber // scratch for committedBatch: who got the ack of one op
 
@@ -49,6 +61,17 @@ type member struct {
 	role     store.Role
 	user     UserInfo
 	joinedAt int64 // room.refreshes when it joined: refreshes asked before do not judge it
+
+	// link: a relay node's link, speaking for the editors there; remote
+	// are the sessions of theirs it has put in presence.
+	link   bool
+	remote map[string]bool
+}
+
+// commitResult is the outcome of commit number gen.
+type commitResult struct {
+	gen int
+	err error
 }
 
 // pendingOp is an accepted op until it is committed and acknowledged.
@@ -66,7 +89,8 @@ func newRoom(h *Hub, id string) *room {
 		hub:     h,
 		inbox:   make(chan request, 256),
 		done:    make(chan struct{}),
-		commits: make(chan error, 1),
+		commits:  make(chan commitResult, 1),
+		upstream: make(chan upEvent, 256),
 		members: make(map[subscriber]*member),
 		pres:    newPresence(id),
 	}
@@ -90,8 +114,11 @@ func (r *room) run() {
 			if req.handle(r) {
 				return
 			}
-		case err := <-r.commits:
-			if err != nil {
+		case res := <-r.commits:
+			if res.gen != r.commitGen {
+				continue // from before the room stepped down
+			}
+			if err := res.err; err != nil {
 				if r.commitFailed(err) {
 					return
 				}
@@ -99,13 +126,21 @@ func (r *room) run() {
 				r.fail(err)
 				return
 			}
-			if r.draining && len(r.pending) == 0 && r.inflight == nil {
+			if r.drained() {
+				r.stop()
+				return
+			}
+		case ev := <-r.upstream:
+			if r.upstreamEvent(ev) {
+				return
+			}
+			if r.drained() {
 				r.stop()
 				return
 			}
 		case <-tick.C:
 			r.flushPresence()
-			if len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0 {
+			if len(r.members) == 0 && r.inflight == nil && len(r.pending) == 0 && len(r.forwarded) == 0 {
 				r.idleFor += r.hub.cfg.PresenceEvery
 				if r.idleFor >= r.hub.cfg.IdleRoom {
 					r.stop()
@@ -118,23 +153,102 @@ func (r *room) run() {
 	}
 }
 
-// load reads the document's head from the store.
+// drained reports whether a draining room has nothing left to answer.
+func (r *room) drained() bool {
+	return r.draining && len(r.pending) == 0 && r.inflight == nil && (len(r.forwarded) == 0 || r.up == nil)
+}
+
+// load reads the document's head from the store; in a cluster, it first
+// takes the document's lease, or links to the node that holds it and
+// takes the head from there.
 func (r *room) load() error {
+	if r.hub.cluster != nil {
+		return r.loadClustered()
+	}
 	_, c, err := r.hub.store.Load(r.hub.ctx, r.id)
 	if err != nil {
 		return err
 	}
+	r.seq = r.newSequencer(c.Version, c.Text)
+	return nil
+}
+
+func (r *room) newSequencer(version int64, text string) *sequencer {
 	cfg := r.hub.cfg
-	r.seq = newSequencer(c.Version, c.Text, seqLimits{
+	return newSequencer(version, text, seqLimits{
 		MaxDocBytes: cfg.MaxDocBytes, WindowOps: cfg.WindowOps, WindowBytes: cfg.WindowBytes, MaxBehind: cfg.MaxBehind,
 	})
-	return nil
+}
+
+// loadClustered is load in a cluster. It waits up to three lease TTLs for
+// an owner (one that died must first let its lease lapse).
+func (r *room) loadClustered() error {
+	ctx, cancel := context.WithTimeout(r.hub.ctx, 3*r.hub.cluster.LeaseTTL)
+	defer cancel()
+	for {
+		lease, link, err := r.connect(ctx, -1, false)
+		if err != nil {
+			return err
+		}
+		if lease != nil {
+			r.lease = lease
+			_, c, err := r.hub.store.Load(r.hub.ctx, r.id)
+			if err != nil {
+				return err
+			}
+			r.seq = r.newSequencer(c.Version, c.Text)
+			return nil
+		}
+		if err := r.awaitJoined(ctx, link); err == nil || errors.Is(err, store.ErrNotFound) {
+			return err
+		} else if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// awaitJoined waits for the owner's answer to a new link's join and takes
+// its content. On an error the link is closed.
+func (r *room) awaitJoined(ctx context.Context, link *uplink) error {
+	for {
+		select {
+		case ev := <-r.upstream:
+			if ev.link != link {
+				continue
+			}
+			if ev.lost {
+				return errors.New("link lost before joined")
+			}
+			var m ownerMsg
+			if err := json.Unmarshal(ev.msg, &m); err != nil {
+				link.close()
+				return fmt.Errorf("owner's answer: %w", err)
+			}
+			switch {
+			case m.Type == "joined" && m.Content != nil:
+				r.up = link
+				r.seq = r.newSequencer(m.Version, *m.Content)
+				r.pres.adopt(m.Presence, nil)
+				return nil
+			case m.Type == "error" && m.Code == store.CodeNotFound:
+				link.close()
+				return store.ErrNotFound
+			case m.Type == "error":
+				link.close()
+				return store.Errorf(m.Code, "%s", m.Message)
+			}
+		case <-ctx.Done():
+			link.close()
+			return store.Errorf(store.CodeUnavailable, "the document's owner did not answer: %v", ctx.Err())
+		}
+	}
 }
 
 // stop ends the room cleanly (idle, or drained for shutdown): the hub
 // forgets it first, so new requests go to a successor, and what is already
 // queued is turned away to retry there.
 func (r *room) stop() {
+	r.release()
 	for c := range r.members {
 		c.forget(r.id)
 	}
@@ -169,7 +283,8 @@ func (r *room) fail(err error) {
 	if !notFound {
 		r.hub.log.Error("room failed", "doc", r.id, "err", err)
 	}
-	for _, p := range append(r.inflight, r.pending...) {
+	r.release()
+	for _, p := range append(append(r.inflight, r.pending...), r.forwarded...) {
 		for _, a := range p.authors {
 			if c, _ := a.via(); c == nil { // connections are closed below
 				a.done(r, p.rec.ID, 0, failErr(err))

@@ -46,6 +46,9 @@ type serveConfig struct {
 	metricsAddr     string
 	readTimeout     time.Duration
 	idleTimeout     time.Duration
+	advertiseURL    string
+	clusterSecret   string
+	leaseTTL        time.Duration
 
 	argon2       auth.Argon2Params
 	hashParallel int
@@ -78,6 +81,12 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second,
 		"a request's headers and body must arrive within this (sockets are exempt once upgraded)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "an idle keep-alive connection is closed after this")
+	fs.StringVar(&c.advertiseURL, "advertise-url", "",
+		"with --database-url: the URL other nodes reach this one at (default: http(s):// and the address it listens on)")
+	fs.StringVar(&c.clusterSecret, "cluster-secret", "",
+		"with --database-url: the secret every node of the cluster shares (16+ characters); needed once another node is registered")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", 10*time.Second,
+		"with --database-url: a document's owner that stops renewing its lease loses it after this (failover takes about this long)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 
@@ -155,6 +164,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.waitForDB < 0 {
 		return errors.New("--wait-for-db must not be negative")
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	if _, err := c.originPolicy(); err != nil {
 		return err

@@ -116,6 +116,10 @@ func (s *server) start(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.listener = ln
+	if err := s.joinCluster(ctx); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	return nil
 }
 
@@ -167,6 +171,7 @@ func (s *server) handler() (http.Handler, error) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", s.ready)
+	mux.HandleFunc("GET /api/cluster/link", s.hub.ServeLink) // other nodes only: needs the cluster secret
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if s.cfg.metricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler)

@@ -1,0 +1,558 @@
+package collab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"tandem/ot"
+	"tandem/store"
+)
+
+// A room on a node that does not hold its document's lease is a relay: it
+// keeps a copy of the document (its sequencer, fed only by the owner's
+// committed ops), answers its own editors' joins from it, checks their
+// roles, and forwards their ops and presence over one link to the owner.
+// What the owner sends back (ops, acks, presence) it fans out to them. Its
+// editors never learn the difference.
+
+// uplink is a relay's link to the owner.
+type uplink struct {
+	ws     *websocket.Conn
+	out    *outbox
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// upEvent is something from the owner's side for a room's goroutine: a
+// message on the current link, the link's loss, or the outcome of
+// connecting (a lease of its own, or a new link).
+type upEvent struct {
+	link  *uplink
+	msg   []byte // a message from the owner
+	lost  bool   // the link closed
+	ready bool   // the outcome of connecting: lease, or link, or err
+	lease *store.Lease
+	err   error
+}
+
+// relaying reports whether the room forwards to an owner rather than
+// sequencing itself.
+func (r *room) relaying() bool { return r.hub.cluster != nil && r.lease == nil }
+
+// connect makes this room its document's sequencer, or links it to the
+// one that is: it takes the lease if it is free, else links to the holder,
+// trying again (the holder may be dead: its lease then lapses) until ctx
+// ends. from is the version the room holds (-1: none). With patient false
+// it gives up on the first store error.
+func (r *room) connect(ctx context.Context, from int64, patient bool) (*store.Lease, *uplink, error) {
+	cl := r.hub.cluster
+	wait := 50 * time.Millisecond
+	pause := func() error {
+		select {
+		case <-time.After(wait):
+			wait = min(2*wait, max(50*time.Millisecond, cl.LeaseTTL/10))
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for {
+		l, err := cl.Store.AcquireLease(ctx, r.id, cl.NodeID, cl.LeaseTTL)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, nil, err
+		case err != nil && !patient:
+			return nil, nil, err
+		case err != nil:
+			r.hub.log.Warn("taking the document lease failed", "doc", r.id, "err", err)
+		case l.NodeID == cl.NodeID:
+			return &l, nil, nil
+		case l.URL != "":
+			link, err := r.dial(ctx, l.URL)
+			if err == nil {
+				link.send(encode(linkMsg{Type: "join", Doc: r.id, Version: from}))
+				return nil, link, nil
+			}
+			r.hub.log.Debug("owner unreachable", "doc", r.id, "owner", l.NodeID, "err", err)
+		}
+		if err := pause(); err != nil {
+			return nil, nil, fmt.Errorf("no owner for document %s: %w", r.id, err)
+		}
+	}
+}
+
+// dial opens a link to the owner at url, and starts its reader and writer.
+func (r *room) dial(ctx context.Context, url string) (*uplink, error) {
+	cl := r.hub.cluster
+	dctx, cancel := context.WithTimeout(ctx, cl.LeaseTTL)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, strings.TrimSuffix(url, "/")+linkPath, &websocket.DialOptions{
+		HTTPHeader: http.Header{linkSecretHeader: {cl.Secret}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(int64(4*r.hub.cfg.MaxDocBytes) + 1<<20)
+	u := &uplink{ws: ws, out: newOutbox(linkQueue * r.hub.cfg.OutQueue)}
+	u.ctx, u.cancel = context.WithCancel(r.hub.ctx)
+	r.hub.metrics.linksOut.Inc()
+	go u.writeLoop(r.hub.cfg.WriteTimeout)
+	go u.readLoop(r)
+	return u, nil
+}
+
+// send queues a message for the owner; a link that cannot keep up is
+// closed (the room links again and re-sends what is unanswered).
+func (u *uplink) send(msg []byte) {
+	if !u.out.push(msg) {
+		u.close()
+	}
+}
+
+func (u *uplink) close() { u.cancel() }
+
+func (u *uplink) writeLoop(timeout time.Duration) {
+	defer u.ws.CloseNow()
+	var batch [][]byte
+	for {
+		select {
+		case <-u.ctx.Done():
+			_ = u.ws.Close(closeGoingAway, "")
+			return
+		case <-u.out.ready:
+			batch = u.out.take(batch[:0], maxFrameMsgs)
+			for _, m := range batch {
+				ctx, cancel := context.WithTimeout(u.ctx, timeout)
+				err := u.ws.Write(ctx, websocket.MessageText, m)
+				cancel()
+				if err != nil {
+					u.close()
+					return
+				}
+			}
+		}
+	}
+}
+
+// readLoop hands the owner's messages to the room, one at a time, until
+// the link closes, and then says so.
+func (u *uplink) readLoop(r *room) {
+	defer r.hub.metrics.linksOut.Dec()
+	post := func(ev upEvent) bool {
+		select {
+		case r.upstream <- ev:
+			return true
+		case <-r.done:
+			u.close()
+			return false
+		}
+	}
+	for {
+		_, data, err := u.ws.Read(u.ctx)
+		if err != nil {
+			u.close()
+			post(upEvent{link: u, lost: true})
+			return
+		}
+		msgs := [][]byte{data}
+		if len(data) > 0 && data[0] == '[' {
+			var many []json.RawMessage
+			if json.Unmarshal(data, &many) != nil {
+				u.close()
+				continue
+			}
+			msgs = msgs[:0]
+			for _, m := range many {
+				msgs = append(msgs, m)
+			}
+		}
+		for _, m := range msgs {
+			if !post(upEvent{link: u, msg: m}) {
+				return
+			}
+		}
+	}
+}
+
+// reconnect finds the owner again, or becomes it, off the room's goroutine.
+func (r *room) reconnect() {
+	from := r.seq.committed
+	go func() {
+		ctx, cancel := context.WithCancel(r.hub.ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-r.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		lease, link, err := r.connect(ctx, from, true)
+		select {
+		case r.upstream <- upEvent{ready: true, lease: lease, link: link, err: err}:
+		case <-r.done:
+			if link != nil {
+				link.close()
+			}
+		}
+	}()
+}
+
+// upstreamEvent handles an upEvent; it reports whether the room stopped.
+func (r *room) upstreamEvent(ev upEvent) bool {
+	switch {
+	case ev.ready:
+		switch {
+		case ev.err != nil:
+			r.fail(ev.err)
+			return true
+		case ev.lease != nil:
+			return r.becomeOwner(ev.lease)
+		default:
+			r.up = ev.link // the owner's joined comes next
+		}
+	case ev.link != r.up || r.up == nil:
+		// From a link already let go.
+	case ev.lost:
+		r.linkLost()
+	default:
+		r.fromOwner(ev.msg)
+	}
+	return false
+}
+
+// linkLost starts finding the owner again; local editors keep their
+// sockets meanwhile, and their ops wait to be re-sent.
+func (r *room) linkLost() {
+	r.up.close()
+	r.up = nil
+	r.hub.metrics.failovers.Inc()
+	r.hub.log.Info("link to the owner lost; finding the owner again", "doc", r.id)
+	r.reconnect()
+}
+
+// ownerMsg is any message from the owner, as a relay reads it.
+type ownerMsg struct {
+	Type      string          `json:"type"`
+	Version   int64           `json:"version"`
+	ID        string          `json:"id"`
+	User      json.RawMessage `json:"user"` // an id (op, ack, error), or who (presence)
+	Op        ot.Op           `json:"op"`
+	Content   *string         `json:"content"`
+	Ops       *[]opRecordMsg  `json:"ops"`
+	Presence  []PresenceInfo  `json:"presence"`
+	Session   string          `json:"session"`
+	Selection []ot.Range      `json:"selection"`
+	Left      bool            `json:"left"`
+	Code      store.Code      `json:"code"`
+	Message   string          `json:"message"`
+}
+
+// opRecordMsg is an op inside joined.ops.
+type opRecordMsg struct {
+	Version int64  `json:"version"`
+	ID      string `json:"id"`
+	User    string `json:"user"`
+	Op      ot.Op  `json:"op"`
+}
+
+// fromOwner handles one message from the owner.
+func (r *room) fromOwner(raw []byte) {
+	var m ownerMsg
+	if err := json.Unmarshal(raw, &m); err != nil {
+		r.hub.log.Error("malformed message from the owner", "doc", r.id, "err", err)
+		r.linkLost()
+		return
+	}
+	var user string
+	if m.Type != "presence" {
+		_ = json.Unmarshal(m.User, &user)
+	}
+	switch m.Type {
+	case "joined":
+		r.linked(m)
+	case "op":
+		r.applyOwned(store.OpRecord{Version: m.Version, ID: m.ID, UserID: user, Op: m.Op}, raw)
+	case "ack":
+		if p := r.forwardedOp(user, m.ID); p != nil && r.seq != nil && m.Version <= r.seq.committed {
+			r.answerForwarded(p, m.Version, nil)
+		} // else the op itself comes next, and answers it
+	case "error":
+		switch {
+		case m.ID == "" && m.Code == store.CodeNotFound:
+			r.fail(store.ErrNotFound)
+		case m.ID == "" || m.Code == store.CodeUnavailable:
+			// The owner is going, or is not the owner: find it again,
+			// and re-send then.
+			r.linkLost()
+		default:
+			if p := r.forwardedOp(user, m.ID); p != nil {
+				r.answerForwarded(p, 0, store.Errorf(m.Code, "%s", m.Message))
+			}
+		}
+	case "presence":
+		var info UserInfo
+		_ = json.Unmarshal(m.User, &info)
+		if m.Left {
+			r.pres.forget(m.Session)
+		} else {
+			r.pres.mirror(m.Session, info, m.Selection)
+		}
+		r.broadcast(raw, m.Session)
+	}
+}
+
+// linked takes the owner's answer to the link's join: the room's first
+// copy of the document, or the ops it missed while it was looking for the
+// owner. Then it tells the owner who is here and re-sends what was not
+// answered, with the original ids, so that each lands once.
+func (r *room) linked(m ownerMsg) {
+	switch {
+	case r.seq == nil && m.Content != nil:
+		r.seq = r.newSequencer(m.Version, *m.Content)
+	case m.Ops != nil:
+		for _, o := range *m.Ops {
+			if !r.applyOwned(store.OpRecord{Version: o.Version, ID: o.ID, UserID: o.User, Op: o.Op}, nil) {
+				return
+			}
+		}
+	case m.Content != nil:
+		r.resync(m.Version, *m.Content)
+	}
+	local := make(map[string]bool, len(r.members))
+	for c := range r.members {
+		local[c.sessionID()] = true
+	}
+	r.pres.adopt(m.Presence, local)
+	for c := range r.members {
+		r.announce(c, false)
+	}
+	for _, p := range r.forwarded {
+		r.forwardOp(p.q)
+	}
+}
+
+// announce tells the owner that a local editor is here (with their
+// selection), or has left.
+func (r *room) announce(c subscriber, left bool) {
+	if r.up == nil {
+		return // told when linked
+	}
+	info := c.userInfo()
+	msg := linkMsg{Type: "presence", Doc: r.id, Session: c.sessionID(), Info: &info, Left: left, Version: r.seq.committed}
+	if !left {
+		msg.Selection = r.pres.selectionOf(c.sessionID())
+	}
+	r.up.send(encode(msg))
+}
+
+func (r *room) forwardOp(q submitReq) {
+	if r.up != nil {
+		r.up.send(encode(linkMsg{Type: "op", Doc: r.id, User: q.user, ID: q.id, Version: q.base, Op: q.op.AppendJSON(nil)}))
+	}
+}
+
+// forward sends an admitted op to the owner, once however often it is
+// re-sent meanwhile; its authors are answered when the owner answers.
+func (r *room) forward(q submitReq) {
+	if p := r.forwardedOp(q.user, q.id); p != nil {
+		p.authors = append(p.authors, q.from)
+		return
+	}
+	p := &pendingOp{q: q, received: q.received}
+	p.first[0] = q.from
+	p.authors = p.first[:]
+	r.forwarded = append(r.forwarded, p)
+	r.forwardOp(q)
+}
+
+func (r *room) forwardedOp(user, id string) *pendingOp {
+	for _, p := range r.forwarded {
+		if p.q.user == user && p.q.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// answerForwarded gives a forwarded op's authors its outcome and forgets
+// it; it returns the connections told.
+func (r *room) answerForwarded(p *pendingOp, version int64, err error) []subscriber {
+	r.forwarded = removeOp(r.forwarded, p)
+	r.acked = r.tell(p.authors, p.q.id, version, err, r.acked[:0])
+	return r.acked
+}
+
+func removeOp(ops []*pendingOp, p *pendingOp) []*pendingOp {
+	for i, o := range ops {
+		if o == p {
+			return append(ops[:i:i], ops[i+1:]...)
+		}
+	}
+	return ops
+}
+
+// applyOwned applies an op the owner committed to the room's copy and
+// passes it on: the ack to its authors here, the op to everyone else (raw
+// is the owner's message for it, if it came alone). It reports false, and
+// links again, if the op is not the next version.
+func (r *room) applyOwned(rec store.OpRecord, raw []byte) bool {
+	if r.seq == nil || rec.Version != r.seq.version+1 {
+		if r.seq != nil && rec.Version <= r.seq.version {
+			return true // had it already
+		}
+		r.hub.log.Warn("the owner's ops skip a version; linking again", "doc", r.id, "want", r.seq.version+1, "got", rec.Version)
+		r.linkLost()
+		return false
+	}
+	if _, _, err := r.seq.place(rec.UserID, rec.ID, r.seq.version, rec.Op, nil); err != nil {
+		r.hub.log.Error("the owner's op does not apply to this copy; linking again", "doc", r.id, "version", rec.Version, "err", err)
+		r.resync(r.seq.committed, r.seq.stable)
+		r.linkLost()
+		return false
+	}
+	if err := r.seq.commit(rec.Version); err != nil {
+		r.hub.log.Error("relay commit", "doc", r.id, "err", err)
+	}
+	r.pres.move(rec.Op, rec.UserID)
+	var told []subscriber
+	if p := r.forwardedOp(rec.UserID, rec.ID); p != nil {
+		told = r.answerForwarded(p, rec.Version, nil)
+	}
+	if raw == nil || !bytes.HasPrefix(raw, []byte(`{"type":"op"`)) {
+		raw = encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})
+	}
+	for c := range r.members {
+		if !containsSub(told, c) && !c.send(raw) {
+			r.drop(c)
+		}
+	}
+	return true
+}
+
+func containsSub(s []subscriber, c subscriber) bool {
+	for _, x := range s {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// resync starts the room's copy again from the content at version, when
+// the ops between cannot be had: every local editor is told to rejoin
+// (their client then re-sends what it has not seen acknowledged), and
+// forwarded ops are answered "restarted" for the same reason.
+func (r *room) resync(version int64, text string) {
+	r.hub.log.Warn("document copy restarted from the owner's content", "doc", r.id, "version", version)
+	r.seq = r.newSequencer(version, text)
+	for _, p := range r.forwarded {
+		for _, a := range p.authors {
+			a.gone(r, p.q.id, errRoomClosed)
+		}
+	}
+	r.forwarded = nil
+	for c := range r.members {
+		delete(r.members, c)
+		r.pres.forget(c.sessionID())
+		c.forget(r.id)
+		c.sendDocError(r.id, "", errRestarted)
+	}
+}
+
+// becomeOwner makes the room its document's sequencer under lease: it
+// brings its copy up to the store's head (passing on the ops it missed),
+// then sequences the forwarded ops itself, with their original ids: one
+// the old owner stored is recognised and acknowledged, not applied again.
+func (r *room) becomeOwner(lease *store.Lease) bool {
+	r.lease = lease
+	r.hub.log.Info("took over the document", "doc", r.id, "epoch", lease.Epoch)
+	_, head, err := r.hub.store.Load(r.hub.ctx, r.id)
+	if err != nil {
+		r.fail(err)
+		return true
+	}
+	if behind := head.Version - r.seq.committed; behind > 0 {
+		recs, err := r.hub.store.Ops(r.hub.ctx, r.id, r.seq.committed+1, head.Version,
+			store.Page{Limit: r.hub.cfg.WindowOps, MaxBytes: historyBudget * r.hub.cfg.MaxDocBytes})
+		if err != nil {
+			r.fail(err)
+			return true
+		}
+		if int64(len(recs)) == behind {
+			for _, rec := range recs {
+				r.applyOwned(rec, nil)
+			}
+		} else {
+			r.resync(head.Version, head.Text)
+		}
+	} else if behind < 0 {
+		r.resync(head.Version, head.Text)
+	}
+	redo := r.forwarded
+	r.forwarded = nil
+	for _, p := range redo {
+		for _, a := range p.authors {
+			q := p.q
+			q.from = a
+			r.submit(q)
+		}
+	}
+	return false
+}
+
+// stepDown ends sequencing under a lease that is lost: nothing accepted
+// since the last commit is acknowledged here; it is forwarded to the new
+// owner instead, with its original id and base, as the room becomes a
+// relay. Other nodes' links are closed: they find the new owner too.
+func (r *room) stepDown() {
+	r.hub.metrics.fenced.Inc()
+	redo := append(r.inflight, r.pending...)
+	r.seq.rollBack()
+	r.inflight, r.pending = nil, nil
+	r.commitGen++ // a commit still under way is ignored when it ends
+	r.lease = nil
+	for _, p := range redo {
+		authors := p.authors[:0:0]
+		for _, a := range p.authors {
+			if _, ok := a.(linkAuthor); !ok { // a relay re-sends its own
+				authors = append(authors, a)
+			}
+		}
+		if len(authors) > 0 {
+			p.authors = authors
+			r.forwarded = append(r.forwarded, p)
+		}
+	}
+	for c, m := range r.members {
+		if m.link {
+			r.leave(c)
+			c.kick(closeGoingAway, "owner stepped down")
+		}
+	}
+	r.reconnect()
+}
+
+// release gives the lease up, or closes the link, as the room stops.
+func (r *room) release() {
+	if r.up != nil {
+		r.up.close()
+		r.up = nil
+	}
+	if r.lease != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hub.ctx), time.Second)
+		defer cancel()
+		if err := r.hub.cluster.Store.ReleaseLease(ctx, *r.lease); err != nil {
+			r.hub.log.Warn("releasing the document lease failed", "doc", r.id, "err", err)
+		}
+		r.lease = nil
+	}
+}

@@ -60,6 +60,9 @@ const (
 	listenFirstPause = 100 * time.Millisecond
 	listenMaxPause   = 5 * time.Second
 	listenPingWithin = 5 * time.Second
+	// A server that does not answer at all (a network that drops packets)
+	// would hold a connection attempt for minutes.
+	listenConnectWithin = 10 * time.Second
 )
 
 var listenIdleCheck = 30 * time.Second // a variable for tests
@@ -114,7 +117,9 @@ func (db *DB) Listen(ctx context.Context, channel string, onEvent func(payload s
 func (db *DB) listenOnce(ctx context.Context, channel string, onEvent func(string), onGap func()) (listened bool, err error) {
 	cfg := db.pool.Config().ConnConfig
 	cfg.RuntimeParams["application_name"] = ListenerName
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	connectCtx, cancel := context.WithTimeout(ctx, listenConnectWithin)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(connectCtx, cfg)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
@@ -123,7 +128,7 @@ func (db *DB) listenOnce(ctx context.Context, channel string, onEvent func(strin
 		defer cancel()
 		_ = conn.Close(closeCtx) // the connection is done with, whatever it says
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(connectCtx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	onGap()

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+
+	"tandem/store/postgres"
+	"tandem/store/postgres/pgtest"
 )
 
 // peerSocket is a socket read by a goroutine of its own, so that a test can
@@ -183,5 +188,68 @@ func TestDoorbellAcrossServers(t *testing.T) {
 	defer cancel()
 	if err := annB.ws.Ping(pingCtx); err != nil {
 		t.Errorf("ann's socket on B: %v", err)
+	}
+}
+
+// TestDoorbellGap: a removal rung while a server's listener was cut off
+// (its backend killed, and the database refusing connections for a while)
+// is missed by that server, which then finds it by itself once listening
+// again: its rooms read their members' roles again.
+func TestDoorbellGap(t *testing.T) {
+	a, b := startPair(t)
+	ctx := context.Background()
+	ann, _ := signup(t, a, "ann@example.com")
+	bob, bobU := signup(t, a, "bob@example.com")
+	var d docBody
+	r := ann.do("POST", "/api/docs", map[string]string{"title": "shared"})
+	ann.want(r, 201, "", "create")
+	r.json(t, &d)
+	doc := "/api/docs/" + d.ID
+	ann.want(ann.do("PUT", doc+"/members", map[string]string{"email": "bob@example.com", "role": "editor"}), 202, "", "invite bob")
+	bob.want(bob.do("POST", "/api/invitations/"+d.ID+"/accept", nil), 200, "", "bob accepts")
+	bobB := dialPeer(t, b, bob.http.Jar)
+	if err := bobB.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","doc":"`+d.ID+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	bobB.next(t, "joined", 5*time.Second)
+
+	// From the server's maintenance database: a database cannot refuse
+	// connections while the session saying so is in it.
+	dbCfg, err := pgx.ParseConfig(a.cfg.db.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	allow := func(on bool) {
+		t.Helper()
+		stmt := fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %t`, pgx.Identifier{dbCfg.Database}.Sanitize(), on)
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Error(err)
+		}
+	}
+	allow(false)
+	t.Cleanup(func() { allow(true) }) // before the servers shut down
+	tag, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND application_name = $2`, dbCfg.Database, postgres.ListenerName)
+	if err != nil || tag.RowsAffected() != 2 {
+		t.Fatalf("terminate the two listeners: %v, %v", tag, err)
+	}
+
+	ann.want(ann.do("DELETE", doc+"/members/"+bobU.ID, nil), 204, "", "remove bob on A, unheard")
+	select {
+	case m := <-bobB.msgs:
+		if m["type"] == "error" {
+			t.Fatalf("B heard the removal while not listening: %v", m)
+		}
+	case <-time.After(500 * time.Millisecond):
+	}
+
+	allow(true)
+	if m := bobB.next(t, "error", 10*time.Second); m["code"] != "not_found" || m["doc"] != d.ID {
+		t.Errorf("error on B after the gap = %v", m)
 	}
 }

@@ -22,7 +22,8 @@ import (
 // listening misses it, and says so (Hub.HeardGap): its rooms then read
 // every member's role again, but a sign-out missed is missed (sockets of a
 // revoked credential on that node stay open until they close; see
-// docs/security.md, "Known trade-offs and gaps").
+// docs/security.md, "Known trade-offs and gaps"). A ring that fails is
+// logged on the node that rang, not retried.
 type Doorbell interface {
 	// Ring sends e to every node, this one included (it ignores its own).
 	Ring(ctx context.Context, e Event) error

@@ -2,6 +2,7 @@ package collab
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -82,12 +83,15 @@ const (
 	heardTimeout = 10 * time.Second
 )
 
-// SetDoorbell has the hub ring d (as node nodeID, which must be unique
-// in the cluster) when members change or a credential is revoked, after
-// acting on this node. Without one (nil, the default) the hub is alone and
-// acts on this node only. Call it before serving, then pass what d's
-// channel carries to Heard and HeardGap.
+// SetDoorbell has the hub ring d (as node nodeID, unique in the cluster;
+// a random one if empty) when members change or a credential is revoked,
+// after acting on this node. Without one (nil, the default) the hub is
+// alone and acts on this node only. Call it before serving, then pass what
+// d's channel carries to Heard and HeardGap.
 func (h *Hub) SetDoorbell(d Doorbell, nodeID string) {
+	if nodeID == "" {
+		nodeID = rand.Text()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.bell = doorbell{bell: d, node: nodeID}

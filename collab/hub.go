@@ -41,6 +41,7 @@ type Hub struct {
 
 	cluster *clusterState  // nil: one node (JoinCluster)
 	renewer sync.WaitGroup // the lease renewer
+	bell    doorbell       // to the other nodes (doorbell.go); none if alone
 }
 
 // ErrClosing is returned once the hub has begun to shut down.
@@ -132,8 +133,15 @@ func (h *Hub) forget(r *room) {
 // delete. The roles are read here, with one query, on the caller's
 // goroutine (the room goes on sequencing meanwhile), and it returns once
 // the room has applied them: an op that arrives after the caller has
-// answered is judged by the new roles.
+// answered is judged by the new roles. Then it rings the doorbell, if
+// any, for the other nodes to do the same.
 func (h *Hub) MembersChanged(ctx context.Context, docID string) {
+	h.refreshRoles(ctx, docID)
+	h.ring(ctx, Event{Kind: EventMembers, Doc: docID})
+}
+
+// refreshRoles is MembersChanged on this node alone.
+func (h *Hub) refreshRoles(ctx context.Context, docID string) {
 	h.mu.Lock()
 	r, ok := h.rooms[docID]
 	h.mu.Unlock()
@@ -267,8 +275,17 @@ func (h *Hub) Close(ctx context.Context) error {
 // credential (an auth.Caller.Credential): its session ended or its API
 // token was revoked. Pass it to auth.Service.OnRevoke. A socket whose
 // handshake was authenticated just before and registers just after is
-// refused too: the credential is remembered for a while.
+// refused too: the credential is remembered for a while. Then it rings
+// the doorbell, if any, for the other nodes to do the same.
 func (h *Hub) CloseCredential(credential string) {
+	h.closeCredential(credential)
+	if credential != "" {
+		h.ring(context.Background(), Event{Kind: EventSignout, Credential: credential})
+	}
+}
+
+// closeCredential is CloseCredential on this node alone.
+func (h *Hub) closeCredential(credential string) {
 	if credential == "" {
 		return
 	}

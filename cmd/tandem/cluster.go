@@ -47,7 +47,7 @@ func (s *server) joinCluster(ctx context.Context) error {
 	if !ok {
 		return nil // the embedded store: one node
 	}
-	c := collab.Cluster{Store: leases, NodeID: newNodeID(), URL: s.advertiseURL(), Secret: s.cfg.clusterSecret, LeaseTTL: s.cfg.leaseTTL}
+	c := collab.Cluster{Store: leases, NodeID: s.nodeID, URL: s.advertiseURL(), Secret: s.cfg.clusterSecret, LeaseTTL: s.cfg.leaseTTL}
 	if c.Secret == "" {
 		others, err := leases.Nodes(ctx, 3*c.LeaseTTL)
 		if err != nil {

@@ -47,6 +47,7 @@ type backend struct {
 	// checkWrite makes a tiny durable write: can the store commit?
 	checkWrite func(context.Context) error
 	close      func() error
+	pg         *postgres.DB // the store if it is Postgres: the doorbell rings through it
 }
 
 func (b *backend) Close() error { return b.close() }
@@ -165,6 +166,7 @@ func (f *dbFlags) openPostgres(ctx context.Context) (*backend, error) {
 		sqlDB:      sqlDB,
 		dialect:    migrations.Postgres,
 		checkWrite: db.CheckWrite,
+		pg:         db,
 		close: func() error {
 			stopSweep()
 			<-swept

@@ -37,6 +37,10 @@ type server struct {
 	listener net.Listener
 	tls      bool
 	metrics  *sideServer // /metrics on --metrics-addr, if set
+	// nodeID names this server among those on one database: made up at
+	// start unless set before startDoorbell.
+	nodeID   string
+	doorbell *doorbell // to the other servers, on Postgres (doorbell.go)
 }
 
 // newServer opens the store, checks (or applies) migrations, builds the
@@ -116,10 +120,12 @@ func (s *server) start(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.listener = ln
+	s.nodeID = newNodeID()
 	if err := s.joinCluster(ctx); err != nil {
 		_ = ln.Close()
 		return err
 	}
+	s.startDoorbell()
 	return nil
 }
 
@@ -258,6 +264,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.metrics.close()
 	err = errors.Join(err, s.hub.Close(ctx))
+	s.stopDoorbell()
 	s.auth.Close()
 	return errors.Join(err, s.backend.Close())
 }
@@ -269,6 +276,7 @@ func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, s.hub.Close(ctx))
+	s.stopDoorbell()
 	s.auth.Close()
 	return errors.Join(err, s.backend.Close())
 }

@@ -106,7 +106,30 @@ func (r *room) dial(ctx context.Context, url string) (*uplink, error) {
 	r.hub.metrics.linksOut.Inc()
 	go u.writeLoop(r.hub.cfg.WriteTimeout)
 	go u.readLoop(r)
+	go u.keepAlive(cl.LeaseTTL / 3)
 	return u, nil
+}
+
+// keepAlive pings the owner every period: an owner that does not answer
+// within a period (stopped, or cut off) is given up, so that the relay
+// takes the lease over once it lapses, rather than wait on a silent link.
+func (u *uplink) keepAlive(period time.Duration) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(u.ctx, period)
+		err := u.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			u.close()
+			return
+		}
+	}
 }
 
 // send queues a message for the owner; a link that cannot keep up is

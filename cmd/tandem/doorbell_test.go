@@ -116,6 +116,7 @@ func (s *peerSocket) closedWith(t *testing.T, d time.Duration) (websocket.Status
 func startPair(t *testing.T) (a, b *server) {
 	t.Helper()
 	cfg := testConfig(t, "postgres")
+	cfg.clusterSecret = "doorbell-test-cluster-secret"
 	a = startServer(t, cfg)
 	b = startServer(t, cfg) // the same database (migrated already)
 	for _, s := range []*server{a, b} {

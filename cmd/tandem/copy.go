@@ -24,8 +24,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -423,24 +425,70 @@ func verifyCopy(ctx context.Context, from, to *backend, pool *pgxpool.Pool, copi
 		return dstCounts, err
 	}
 	prog.start("verifying documents", int64(len(ids)))
-	var bad []string
-	differ := 0
-	for _, id := range ids {
-		why, err := compareDocument(ctx, from.store, to.store, id)
-		if err != nil {
-			return dstCounts, err
-		}
-		if why != "" {
-			if differ++; len(bad) < maxReported {
-				bad = append(bad, why)
+	bad, err := compareDocuments(ctx, from.store, to.store, ids, prog)
+	if err != nil {
+		return dstCounts, err
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return dstCounts, fmt.Errorf("%d of %d documents differ: %s", len(bad), len(ids),
+			strings.Join(bad[:min(len(bad), maxReported)], "; "))
+	}
+	return dstCounts, nil
+}
+
+// verifyWorkers is how many documents are compared at once: a load is
+// mostly waiting for round trips, so a few overlap well.
+const verifyWorkers = 4
+
+// compareDocuments compares each document of ids in src and dst (see
+// compareDocument), a few at a time, and returns how those that differ
+// differ.
+func compareDocuments(ctx context.Context, src, dst store.Store, ids []string, prog *progress) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	todo := make(chan string)
+	type result struct {
+		why string
+		err error
+	}
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range verifyWorkers {
+		wg.Go(func() {
+			for id := range todo {
+				why, err := compareDocument(ctx, src, dst, id)
+				results <- result{why, err}
 			}
+		})
+	}
+	go func() {
+		defer close(todo)
+		for _, id := range ids {
+			select {
+			case todo <- id:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var bad []string
+	var firstErr error
+	for r := range results {
+		switch {
+		case r.err != nil && firstErr == nil:
+			firstErr = r.err
+			cancel()
+		case r.why != "":
+			bad = append(bad, r.why)
 		}
 		prog.add("documents", 1)
 	}
-	if differ > 0 {
-		return dstCounts, fmt.Errorf("%d of %d documents differ: %s", differ, len(ids), strings.Join(bad, "; "))
-	}
-	return dstCounts, nil
+	return bad, firstErr
 }
 
 // documentIDs lists the embedded store's document ids.

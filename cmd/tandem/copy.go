@@ -162,9 +162,12 @@ func checkSchemas(ctx context.Context, from, to *backend, dataDir string) error 
 	if err != nil {
 		return fmt.Errorf("schema version of the embedded store: %w", err)
 	}
-	if cur != latest {
-		return fmt.Errorf("the embedded store in %s is at schema version %d, this tandem's is %d: "+
+	switch {
+	case cur < latest:
+		return fmt.Errorf("the embedded store in %s is at schema version %d, latest is %d: "+
 			"run `tandem migrate up --data-dir %s` first", dataDir, cur, latest, dataDir)
+	case cur > latest:
+		return fmt.Errorf("the embedded store in %s is at schema version %d, newer than this tandem knows (%d): use the newer tandem", dataDir, cur, latest)
 	}
 	m, err = to.migrator()
 	if err != nil {
@@ -288,6 +291,9 @@ func copyOneTable(ctx context.Context, src *sql.Tx, dst pgx.Tx, t copyTable, pro
 	for rows.Next() {
 		row, bytes, err := scanRow(rows, t, scan)
 		if err != nil {
+			if id, ok := scan[0].(*string); ok { // an id, or a document's: name it
+				return n, fmt.Errorf("row %d (%s %q): %w", n+1, t.cols[0].name, *id, err)
+			}
 			return n, fmt.Errorf("row %d: %w", n+1, err)
 		}
 		batch = append(batch, row)

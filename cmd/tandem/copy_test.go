@@ -483,3 +483,67 @@ func TestMigrateCopyUsage(t *testing.T) {
 		t.Errorf("migrate --help: exit %d, %q", code, buf.String())
 	}
 }
+
+// TestMigrateCopyNUL: text written before U+0000 was refused, which
+// Postgres text cannot hold, is copied as the stores read it (U+FFFD) in
+// snapshots and ops; anywhere else it stops the copy with a clear message
+// and nothing written.
+func TestMigrateCopyNUL(t *testing.T) {
+	t.Setenv("TANDEM_DATABASE_URL", "")
+	ctx := context.Background()
+	dir := newSource(t)
+	src, err := sqlite.Open(ctx, dir, sqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ann, err := src.UserByEmail(ctx, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO documents (id, title, version, created_by, created_at, updated_at) VALUES ('old', 'Old', 1, '` + ann.ID + `', 1, 2)`,
+		`INSERT INTO snapshots (doc_id, version, content, created_at) VALUES ('old', 0, 'a' || char(0) || 'b', 1)`,
+		`INSERT INTO operations (doc_id, version, op_id, user_id, op, created_at) VALUES ('old', 1, 'o1', '` + ann.ID + `', '[3,"\u0000"]', 2)`,
+	} {
+		if _, err := src.SQLDB().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	want, err := src.ContentAt(ctx, "old", 1)
+	if err != nil || want.Text != "a\uFFFDb\uFFFD" {
+		t.Fatalf("the source reads %q, %v", want.Text, err)
+	}
+	target := pgtest.Migrated(t)
+	code, out, errOut := tandem(t, "migrate", "copy", "--data-dir", dir, "--database-url", target)
+	if code != 0 {
+		t.Fatalf("copy: exit %d: %s %s", code, out, errOut)
+	}
+	dst, err := postgres.Open(ctx, target, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	for v, text := range []string{"a\uFFFDb", "a\uFFFDb\uFFFD"} {
+		if got, err := dst.ContentAt(ctx, "old", int64(v)); err != nil || got.Text != text {
+			t.Errorf("the copy at %d: %q, %v; want %q", v, got.Text, err, text)
+		}
+	}
+
+	if _, err := src.SQLDB().ExecContext(ctx, `UPDATE documents SET title = 'O' || char(0) || 'ld'`); err != nil {
+		t.Fatal(err)
+	}
+	target = pgtest.Migrated(t)
+	code, _, errOut = tandem(t, "migrate", "copy", "--data-dir", dir, "--database-url", target)
+	if code != 1 || !strings.Contains(errOut, "copy documents (nothing was committed; the target is unchanged): row 1 (id \"old\"): column title") {
+		t.Errorf("copy a title with U+0000: exit %d, %q", code, errOut)
+	}
+	dst2, err := postgres.Open(ctx, target, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst2.Close()
+	if n := pgStrings(t, dst2, `SELECT count(*)::text FROM users`); n[0] != "0" {
+		t.Errorf("users after a failed copy: %s", n[0])
+	}
+}

@@ -29,7 +29,8 @@ Usage:
 
 Commands:
   serve      run the server (on the embedded store unless --database-url is set)
-  migrate    apply, roll back, inspect or create database migrations
+  migrate    apply, roll back, inspect or create database migrations; copy
+             the embedded store into Postgres
   user       create and list accounts, set passwords (for operators)
 
 Run "tandem <command> --help" for a command's flags.

@@ -15,6 +15,18 @@ const migrateUsage = `Usage:
   tandem migrate down [N]          roll back the last N migrations (default 1)
   tandem migrate status            list migrations and whether each is applied
   tandem migrate create NAME       write a new empty migration for every dialect
+  tandem migrate copy --data-dir DIR --database-url URL
+                                   copy everything in the embedded store into an
+                                   empty, migrated Postgres database, then check it
+
+copy moves accounts (with their password hashes), API tokens, documents,
+members, invitations, the whole history and snapshots, keeping every id,
+version and timestamp. Browser sessions are not copied: everyone signs in
+again. Stop the server first. The target must be migrated (tandem migrate up
+--database-url URL) and empty, else nothing is written; the copy is one
+transaction, so a failure leaves the target as it was. Afterwards every
+table's row count and every document's content are compared; any difference
+exits non-zero.
 
 Flags:
 `
@@ -43,6 +55,21 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stdout, "created %s\n", p)
 		}
 		return err
+	case "copy":
+		if len(rest) != 0 {
+			return usageError(fs, "tandem migrate copy: unexpected argument %q", rest[0])
+		}
+		if db.url == "" {
+			return usageError(fs, "tandem migrate copy: --database-url (the Postgres target) is required")
+		}
+		if db.dataDir == "" {
+			return usageError(fs, "tandem migrate copy: --data-dir (the embedded store to copy) is required")
+		}
+		if db.snapshotEvery < 1 {
+			return usageError(fs, "--snapshot-every must be at least 1")
+		}
+		return copyCommand(ctx, dbFlags{dataDir: db.dataDir, snapshotEvery: db.snapshotEvery},
+			dbFlags{url: db.url, snapshotEvery: db.snapshotEvery}, stdout, stderr)
 	case "up", "status":
 		if len(rest) != 0 {
 			return usageError(fs, "tandem migrate %s: unexpected argument %q", sub, rest[0])

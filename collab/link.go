@@ -118,7 +118,7 @@ func (c *Conn) dispatchLink(m linkMsg) {
 	case "join":
 		reply := make(chan error, 1)
 		err := c.hub.withRoom(m.Doc, func(r *room) error {
-			if err := r.send(c.ctx, joinReq{c: c, version: m.Version, reply: reply}); err != nil {
+			if err := r.send(c.ctx, joinReq{c: c, version: m.Version, reply: reply, vouched: true}); err != nil {
 				return err
 			}
 			select {

@@ -17,7 +17,8 @@ type metrics struct {
 	linksIn   prometheus.Gauge   // relays linked to this node's rooms
 	linksOut  prometheus.Gauge   // this node's links to owners
 	failovers prometheus.Counter // links lost and found again
-	fenced    prometheus.Counter // rooms that stepped down
+	fenced    prometheus.Counter // commits refused for a lost lease
+	stepDowns prometheus.Counter // rooms that stopped sequencing
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,9 +48,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_cluster_failovers_total", Help: "Links to an owner lost, after which the relay found the owner again or took over."}),
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_cluster_fenced_commits_total", Help: "Commits refused because the document's lease had moved on or lapsed."}),
+		stepDowns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_cluster_step_downs_total", Help: "Rooms that stopped sequencing: their lease was lost, or a commit was fenced or failed."}),
 	}
 	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited,
-		m.leases, m.linksIn, m.linksOut, m.failovers, m.fenced)
+		m.leases, m.linksIn, m.linksOut, m.failovers, m.fenced, m.stepDowns)
 	return m
 }

@@ -221,11 +221,16 @@ func (r *room) commitFailed(err error) bool {
 	if errors.As(err, &dup) && r.rollBack(dup) {
 		return false
 	}
-	if r.lease != nil && (errors.Is(err, store.ErrFenced) || store.Unavailable(err)) {
-		// Lost the lease, or the database: nothing of the batch is
-		// acknowledged here. The room becomes a relay, keeping its
-		// sockets, and re-sends the ops to whoever owns the document
-		// next (perhaps itself, once the database is back).
+	if errors.Is(err, store.ErrFenced) {
+		r.hub.metrics.fenced.Inc()
+	}
+	if r.lease != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) {
+		// Lost the lease, or the database (or it moved on: only another
+		// owner could have): nothing of the batch is acknowledged here.
+		// The room becomes a relay, keeping its sockets, and re-sends the
+		// ops to whoever owns the document next (perhaps itself, once the
+		// database is back), with their ids: one that was stored after
+		// all is recognised there.
 		r.hub.log.Warn("commit refused; stepping down", "doc", r.id, "err", err)
 		r.stepDown()
 		return false

@@ -92,7 +92,9 @@ func (r *room) connect(ctx context.Context, from int64, patient bool) (*store.Le
 // dial opens a link to the owner at url, and starts its reader and writer.
 func (r *room) dial(ctx context.Context, url string) (*uplink, error) {
 	cl := r.hub.cluster
-	dctx, cancel := context.WithTimeout(ctx, cl.LeaseTTL)
+	// A stopped owner's kernel still accepts connections: give up on a
+	// handshake that does not finish in a third of the lease.
+	dctx, cancel := context.WithTimeout(ctx, cl.LeaseTTL/3)
 	defer cancel()
 	ws, _, err := websocket.Dial(dctx, strings.TrimSuffix(url, "/")+linkPath, &websocket.DialOptions{
 		HTTPHeader: http.Header{linkSecretHeader: {cl.Secret}},
@@ -537,7 +539,7 @@ func (r *room) becomeOwner(lease *store.Lease) bool {
 // owner instead, with its original id and base, as the room becomes a
 // relay. Other nodes' links are closed: they find the new owner too.
 func (r *room) stepDown() {
-	r.hub.metrics.fenced.Inc()
+	r.hub.metrics.stepDowns.Inc()
 	redo := append(r.inflight, r.pending...)
 	r.seq.rollBack()
 	r.inflight, r.pending = nil, nil

@@ -85,14 +85,14 @@ type pendingOp struct {
 
 func newRoom(h *Hub, id string) *room {
 	return &room{
-		id:      id,
-		hub:     h,
-		inbox:   make(chan request, 256),
-		done:    make(chan struct{}),
+		id:       id,
+		hub:      h,
+		inbox:    make(chan request, 256),
+		done:     make(chan struct{}),
 		commits:  make(chan commitResult, 1),
 		upstream: make(chan upEvent, 256),
-		members: make(map[subscriber]*member),
-		pres:    newPresence(id),
+		members:  make(map[subscriber]*member),
+		pres:     newPresence(id),
 	}
 }
 

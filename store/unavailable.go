@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -39,7 +40,10 @@ func Unavailable(err error) bool {
 		return false
 	}
 	var netErr *net.OpError
-	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+	// A connection that ends in the middle of a reply (the server went
+	// away) reads as an unexpected EOF.
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // SQLite's primary result codes that mean the file cannot serve now.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 )
@@ -37,11 +38,13 @@ func TestUnavailable(t *testing.T) {
 		{liteErr(10 | 3<<8), true},
 		{liteErr(2067), false}, // a unique constraint
 		{&net.OpError{Op: "dial", Err: errors.New("refused")}, true},
+		{fmt.Errorf("append: %w", io.ErrUnexpectedEOF), true}, // the server went away mid-reply
+		{fmt.Errorf("lease: %w", ErrFenced), false},           // not the store's state: unavailable to clients all the same
 	} {
 		if got := Unavailable(tc.err); got != tc.want {
 			t.Errorf("Unavailable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
-		if code, _ := ErrorCode(tc.err); tc.err != nil && (code == CodeUnavailable) != tc.want {
+		if code, _ := ErrorCode(tc.err); tc.err != nil && (code == CodeUnavailable) != (tc.want || errors.Is(tc.err, ErrFenced)) {
 			t.Errorf("ErrorCode(%v) = %s", tc.err, code)
 		}
 	}

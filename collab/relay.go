@@ -220,6 +220,12 @@ func (r *room) reconnect() {
 			case <-ctx.Done():
 			}
 		}()
+		// A moment first: an owner that just refused the link (it is
+		// stepping down) is not asked again in a tight loop.
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
 		lease, link, err := r.connect(ctx, from, true)
 		select {
 		case r.upstream <- upEvent{ready: true, lease: lease, link: link, err: err}:

@@ -85,6 +85,7 @@ func (h *Hub) renewLeases() {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(h.ctx, c.LeaseTTL/3)
+		started := time.Now()
 		held, err := c.Store.RenewLeases(ctx, c.NodeID, c.LeaseTTL)
 		cancel()
 		if err != nil {
@@ -103,7 +104,7 @@ func (h *Hub) renewLeases() {
 		}
 		h.mu.Unlock()
 		for _, r := range rooms {
-			q := leaseCheckReq{epoch: held[r.id]}
+			q := leaseCheckReq{epoch: held[r.id], asked: started}
 			select {
 			case r.inbox <- q:
 			default: // busy: the next round, or the fence, tells it
@@ -113,11 +114,15 @@ func (h *Hub) renewLeases() {
 }
 
 // leaseCheckReq tells a room the epoch this node holds its document's
-// lease at (0: none).
-type leaseCheckReq struct{ epoch int64 }
+// lease at (0: none), as renewed by a statement sent at asked.
+type leaseCheckReq struct {
+	epoch int64
+	asked time.Time
+}
 
 func (q leaseCheckReq) handle(r *room) bool {
-	if r.lease != nil && r.lease.Epoch != q.epoch {
+	// A lease taken after the renewal was sent may not be in its answer.
+	if r.lease != nil && r.lease.Epoch != q.epoch && r.leaseSince.Before(q.asked) {
 		r.hub.log.Warn("document lease lost; stepping down", "doc", r.id, "epoch", r.lease.Epoch)
 		r.stepDown()
 	}

@@ -324,6 +324,11 @@ func (h *Hub) addConn(c *Conn) error {
 	if _, ok := h.revoked[c.cred]; ok && c.cred != "" {
 		return store.Errorf(store.CodeUnauthorized, "signed out")
 	}
+	if c.link {
+		// Another node's link, one per document it relays: not a user's.
+		h.conns[c] = struct{}{}
+		return nil
+	}
 	if h.perUser[c.user.ID] >= h.cfg.ConnsPerUser {
 		return store.Errorf(store.CodeRateLimited, "at most %d connections per user", h.cfg.ConnsPerUser)
 	}
@@ -340,6 +345,9 @@ func (h *Hub) removeConn(c *Conn) {
 		return
 	}
 	delete(h.conns, c)
+	if c.link {
+		return
+	}
 	if h.perUser[c.user.ID]--; h.perUser[c.user.ID] <= 0 {
 		delete(h.perUser, c.user.ID)
 	}

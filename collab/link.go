@@ -1,8 +1,10 @@
 package collab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -77,7 +79,7 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ws = ws
-	ws.SetReadLimit(h.cfg.MaxFrameBytes + 64<<10)
+	ws.SetReadLimit(linkReadLimit(h.cfg))
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
 	defer c.cancel()
 	h.metrics.linksIn.Inc()
@@ -91,6 +93,28 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 	c.leaveAll()
 	c.kick(closeNormal, "")
 	<-done
+}
+
+// linkReadLimit bounds a link's frames. Its peer is a node with the
+// cluster secret, so this only has to admit the largest honest frame: a
+// writer's batch of maxFrameMsgs messages, each an op of up to
+// MaxFrameBytes whose every character may be escaped (six bytes), or a
+// joined message with the content or a catch-up of up to historyBudget
+// documents' worth of ops, escaped too.
+func linkReadLimit(cfg Config) int64 {
+	return max(maxFrameMsgs*6*cfg.MaxFrameBytes, int64(6*(historyBudget+1)*cfg.MaxDocBytes)) + 1<<20
+}
+
+// encodeLink marshals a message for a link without escaping HTML
+// characters (json.Marshal would make each of <, > and & six bytes).
+func encodeLink(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(fmt.Sprintf("collab: encoding %T: %v", v, err))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // linkQueue is how many times a client's queue a link may hold: it carries

@@ -147,8 +147,8 @@ func (r *room) presence(q presenceReq) {
 			r.pres.remove(session)
 			return
 		}
+		m.remote[session] = true // it goes when the link does
 		if !r.pres.here(session) {
-			m.remote[session] = true
 			r.pres.add(session, q.info)
 		}
 	case r.relaying():

@@ -180,7 +180,10 @@ func (r *room) startCommit() {
 		} else {
 			err = r.hub.store.AppendOps(r.hub.ctx, r.id, head, batch)
 		}
-		r.commits <- commitResult{gen: gen, err: err}
+		select {
+		case r.commits <- commitResult{gen: gen, err: err}:
+		case <-r.done: // stopped: nobody waits for it (stepped down meanwhile)
+		}
 	}()
 }
 

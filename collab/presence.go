@@ -68,19 +68,47 @@ func (p *presence) mirror(session string, user UserInfo, sel []ot.Range) {
 }
 
 // forget drops a session without telling anyone.
-func (p *presence) forget(session string) { delete(p.all, session) }
+func (p *presence) forget(session string) {
+	delete(p.all, session)
+	delete(p.dirty, session)
+}
+
+// hush drops the news not yet flushed: a room that stops sequencing
+// leaves presence to its new owner.
+func (p *presence) hush() {
+	clear(p.dirty)
+	p.gone = nil
+}
 
 // adopt replaces everyone's presence by the owner's list, keeping the
-// sessions in keep (this node's own editors) that the list lacks.
-func (p *presence) adopt(list []PresenceInfo, keep map[string]bool) {
-	for s := range p.all {
-		if !keep[s] {
-			delete(p.all, s)
+// sessions in keep (this node's own editors) that the list lacks; it
+// returns who was here and is not in the list.
+func (p *presence) adopt(list []PresenceInfo, keep map[string]bool) (gone []PresenceInfo) {
+	listed := make(map[string]bool, len(list))
+	for _, info := range list {
+		listed[info.Session] = true
+	}
+	for s, m := range p.all {
+		if !keep[s] && !listed[s] {
+			gone = append(gone, PresenceInfo{Session: s, User: m.user})
+			p.forget(s)
 		}
 	}
 	for _, info := range list {
 		p.all[info.Session] = &presentMember{user: info.User, selection: info.Selection}
 	}
+	return gone
+}
+
+// others are the sessions here that keep lacks.
+func (p *presence) others(keep map[string]bool) []string {
+	var out []string
+	for s := range p.all {
+		if !keep[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // selectionOf is a session's selection (nil: none, or not here).
@@ -132,7 +160,10 @@ func (p *presence) flush(version int64) []presenceNews {
 	}
 	p.gone = nil
 	for session := range p.dirty {
-		m := p.all[session]
+		m, ok := p.all[session]
+		if !ok {
+			continue
+		}
 		out = append(out, presenceNews{skip: session, msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version,
 			PresenceInfo: PresenceInfo{Session: session, User: m.user, Selection: m.selection}})})
 	}

@@ -75,10 +75,14 @@ func (r *room) connect(ctx context.Context, from int64, patient bool) (*store.Le
 			r.hub.log.Warn("taking the document lease failed", "doc", r.id, "err", err)
 		case l.NodeID == cl.NodeID:
 			return &l, nil, nil
+		case l.URL == cl.URL:
+			// An earlier life of this node, on the same address, held
+			// it: it is gone, and its lease lapses soon.
 		case l.URL != "":
 			link, err := r.dial(ctx, l.URL)
 			if err == nil {
-				link.send(encode(linkMsg{Type: "join", Doc: r.id, Version: from}))
+				r.hub.log.Debug("linked to the owner", "doc", r.id, "owner", l.NodeID, "url", l.URL, "epoch", l.Epoch)
+				link.send(encodeLink(linkMsg{Type: "join", Doc: r.id, Version: from}))
 				return nil, link, nil
 			}
 			r.hub.log.Debug("owner unreachable", "doc", r.id, "owner", l.NodeID, "err", err)
@@ -102,7 +106,7 @@ func (r *room) dial(ctx context.Context, url string) (*uplink, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws.SetReadLimit(int64(4*r.hub.cfg.MaxDocBytes) + 1<<20)
+	ws.SetReadLimit(linkReadLimit(r.hub.cfg))
 	u := &uplink{ws: ws, out: newOutbox(linkQueue * r.hub.cfg.OutQueue)}
 	u.ctx, u.cancel = context.WithCancel(r.hub.ctx)
 	r.hub.metrics.linksOut.Inc()
@@ -210,6 +214,14 @@ func (u *uplink) readLoop(r *room) {
 // reconnect finds the owner again, or becomes it, off the room's goroutine.
 func (r *room) reconnect() {
 	from := r.seq.committed
+	if r.needContent {
+		from = -1 // the owner then sends the content
+	}
+	if r.connecting != nil {
+		return // under way
+	}
+	done := make(chan upEvent, 1)
+	r.connecting = done
 	go func() {
 		ctx, cancel := context.WithCancel(r.hub.ctx)
 		defer cancel()
@@ -227,14 +239,25 @@ func (r *room) reconnect() {
 		case <-ctx.Done():
 		}
 		lease, link, err := r.connect(ctx, from, true)
-		select {
-		case r.upstream <- upEvent{ready: true, lease: lease, link: link, err: err}:
-		case <-r.done:
-			if link != nil {
-				link.close()
-			}
-		}
+		done <- upEvent{ready: true, lease: lease, link: link, err: err} // never blocks: one slot, one send
 	}()
+}
+
+// abandonConnect, as the room stops, waits for a reconnect under way (its
+// context ends with the room) and lets go of what it found.
+func (r *room) abandonConnect() {
+	if r.connecting == nil {
+		return
+	}
+	ev := <-r.connecting
+	r.connecting = nil
+	if ev.link != nil {
+		ev.link.close()
+	}
+	if ev.lease != nil {
+		r.lease = ev.lease
+		r.release()
+	}
 }
 
 // upstreamEvent handles an upEvent; it reports whether the room stopped.
@@ -263,6 +286,9 @@ func (r *room) upstreamEvent(ev upEvent) bool {
 // linkLost starts finding the owner again; local editors keep their
 // sockets meanwhile, and their ops wait to be re-sent.
 func (r *room) linkLost() {
+	if r.up == nil {
+		return // finding the owner already
+	}
 	r.up.close()
 	r.up = nil
 	r.hub.metrics.failovers.Inc()
@@ -357,12 +383,12 @@ func (r *room) linked(m ownerMsg) {
 		}
 	case m.Content != nil:
 		r.resync(m.Version, *m.Content)
+		r.needContent = false
 	}
-	local := make(map[string]bool, len(r.members))
-	for c := range r.members {
-		local[c.sessionID()] = true
+	for _, g := range r.pres.adopt(m.Presence, r.localSessions()) {
+		// Gone while the link was down: nobody else will say so.
+		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, Left: true, PresenceInfo: g}), "")
 	}
-	r.pres.adopt(m.Presence, local)
 	for c := range r.members {
 		r.announce(c, false)
 	}
@@ -382,12 +408,12 @@ func (r *room) announce(c subscriber, left bool) {
 	if !left {
 		msg.Selection = r.pres.selectionOf(c.sessionID())
 	}
-	r.up.send(encode(msg))
+	r.up.send(encodeLink(msg))
 }
 
 func (r *room) forwardOp(q submitReq) {
 	if r.up != nil {
-		r.up.send(encode(linkMsg{Type: "op", Doc: r.id, User: q.user, ID: q.id, Version: q.base, Op: q.op.AppendJSON(nil)}))
+		r.up.send(encodeLink(linkMsg{Type: "op", Doc: r.id, User: q.user, ID: q.id, Version: q.base, Op: q.op.AppendJSON(nil)}))
 	}
 }
 
@@ -398,7 +424,7 @@ func (r *room) forward(q submitReq) {
 		p.authors = append(p.authors, q.from)
 		return
 	}
-	p := &pendingOp{q: q, received: q.received}
+	p := &pendingOp{q: q, received: q.received, rec: store.OpRecord{ID: q.id, UserID: q.user}}
 	p.first[0] = q.from
 	p.authors = p.first[:]
 	r.forwarded = append(r.forwarded, p)
@@ -436,18 +462,18 @@ func removeOp(ops []*pendingOp, p *pendingOp) []*pendingOp {
 // is the owner's message for it, if it came alone). It reports false, and
 // links again, if the op is not the next version.
 func (r *room) applyOwned(rec store.OpRecord, raw []byte) bool {
-	if r.seq == nil || rec.Version != r.seq.version+1 {
-		if r.seq != nil && rec.Version <= r.seq.version {
-			return true // had it already
-		}
+	if rec.Version <= r.seq.version {
+		return true // had it already
+	}
+	if rec.Version != r.seq.version+1 {
 		r.hub.log.Warn("the owner's ops skip a version; linking again", "doc", r.id, "want", r.seq.version+1, "got", rec.Version)
 		r.linkLost()
 		return false
 	}
 	if _, _, err := r.seq.place(rec.UserID, rec.ID, r.seq.version, rec.Op, nil); err != nil {
-		r.hub.log.Error("the owner's op does not apply to this copy; linking again", "doc", r.id, "version", rec.Version, "err", err)
-		r.resync(r.seq.committed, r.seq.stable)
-		r.linkLost()
+		// The copy is wrong: start again from the owner's content.
+		r.hub.log.Error("the owner's op does not apply to this copy; starting it again", "doc", r.id, "version", rec.Version, "err", err)
+		r.forgetCopy()
 		return false
 	}
 	if err := r.seq.commit(rec.Version); err != nil {
@@ -504,7 +530,7 @@ func (r *room) resync(version int64, text string) {
 // then sequences the forwarded ops itself, with their original ids: one
 // the old owner stored is recognised and acknowledged, not applied again.
 func (r *room) becomeOwner(lease *store.Lease) bool {
-	r.lease = lease
+	r.lease, r.leaseSince = lease, time.Now()
 	r.hub.log.Info("took over the document", "doc", r.id, "epoch", lease.Epoch)
 	_, head, err := r.hub.store.Load(r.hub.ctx, r.id)
 	if err != nil {
@@ -518,15 +544,22 @@ func (r *room) becomeOwner(lease *store.Lease) bool {
 			r.fail(err)
 			return true
 		}
-		if int64(len(recs)) == behind {
-			for _, rec := range recs {
-				r.applyOwned(rec, nil)
+		caughtUp := int64(len(recs)) == behind
+		for _, rec := range recs {
+			if caughtUp = caughtUp && r.applyOwned(rec, nil); !caughtUp {
+				break
 			}
-		} else {
+		}
+		if !caughtUp {
 			r.resync(head.Version, head.Text)
 		}
-	} else if behind < 0 {
+	} else if behind < 0 || r.seq.stable != head.Text {
 		r.resync(head.Version, head.Text)
+	}
+	// The other nodes' editors were here through the old owner: their
+	// nodes announce them again when they link here.
+	for _, s := range r.pres.others(r.localSessions()) {
+		r.pres.remove(s)
 	}
 	redo := r.forwarded
 	r.forwarded = nil
@@ -565,11 +598,35 @@ func (r *room) stepDown() {
 	}
 	for c, m := range r.members {
 		if m.link {
-			r.leave(c)
+			for s := range m.remote {
+				r.pres.forget(s)
+			}
+			delete(r.members, c)
+			c.forget(r.id)
 			c.kick(closeGoingAway, "owner stepped down")
 		}
 	}
+	r.pres.hush() // the next owner tells everyone who is here
 	r.reconnect()
+}
+
+// localSessions are the sessions of this node's own editors in the room.
+func (r *room) localSessions() map[string]bool {
+	local := make(map[string]bool, len(r.members))
+	for c, m := range r.members {
+		if !m.link {
+			local[c.sessionID()] = true
+		}
+	}
+	return local
+}
+
+// forgetCopy drops a relay's copy of the document when it went wrong: the
+// local editors rejoin, and the link is made again for fresh content.
+func (r *room) forgetCopy() {
+	r.resync(r.seq.committed, r.seq.stable)
+	r.needContent = true
+	r.linkLost()
 }
 
 // release gives the lease up, or closes the link, as the room stops.

@@ -36,10 +36,15 @@ type room struct {
 	// In a cluster (relay.go): the lease the room sequences under, or, on
 	// a relay, its link to the owner and the ops forwarded over it that
 	// the owner has not answered yet, in the order they came.
-	lease     *store.Lease
-	up        *uplink
-	upstream  chan upEvent
-	forwarded []*pendingOp
+	lease      *store.Lease
+	leaseSince time.Time // when it was taken, on this node's clock
+	up         *uplink
+	upstream   chan upEvent
+	connecting chan upEvent // the outcome of reconnect, when it is under way
+	forwarded  []*pendingOp
+	// needContent: the relay's copy went wrong; the next link asks the
+	// owner for the content rather than the ops since its version.
+	needContent bool
 
 	acked []subscriber // scratch for committedBatch: who got the ack of one op
 
@@ -101,6 +106,7 @@ func (r *room) run() {
 		close(r.done)
 		// Whatever slipped into the inbox as it stopped is turned away too.
 		r.refuseQueued(errRoomClosed)
+		r.abandonConnect()
 	}()
 	tick := time.NewTicker(r.hub.cfg.PresenceEvery)
 	defer tick.Stop()
@@ -131,6 +137,15 @@ func (r *room) run() {
 				return
 			}
 		case ev := <-r.upstream:
+			if r.upstreamEvent(ev) {
+				return
+			}
+			if r.drained() {
+				r.stop()
+				return
+			}
+		case ev := <-r.connecting:
+			r.connecting = nil
 			if r.upstreamEvent(ev) {
 				return
 			}
@@ -191,7 +206,7 @@ func (r *room) loadClustered() error {
 			return err
 		}
 		if lease != nil {
-			r.lease = lease
+			r.lease, r.leaseSince = lease, time.Now()
 			_, c, err := r.hub.store.Load(r.hub.ctx, r.id)
 			if err != nil {
 				return err
@@ -203,6 +218,10 @@ func (r *room) loadClustered() error {
 			return err
 		} else if ctx.Err() != nil {
 			return err
+		}
+		select { // the owner refused (it is stepping down): a moment before asking again
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
 		}
 	}
 }

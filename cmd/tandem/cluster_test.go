@@ -166,11 +166,14 @@ func startCluster(t *testing.T, n int) (nodes []*clusterNode, dbURL string) {
 	t.Helper()
 	bin := buildTandem(t)
 	dbURL = pgtest.Empty(t)
-	dir := t.TempDir()
+	dir := os.Getenv("TANDEM_CLUSTER_LOGS") // to keep the nodes' logs
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	for i := range n {
 		node := &clusterNode{t: t, idx: i, bin: bin, port: freePort(t), logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", i)),
 			args: []string{"--database-url", dbURL, "--migrate", "--cluster-secret", "fault-test-cluster-secret",
-				"--lease-ttl", clusterTTL.String(), "--argon2-memory-kib", "8192", "--log-level", "info",
+				"--lease-ttl", clusterTTL.String(), "--argon2-memory-kib", "8192", "--log-level", "debug",
 				"--ops-per-second", "1000", "--ops-burst", "1000", "--wait-for-db", "30s"}}
 		node.url = fmt.Sprintf("http://127.0.0.1:%d", node.port)
 		t.Cleanup(node.stop)
@@ -289,6 +292,7 @@ type faultEditor struct {
 	err       error
 	ws        *websocket.Conn
 	rejoinDue time.Time
+	goHome    bool // its home node is back: move there (not a fault)
 }
 
 type sent struct {
@@ -327,15 +331,12 @@ func (e *faultEditor) run(ctx context.Context) {
 		}
 		ws.SetReadLimit(64 << 20)
 		why := e.session(ctx, ws, node)
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && why != goingHome {
 			e.mu.Lock()
 			e.closes = append(e.closes, editorClose{at: time.Now(), node: node, why: why})
 			e.mu.Unlock()
 		}
 		try = -1 // home first again
-		if node != e.home {
-			try = (node-e.home+len(e.nodes))%len(e.nodes) - 1 // stay where it worked
-		}
 	}
 }
 
@@ -367,6 +368,7 @@ func (e *faultEditor) session(ctx context.Context, ws *websocket.Conn, node int)
 	}()
 	e.mu.Lock()
 	e.node, e.ws, e.joined = node, ws, false
+	e.goHome = e.goHome && node != e.home
 	e.sendJoin()
 	e.mu.Unlock()
 	tick := time.NewTicker(time.Duration(80+e.rng.IntN(60)) * time.Millisecond)
@@ -390,6 +392,10 @@ func (e *faultEditor) session(ctx context.Context, ws *websocket.Conn, node int)
 			if !e.joined && !e.rejoinDue.IsZero() && time.Now().After(e.rejoinDue) {
 				e.sendJoin()
 			}
+			if e.goHome && e.node != e.home && e.out == nil {
+				e.mu.Unlock()
+				return goingHome
+			}
 			if e.joined && e.out == nil && !e.paused && e.err == nil {
 				e.type1()
 			}
@@ -399,6 +405,10 @@ func (e *faultEditor) session(ctx context.Context, ws *websocket.Conn, node int)
 		}
 	}
 }
+
+// goingHome ends a session on purpose: the editor moves back to its home
+// node once that is up again, so that every node keeps its editors.
+const goingHome = "going home"
 
 // send writes a message without waiting long (caller holds mu).
 func (e *faultEditor) send(m map[string]any) {
@@ -823,6 +833,33 @@ func TestClusterFaults(t *testing.T) {
 	restart := func(i int) {
 		time.Sleep(500 * time.Millisecond)
 		nodes[i].start()
+		// Its editors come back to it, so that the next fault finds
+		// editors on every node.
+		for _, e := range f.editors {
+			if e.home == i {
+				e.mu.Lock()
+				e.goHome = true
+				e.mu.Unlock()
+			}
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for _, e := range f.editors {
+			for {
+				e.mu.Lock()
+				home := e.home != i || (e.node == i && e.joined)
+				e.mu.Unlock()
+				if home {
+					break
+				}
+				if time.Now().After(deadline) {
+					e.mu.Lock()
+					defer e.mu.Unlock()
+					t.Fatalf("%s did not come back to node %d: on node %d, joined %v, outstanding %v, going home %v, closes %v",
+						e.name, i, e.node, e.joined, e.out != nil, e.goHome, e.closes)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 	}
 	for round := range rounds {
 		owner := f.ownerOf(f.docs[0])
@@ -870,7 +907,9 @@ func TestClusterFaults(t *testing.T) {
 		}
 	}
 	for _, e := range f.editors {
+		e.mu.Lock()
 		f.acked += len(e.acked)
+		e.mu.Unlock()
 	}
 	slices.Sort(f.recovery)
 	slices.Sort(f.survivors)

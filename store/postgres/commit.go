@@ -24,6 +24,17 @@ import (
 // batches take row locks in one order, and each batch has a deadline, so
 // that one stuck statement cannot hold every document's commits for long.
 
+// errRetry marks a batch that the database rolled back to break a
+// deadlock (another transaction took the same rows in another order, a
+// document's delete say): it is sent again as it was.
+var errRetry = errors.New("retry the batch")
+
+// Postgres error codes of a transaction rolled back to let another go on.
+const (
+	deadlockDetected     = "40P01"
+	serializationFailure = "40001"
+)
+
 // groupTimeout bounds one batch.
 const groupTimeout = 10 * time.Second
 
@@ -68,8 +79,11 @@ func (db *DB) commitGroup(group []appendReq) {
 			live = append(live, i)
 		}
 	}
-	for len(live) > 0 {
+	for tries := 0; len(live) > 0; tries++ {
 		failed, err := db.sendGroup(group, live, errs)
+		if errors.Is(err, errRetry) && tries < 3 {
+			continue // a deadlock or serialization failure: nothing stored, nobody's fault
+		}
 		if failed < 0 {
 			break
 		}
@@ -119,6 +133,8 @@ func (db *DB) sendGroup(group []appendReq, live []int, errs []error) (int, error
 		case isUnique(err, "operations_doc_id_user_id_op_id_key"), isUnique(err, "operations_pkey"):
 			// A re-sent op id, or (another process writing) a taken version.
 			failed, failure = k, errNotStored
+		case errors.As(err, &pgErr) && (pgErr.Code == deadlockDetected || pgErr.Code == serializationFailure):
+			failed, failure = k, fmt.Errorf("%w: %w", errRetry, err)
 		case errors.As(err, &pgErr) && ctx.Err() == nil:
 			// The server refused this append's statement: its own fault.
 			failed, failure = k, translate(err)

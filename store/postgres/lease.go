@@ -92,12 +92,18 @@ func (db *DB) AcquireLease(ctx context.Context, docID, nodeID string, ttl time.D
 
 // RenewLeases implements store.Cluster.
 func (db *DB) RenewLeases(ctx context.Context, nodeID string, ttl time.Duration) (map[string]int64, error) {
+	// The rows are locked in document order, as appends lock them (a
+	// group commit goes in document order): in any other order a renewal
+	// and a group commit could each hold a lease the other waits for.
 	rows, err := db.pool.Query(ctx, `WITH beat AS (
 			UPDATE nodes SET heartbeat_at = now() WHERE node_id = $1
+		), mine AS (
+			SELECT doc_id FROM doc_leases WHERE node_id = $1 AND expires_at > now()
+			ORDER BY doc_id FOR NO KEY UPDATE
 		)
-		UPDATE doc_leases SET expires_at = now() + $2::bigint * interval '1 microsecond'
-		WHERE node_id = $1 AND expires_at > now()
-		RETURNING doc_id, epoch`, nodeID, ttl.Microseconds())
+		UPDATE doc_leases l SET expires_at = now() + $2::bigint * interval '1 microsecond'
+		FROM mine WHERE l.doc_id = mine.doc_id AND l.node_id = $1 AND l.expires_at > now()
+		RETURNING l.doc_id, l.epoch`, nodeID, ttl.Microseconds())
 	if err != nil {
 		return nil, fmt.Errorf("renew leases: %w", err)
 	}
@@ -127,8 +133,10 @@ func (db *DB) ReleaseLease(ctx context.Context, l store.Lease) error {
 
 // ReleaseNode implements store.Cluster.
 func (db *DB) ReleaseNode(ctx context.Context, nodeID string) error {
-	_, err := db.pool.Exec(ctx, `WITH gone AS (DELETE FROM nodes WHERE node_id = $1)
-		UPDATE doc_leases SET expires_at = 'epoch' WHERE node_id = $1`, nodeID)
+	_, err := db.pool.Exec(ctx, `WITH gone AS (DELETE FROM nodes WHERE node_id = $1), mine AS (
+			SELECT doc_id FROM doc_leases WHERE node_id = $1 ORDER BY doc_id FOR NO KEY UPDATE
+		)
+		UPDATE doc_leases l SET expires_at = 'epoch' FROM mine WHERE l.doc_id = mine.doc_id AND l.node_id = $1`, nodeID)
 	if err != nil {
 		return fmt.Errorf("release node %s: %w", nodeID, err)
 	}

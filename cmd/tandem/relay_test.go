@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// TestRelayAcrossServers: two servers on one database; the documents are
+// owned by A (its sockets joined first) and joined on B too, so B relays
+// all of them to A over one link each — more of them than one user may
+// hold sockets, since links are not a user's. Joins on B get the content,
+// ops sent on B are acknowledged there and reach A's sockets, and presence
+// goes both ways, leaving included.
+func TestRelayAcrossServers(t *testing.T) {
+	a, b := startPair(t)
+	ann, _ := signup(t, a, "ann@example.com")
+	const docs = 40 // over --conns-per-user (32)
+	ids := make([]string, docs)
+	for i := range ids {
+		var d docBody
+		r := ann.do("POST", "/api/docs", map[string]string{"title": fmt.Sprint("doc ", i), "content": fmt.Sprint("d", i)})
+		ann.want(r, 201, "", "create")
+		r.json(t, &d)
+		ids[i] = d.ID
+	}
+	send := func(s *peerSocket, msg string) {
+		t.Helper()
+		if err := s.ws.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two sockets on each server: a socket joins at most 32 documents.
+	onA := []*peerSocket{dialPeer(t, a, ann.http.Jar), dialPeer(t, a, ann.http.Jar)}
+	onB := []*peerSocket{dialPeer(t, b, ann.http.Jar), dialPeer(t, b, ann.http.Jar)}
+	for _, side := range [][]*peerSocket{onA, onB} {
+		for i, id := range ids {
+			s := side[i%2]
+			send(s, `{"type":"join","doc":"`+id+`"}`)
+			m := s.next(t, "joined", 10*time.Second)
+			if m["doc"] != id || m["content"] != fmt.Sprint("d", i) || m["version"] != 0.0 {
+				t.Fatalf("joined %s: %v", id, m)
+			}
+		}
+	}
+	if n := metric(t, a.URL(), "tandem_cluster_links_in"); n != docs {
+		t.Errorf("A has %v links in, want %d", n, docs)
+	}
+	if n := metric(t, b.URL(), "tandem_cluster_links_out"); n != docs {
+		t.Errorf("B has %v links out, want %d", n, docs)
+	}
+
+	// An op on B, for the last document: acknowledged on B, seen on A.
+	last := ids[docs-1]
+	bSock, aSock := onB[(docs-1)%2], onA[(docs-1)%2]
+	send(bSock, `{"type":"op","doc":"`+last+`","version":0,"id":"b1","op":[3,"!"]}`)
+	if m := bSock.next(t, "ack", 5*time.Second); m["id"] != "b1" || m["version"] != 1.0 {
+		t.Fatalf("ack on B: %v", m)
+	}
+	if m := aSock.next(t, "op", 5*time.Second); m["id"] != "b1" || m["version"] != 1.0 || m["doc"] != last {
+		t.Fatalf("op on A: %v", m)
+	}
+	// And one on A reaches B.
+	send(aSock, `{"type":"op","doc":"`+last+`","version":1,"id":"a1","op":[4,"?"]}`)
+	aSock.next(t, "ack", 5*time.Second)
+	if m := bSock.next(t, "op", 5*time.Second); m["id"] != "a1" || m["version"] != 2.0 {
+		t.Fatalf("op on B: %v", m)
+	}
+	var c struct {
+		Content string `json:"content"`
+	}
+	ann.do("GET", "/api/docs/"+last+"/content", nil).json(t, &c)
+	if c.Content != "d39!?" {
+		t.Errorf("stored %q, want d39!?", c.Content)
+	}
+
+	// Presence: B's socket moves its caret, A's sees it; then it leaves.
+	send(bSock, `{"type":"presence","doc":"`+last+`","version":2,"selection":[{"anchor":1,"head":2}]}`)
+	for {
+		m := aSock.next(t, "presence", 5*time.Second)
+		if sel, _ := m["selection"].([]any); m["doc"] == last && len(sel) == 1 {
+			break
+		}
+	}
+	send(aSock, `{"type":"presence","doc":"`+last+`","version":2,"selection":[{"anchor":0,"head":0}]}`)
+	for {
+		m := bSock.next(t, "presence", 5*time.Second)
+		if sel, _ := m["selection"].([]any); m["doc"] == last && len(sel) == 1 {
+			break
+		}
+	}
+	send(bSock, `{"type":"leave","doc":"`+last+`"}`)
+	for {
+		if m := aSock.next(t, "presence", 5*time.Second); m["doc"] == last && m["left"] == true {
+			break
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -97,5 +98,36 @@ func TestRelayAcrossServers(t *testing.T) {
 		if m := aSock.next(t, "presence", 5*time.Second); m["doc"] == last && m["left"] == true {
 			break
 		}
+	}
+}
+
+// TestLinkNeedsSecret: the link route refuses a caller without the
+// cluster's secret (401), even one signed in, and is not there at all on
+// the embedded store (404).
+func TestLinkNeedsSecret(t *testing.T) {
+	a, _ := startPair(t)
+	ann, _ := signup(t, a, "ann@example.com")
+	for _, secret := range []string{"", "doorbell-test-cluster-secreT", "x"} {
+		req, _ := http.NewRequest("GET", a.URL()+"/api/cluster/link", nil)
+		if secret != "" {
+			req.Header.Set("Tandem-Cluster-Secret", secret)
+		}
+		resp, err := ann.http.Do(req) // with Ann's session cookie
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("link with secret %q: %d, want 401", secret, resp.StatusCode)
+		}
+	}
+	lite := startServer(t, testConfig(t, "sqlite"))
+	resp, err := http.Get(lite.URL() + "/api/cluster/link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("link on the embedded store: %d, want 404", resp.StatusCode)
 	}
 }

@@ -97,13 +97,7 @@ func (h *Hub) renewLeases() {
 			continue
 		}
 		h.metrics.leases.Set(float64(len(held)))
-		h.mu.Lock()
-		rooms := make([]*room, 0, len(h.rooms))
-		for _, r := range h.rooms {
-			rooms = append(rooms, r)
-		}
-		h.mu.Unlock()
-		for _, r := range rooms {
+		for _, r := range h.openRooms() {
 			q := leaseCheckReq{epoch: held[r.id], asked: started}
 			select {
 			case r.inbox <- q:

@@ -309,9 +309,17 @@ func (c *Conn) join(m ClientMessage) {
 		c.send(errorFrame(m.Doc, "", store.Errorf(store.CodeBadRequest, "already joined")))
 		return
 	}
+	if err := c.joinRoom(m.Doc, m.Version, false); err != nil && c.ctx.Err() == nil {
+		c.sendDocError(m.Doc, "", err)
+	}
+}
+
+// joinRoom has the document's room admit the connection at version (-1:
+// the content); vouched for a relay node's link.
+func (c *Conn) joinRoom(doc string, version int64, vouched bool) error {
 	reply := make(chan error, 1)
-	err := c.hub.withRoom(m.Doc, func(r *room) error {
-		if err := r.send(c.ctx, joinReq{c: c, version: m.Version, reply: reply}); err != nil {
+	return c.hub.withRoom(doc, func(r *room) error {
+		if err := r.send(c.ctx, joinReq{c: c, version: version, reply: reply, vouched: vouched}); err != nil {
 			return err
 		}
 		select {
@@ -325,9 +333,6 @@ func (c *Conn) join(m ClientMessage) {
 			return c.ctx.Err()
 		}
 	})
-	if err != nil && c.ctx.Err() == nil {
-		c.sendDocError(m.Doc, "", err)
-	}
 }
 
 // leaveAll takes the connection out of every room it is in.

@@ -118,6 +118,17 @@ func (h *Hub) isClosing() bool {
 	return h.closing
 }
 
+// openRooms is every open room, as of now.
+func (h *Hub) openRooms() []*room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
+}
+
 // forget removes a room that has stopped.
 func (h *Hub) forget(r *room) {
 	h.mu.Lock()
@@ -222,11 +233,8 @@ func (h *Hub) Close(ctx context.Context) error {
 	}()
 	h.mu.Lock()
 	h.closing = true
-	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
-		rooms = append(rooms, r)
-	}
 	h.mu.Unlock()
+	rooms := h.openRooms()
 	for _, r := range rooms {
 		r.post(drainReq{})
 	}

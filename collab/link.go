@@ -140,22 +140,7 @@ func (c *Conn) linkReadLoop() {
 func (c *Conn) dispatchLink(m linkMsg) {
 	switch m.Type {
 	case "join":
-		reply := make(chan error, 1)
-		err := c.hub.withRoom(m.Doc, func(r *room) error {
-			if err := r.send(c.ctx, joinReq{c: c, version: m.Version, reply: reply, vouched: true}); err != nil {
-				return err
-			}
-			select {
-			case err := <-reply:
-				return err
-			case <-r.done:
-				return errRoomClosed
-			case <-c.ctx.Done():
-				r.post(leaveReq{c: c})
-				return c.ctx.Err()
-			}
-		})
-		if err != nil && c.ctx.Err() == nil {
+		if err := c.joinRoom(m.Doc, m.Version, true); err != nil && c.ctx.Err() == nil {
 			c.send(errorFrame(m.Doc, "", err))
 		}
 	case "op":

@@ -353,14 +353,7 @@ func (e *faultEditor) session(ctx context.Context, ws *websocket.Conn, node int)
 				ended <- fmt.Sprintf("%v (close status %d)", err, websocket.CloseStatus(err))
 				return
 			}
-			var batch []map[string]any
-			if len(data) > 0 && data[0] == '[' {
-				_ = json.Unmarshal(data, &batch)
-			} else {
-				var m map[string]any
-				_ = json.Unmarshal(data, &m)
-				batch = append(batch, m)
-			}
+			batch, _ := decodeFrame(data)
 			for _, m := range batch {
 				msgs <- m
 			}

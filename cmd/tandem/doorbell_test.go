@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,14 +46,7 @@ func dialPeer(t *testing.T, srv *server, jar http.CookieJar) *peerSocket {
 				s.err = err
 				return
 			}
-			var batch []map[string]any
-			if len(data) > 0 && data[0] == '[' {
-				err = json.Unmarshal(data, &batch)
-			} else {
-				var m map[string]any
-				err = json.Unmarshal(data, &m)
-				batch = append(batch, m)
-			}
+			batch, err := decodeFrame(data)
 			if err != nil {
 				s.err = err
 				return

@@ -292,3 +292,15 @@ func (s *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, nil
 }
+
+// decodeFrame reads a server frame: one message, or an array of them.
+func decodeFrame(data []byte) ([]map[string]any, error) {
+	var msgs []map[string]any
+	if len(data) > 0 && data[0] == '[' {
+		err := json.Unmarshal(data, &msgs)
+		return msgs, err
+	}
+	var m map[string]any
+	err := json.Unmarshal(data, &m)
+	return append(msgs, m), err
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -39,14 +38,7 @@ func TestSocketThroughServer(t *testing.T) {
 				if err != nil {
 					t.Fatalf("read: %v", err)
 				}
-				var msgs []map[string]any
-				if data[0] == '[' {
-					_ = json.Unmarshal(data, &msgs)
-				} else {
-					var m map[string]any
-					_ = json.Unmarshal(data, &m)
-					msgs = append(msgs, m)
-				}
+				msgs, _ := decodeFrame(data)
 				for _, m := range msgs {
 					if m["type"] == want {
 						return m

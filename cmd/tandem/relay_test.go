@@ -70,12 +70,29 @@ func TestRelayAcrossServers(t *testing.T) {
 	if m := bSock.next(t, "op", 5*time.Second); m["id"] != "a1" || m["version"] != 2.0 {
 		t.Fatalf("op on B: %v", m)
 	}
+	// A program's op over REST on B: relayed too, answered with its
+	// version once the owner has stored it; sent again, the same version.
+	annB := *ann
+	annB.base = b.URL()
+	for range 2 {
+		var res struct {
+			Version int64 `json:"version"`
+		}
+		r := annB.do("POST", "/api/docs/"+last+"/ops", map[string]any{"version": 2, "id": "rest1", "op": []any{5, "#"}})
+		annB.want(r, 200, "", "op over REST on B")
+		if r.json(t, &res); res.Version != 3 {
+			t.Fatalf("REST op on B stored as %d, want 3", res.Version)
+		}
+	}
+	if m := aSock.next(t, "op", 5*time.Second); m["id"] != "rest1" || m["version"] != 3.0 {
+		t.Fatalf("REST op on A: %v", m)
+	}
 	var c struct {
 		Content string `json:"content"`
 	}
 	ann.do("GET", "/api/docs/"+last+"/content", nil).json(t, &c)
-	if c.Content != "d39!?" {
-		t.Errorf("stored %q, want d39!?", c.Content)
+	if c.Content != "d39!?#" {
+		t.Errorf("stored %q, want d39!?#", c.Content)
 	}
 
 	// Presence: B's socket moves its caret, A's sees it; then it leaves.

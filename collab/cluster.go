@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"tandem/store"
 )
 
@@ -46,6 +48,7 @@ func (c Cluster) Validate() error {
 type clusterState struct {
 	Cluster
 	secretSum [32]byte
+	badSecret rate.Sometimes // logs refused links now and then, not each one
 }
 
 // JoinCluster makes the hub one node of a cluster: it registers the node
@@ -58,7 +61,7 @@ func (h *Hub) JoinCluster(ctx context.Context, c Cluster) error {
 	if err := c.Store.RegisterNode(ctx, c.NodeID, c.URL); err != nil {
 		return fmt.Errorf("join the cluster: %w", err)
 	}
-	h.cluster = &clusterState{Cluster: c, secretSum: sha256.Sum256([]byte(c.Secret))}
+	h.cluster = &clusterState{Cluster: c, secretSum: sha256.Sum256([]byte(c.Secret)), badSecret: rate.Sometimes{First: 1, Interval: time.Minute}}
 	h.renewer.Go(h.renewLeases)
 	h.log.Info("joined the cluster", "node", c.NodeID, "url", c.URL, "lease_ttl", c.LeaseTTL)
 	return nil

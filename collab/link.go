@@ -55,7 +55,7 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.cluster.secretOK(r.Header.Get(linkSecretHeader)) {
-		h.log.Warn("cluster link refused: wrong secret", "remote", r.RemoteAddr)
+		h.cluster.badSecret.Do(func() { h.log.Warn("cluster link refused: wrong secret (logged at most once a minute)", "remote", r.RemoteAddr) })
 		httpapi.WriteError(w, r, h.log, store.Errorf(store.CodeUnauthorized, "wrong cluster secret"))
 		return
 	}

@@ -16,6 +16,8 @@ type subscriber interface {
 	userInfo() UserInfo
 	// send queues msg; false if the queue is full (the room then drops it).
 	send(msg []byte) bool
+	// enqueue is send for a message compaction may merge (outbox.go).
+	enqueue(q queued) bool
 	sendDocError(doc, id string, err error)
 	remember(r *room) bool // the room admits it (false: it holds too many)
 	forget(doc string)     // the room let it go

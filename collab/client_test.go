@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"tandem/ot"
+	"tandem/store"
 )
 
 // editor is the protocol's client state machine, as docs/protocol.md
@@ -23,6 +24,9 @@ type editor struct {
 	buffer      *ot.Op // local edits made while awaiting the ack
 	seq         int
 	acked       map[string]int64 // op id → version, for checks
+	// history reads stored ops, for a composed op met while edits are
+	// pending (nil: such an op fails the editor).
+	history func(from, to int64) ([]store.OpRecord, error)
 
 	// err is the editor's first failure. An editor may run in a goroutine
 	// of its own, where t.Fatal is not allowed: it records the failure
@@ -146,11 +150,32 @@ func (e *editor) remote(m map[string]any) {
 		e.ack(e.outstanding.id, num(m["version"]))
 		return
 	}
-	if v := num(m["version"]); v != e.version+1 {
-		e.failf("op version %d after %d", v, e.version)
+	from := num(m["version"])
+	if f, ok := m["from"]; ok {
+		from = num(f) // a composed op, standing for versions from..version
+	}
+	if v := num(m["version"]); from != e.version+1 || v < from {
+		e.failf("op version %d (from %d) after %d", v, from, e.version)
 		return
 	}
-	e.version++
+	if num(m["version"]) > from && !e.synced() {
+		// Pending edits cannot be moved over a composed op as the server
+		// moves them (over each op in turn): take those ops one by one.
+		if e.history == nil {
+			e.failf("a composed op while edits are pending, and no history to read")
+			return
+		}
+		recs, err := e.history(from, num(m["version"]))
+		if err != nil || int64(len(recs)) != num(m["version"])-from+1 {
+			e.failf("history %d..%d: %d ops, %v", from, num(m["version"]), len(recs), err)
+			return
+		}
+		for _, rec := range recs {
+			e.remote(map[string]any{"version": float64(rec.Version), "id": rec.ID, "user": rec.UserID, "op": rec.Op})
+		}
+		return
+	}
+	e.version = num(m["version"])
 	var err error
 	if e.outstanding != nil {
 		// The server sequenced op first: it is the left side.

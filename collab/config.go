@@ -32,7 +32,8 @@ type Config struct {
 
 	// Sockets and rooms.
 	MaxFrameBytes     int64              // one incoming WebSocket message
-	OutQueue          int                // messages waiting for a slow connection before it is dropped
+	OutQueue          int                // messages waiting for a slow connection before they are compacted (outbox.go)
+	SendBuffer        int                // a socket's kernel send buffer, bytes (0: the system's); the rest of a backlog waits where it is compacted
 	OpsPerSecond      float64            // per connection, with OpsBurst; also POST .../ops per user
 	OpsBurst          int                //
 	PresencePerSecond float64            // per connection, with PresenceBurst
@@ -67,6 +68,7 @@ func DefaultConfig() Config {
 
 		MaxFrameBytes:     256 << 10,
 		OutQueue:          128,
+		SendBuffer:        64 << 10,
 		OpsPerSecond:      100,
 		OpsBurst:          200,
 		PresencePerSecond: 30,
@@ -93,6 +95,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if err := c.Auth.Validate(); err != nil {
 		return err
+	}
+	if c.SendBuffer < 0 {
+		return fmt.Errorf("--socket-send-buffer must not be negative")
 	}
 	for _, s := range []struct {
 		flag string

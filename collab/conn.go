@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -83,7 +85,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		user:     caller.User,
 		cred:     caller.Credential,
 		info:     UserInfo{ID: caller.User.ID, Name: caller.User.Name, Color: colorOf(caller.User.ID)},
-		out:      newOutbox(h.cfg.OutQueue),
+		out:      newOutbox(h.cfg.OutQueue, true),
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
 		rooms:    make(map[string]*room),
@@ -104,6 +106,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	defer close(c.finished)
 	defer h.removeConn(c)
+	shrinkSendBuffer(r, h.cfg.SendBuffer)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
@@ -128,6 +131,30 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 }
 
+// netConnKey holds a request's network connection in its context.
+type netConnKey struct{}
+
+// ConnContext is for http.Server.ConnContext: it keeps each connection in
+// its requests' context, so that a socket can set its send buffer.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, netConnKey{}, c)
+}
+
+// shrinkSendBuffer sets the socket's kernel send buffer to n bytes (0:
+// the system's). What a slow reader has not taken then waits in the
+// connection's outbox, where it is compacted (outbox.go), not in the
+// kernel, where it is not: there a reader can fall megabytes behind, and
+// its pongs with it.
+func shrinkSendBuffer(r *http.Request, n int) {
+	c, _ := r.Context().Value(netConnKey{}).(net.Conn)
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok && n > 0 {
+		_ = tcp.SetWriteBuffer(n)
+	}
+}
+
 func offersSubprotocol(r *http.Request) bool {
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(v, ",") {
@@ -148,8 +175,12 @@ func newSessionID() string {
 // send queues msg without waiting. A full queue means the peer is not
 // keeping up: the connection is closed (it will reconnect and catch up) and
 // send returns false, so no room ever waits for a slow client.
-func (c *Conn) send(msg []byte) bool {
-	if c.out.push(msg) {
+func (c *Conn) send(msg []byte) bool { return c.enqueue(queued{msg: msg}) }
+
+// enqueue is send for a message that compaction may merge (an op, a
+// presence), or not.
+func (c *Conn) enqueue(q queued) bool {
+	if c.out.push(q) {
 		return true
 	}
 	c.kick(closePolicy, "too slow: fell behind")

@@ -73,6 +73,7 @@ func TestConvergence(t *testing.T) {
 				owner.share(doc, u, store.RoleEditor)
 				s := u.dial()
 				eds[i] = newEditor(t, s, doc, fmt.Sprintf("e%d", i), s.join(doc, -1))
+				eds[i].history = env.history(doc)
 			}
 			var wg sync.WaitGroup
 			for i, e := range eds {

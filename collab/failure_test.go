@@ -121,6 +121,7 @@ func testCommitFailure(t *testing.T, kind string, mode int32) {
 		owner.share(doc, users[i], store.RoleEditor)
 		s := users[i].dial()
 		eds[i] = newEditor(t, s, doc, fmt.Sprintf("e%d", i), s.join(doc, -1))
+		eds[i].history = env.history(doc)
 		rngs[i] = rand.New(rand.NewPCG(uint64(i), uint64(mode)))
 	}
 	editAll := func() {

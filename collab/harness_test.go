@@ -115,7 +115,9 @@ func newEnvWrapped(tb testing.TB, kind string, cfg Config, wrap func(store.Store
 	mux := http.NewServeMux()
 	a.Register(mux)
 	api.Register(mux)
-	srv := httptest.NewServer(a.LoadSession(a.Authenticate(mux)))
+	srv := httptest.NewUnstartedServer(a.LoadSession(a.Authenticate(mux)))
+	srv.Config.ConnContext = ConnContext
+	srv.Start()
 	e := &env{t: tb, srv: srv, hub: hub, st: st}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -386,7 +388,7 @@ func benchConn(h *Hub, name string) (*Conn, chan int64) {
 		session:  name,
 		user:     store.User{ID: name, Name: name},
 		info:     UserInfo{ID: name, Name: name, Color: colorOf(name)},
-		out:      newOutbox(h.cfg.OutQueue),
+		out:      newOutbox(h.cfg.OutQueue, true),
 		kicked:   make(chan struct{}),
 		finished: make(chan struct{}),
 		rooms:    map[string]*room{},
@@ -427,4 +429,12 @@ func storeDoc(tb testing.TB, st store.Store) (store.User, store.Document) {
 		tb.Fatal(err)
 	}
 	return u, d
+}
+
+// history reads a document's stored ops, for an editor that meets a
+// composed op while its edits are pending.
+func (e *env) history(doc string) func(from, to int64) ([]store.OpRecord, error) {
+	return func(from, to int64) ([]store.OpRecord, error) {
+		return e.st.Ops(context.Background(), doc, from, to, store.Page{})
+	}
 }

@@ -55,7 +55,9 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.cluster.secretOK(r.Header.Get(linkSecretHeader)) {
-		h.cluster.badSecret.Do(func() { h.log.Warn("cluster link refused: wrong secret (logged at most once a minute)", "remote", r.RemoteAddr) })
+		h.cluster.badSecret.Do(func() {
+			h.log.Warn("cluster link refused: wrong secret (logged at most once a minute)", "remote", r.RemoteAddr)
+		})
 		httpapi.WriteError(w, r, h.log, store.Errorf(store.CodeUnauthorized, "wrong cluster secret"))
 		return
 	}
@@ -63,7 +65,7 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 		hub:      h,
 		session:  "link:" + newSessionID(),
 		link:     true,
-		out:      newOutbox(linkQueue * h.cfg.OutQueue),
+		out:      newOutbox(linkQueue*h.cfg.OutQueue, false), // the relay's copy needs every op
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
 		rooms:    make(map[string]*room),

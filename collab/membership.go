@@ -111,12 +111,14 @@ func (r *room) unpresent(c subscriber) {
 	}
 }
 
-// broadcast sends msg to every member but the one with session skip ("":
-// everyone); members whose queue is full are dropped (they reconnect and
-// catch up).
-func (r *room) broadcast(msg []byte, skip string) {
+// broadcastPresence sends msg, presence about session, to every member but
+// the one with session skip ("": everyone); a later presence about the
+// same session replaces it in a slow member's queue. Members whose queue
+// is full even so are dropped (they reconnect and catch up).
+func (r *room) broadcastPresence(msg []byte, session, skip string) {
+	q := queued{msg: msg, key: r.id + "\x00" + session}
 	for c := range r.members {
-		if c.sessionID() != skip && !c.send(msg) {
+		if c.sessionID() != skip && !c.enqueue(q) {
 			r.drop(c)
 		}
 	}
@@ -191,7 +193,7 @@ func (r *room) flushPresence() {
 		if n.skip != "" && !r.pres.here(n.skip) {
 			continue // dropped by a broadcast of this flush: its "left" comes next
 		}
-		r.broadcast(n.msg, n.skip)
+		r.broadcastPresence(n.msg, n.session, n.skip)
 	}
 }
 

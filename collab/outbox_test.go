@@ -1,23 +1,27 @@
 package collab
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+
+	"tandem/ot"
 )
 
 func TestOutbox(t *testing.T) {
-	o := newOutbox(5)
+	o := newOutbox(5, false)
 	select {
 	case <-o.ready:
 		t.Fatal("an empty outbox is ready")
 	default:
 	}
 	for i := range 5 {
-		if !o.push([]byte(fmt.Sprint(i))) {
+		if !o.push(queued{msg: []byte(fmt.Sprint(i))}) {
 			t.Fatalf("push %d refused below the limit", i)
 		}
 	}
-	if o.push([]byte("x")) {
+	if o.push(queued{msg: []byte("x")}) {
 		t.Fatal("push over the limit accepted")
 	}
 	<-o.ready
@@ -35,14 +39,126 @@ func TestOutbox(t *testing.T) {
 		t.Fatalf("take the rest: %s", batch)
 	}
 	// A big burst's memory is let go once it is drained.
-	big := newOutbox(100)
+	big := newOutbox(100, false)
 	for range 50 {
-		big.push([]byte("m"))
+		big.push(queued{msg: []byte("m")})
 	}
 	for big.len() > 0 {
 		big.take(nil, maxFrameMsgs)
 	}
 	if big.msgs != nil {
 		t.Errorf("drained outbox keeps %d slots", cap(big.msgs))
+	}
+}
+
+// TestOutboxCompaction: a client's full outbox composes consecutive remote
+// ops of a document into one op that jumps versions, keeps only each
+// session's latest presence, and keeps acks (and everything else) where
+// they were; the composed op turns the text it starts from into the text
+// the separate ops would have.
+func TestOutboxCompaction(t *testing.T) {
+	o := newOutbox(8, true)
+	text := ""
+	var version int64
+	op := func(doc string, s string) queued {
+		n := len([]rune(text))
+		o := ot.Insertion(n, n, s)
+		version++
+		text, _ = ot.Apply(text, o)
+		return queued{msg: encode(opMsg{Type: "op", Doc: doc, Version: version, ID: fmt.Sprint("i", version), Op: o}),
+			op: &remoteOp{doc: doc, from: version, to: version, op: o}}
+	}
+	pres := func(session, where string) queued {
+		return queued{msg: []byte(`{"type":"presence","session":"` + session + `","at":"` + where + `"}`), key: "d\x00" + session}
+	}
+	plain := func(s string) queued { return queued{msg: []byte(s)} }
+	for _, q := range []queued{op("d", "a"), pres("s1", "1"), op("d", "b"), plain(`{"type":"ack","id":"mine"}`),
+		op("d", "c"), op("d", "d"), pres("s1", "2"), pres("s2", "1"), op("d", "e")} {
+		if !o.push(q) {
+			t.Fatal("refused below the limit")
+		}
+	}
+	if !o.push(op("d", "f")) { // the ninth push (op e) compacted the queue: there is room
+		t.Fatal("a compacting outbox refused")
+	}
+	var got []string
+	for _, m := range o.take(nil, 100) {
+		got = append(got, string(m))
+	}
+	want := []string{
+		`op 1..2 "ab"`, // a, then b: s1's first presence between them is replaced by its later one
+		`{"type":"ack","id":"mine"}`,
+		`op 3..4 "abcd"`,
+		`presence s1 2`, `presence s2 1`,
+		`op 5..5 "abcde"`,
+		`op 6..6 "abcdef"`, // pushed after the compaction, which left room
+	}
+	if len(got) != len(want) {
+		t.Fatalf("after compaction: %d messages %q, want %d", len(got), got, len(want))
+	}
+	applied := ""
+	for i, m := range got {
+		var msg struct {
+			Type    string
+			Version int64
+			From    int64
+			Op      ot.Op
+			Session string
+			At      string
+		}
+		if err := json.Unmarshal([]byte(m), &msg); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case msg.Type == "op":
+			from := msg.From
+			if from == 0 {
+				from = msg.Version
+			}
+			var err error
+			if applied, err = ot.Apply(applied, msg.Op); err != nil {
+				t.Fatalf("message %d %s does not apply to %q: %v", i, m, applied, err)
+			}
+			if g := fmt.Sprintf("op %d..%d %q", from, msg.Version, applied); g != want[i] {
+				t.Errorf("message %d: %s, want %s", i, g, want[i])
+			}
+		case msg.Type == "presence":
+			if g := "presence " + msg.Session + " " + msg.At; g != want[i] {
+				t.Errorf("message %d: %s, want %s", i, g, want[i])
+			}
+		default:
+			if m != want[i] {
+				t.Errorf("message %d: %s, want %s", i, m, want[i])
+			}
+		}
+	}
+	if !strings.Contains(got[0], `"from":1`) || strings.Contains(got[1], "from") {
+		t.Errorf("composed ops carry from, others do not: %q", got[:2])
+	}
+}
+
+// TestOutboxCompactionBounded: a reader far behind a busy document holds
+// about one op per document, not one per op; one that cannot be compacted
+// (a link) is refused at its limit.
+func TestOutboxCompactionBounded(t *testing.T) {
+	o := newOutbox(16, true)
+	text := ""
+	for v := int64(1); v <= 10000; v++ {
+		n := len(text)
+		op := ot.Insertion(n, n, "x")
+		text += "x"
+		if !o.push(queued{msg: []byte("op"), op: &remoteOp{doc: "d", from: v, to: v, op: op}}) {
+			t.Fatalf("refused op %d", v)
+		}
+		if o.len() > 32 {
+			t.Fatalf("%d messages queued after %d ops", o.len(), v)
+		}
+	}
+	link := newOutbox(16, false)
+	for range 16 {
+		link.push(queued{msg: []byte("op"), op: &remoteOp{doc: "d"}})
+	}
+	if link.push(queued{msg: []byte("op")}) {
+		t.Error("a link's full outbox took more")
 	}
 }

@@ -200,9 +200,9 @@ func (r *room) committedBatch() error {
 		// The author's memberships get the ack; everyone else, including a
 		// later membership of the author's connection, gets the op.
 		acked := r.tell(p.authors, rec.ID, rec.Version, nil, r.acked[:0]) // scratch reused: no allocation per op
-		op := encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})
+		op := r.remote(rec, encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}))
 		for c := range r.members {
-			if !slices.Contains(acked, c) && !c.send(op) {
+			if !slices.Contains(acked, c) && !c.enqueue(op) {
 				r.drop(c)
 			}
 		}
@@ -213,6 +213,12 @@ func (r *room) committedBatch() error {
 	r.inflight = nil
 	r.startCommit()
 	return nil
+}
+
+// remote is a committed op as the members who did not make it get it: one
+// value for all of them, which compaction may compose with the next.
+func (r *room) remote(rec store.OpRecord, msg []byte) queued {
+	return queued{msg: msg, op: &remoteOp{doc: r.id, from: rec.Version, to: rec.Version, op: rec.Op}}
 }
 
 // commitFailed handles a commit that stored nothing. An op id that its

@@ -26,8 +26,9 @@ type presentMember struct {
 
 // presenceNews is one presence message for every member but skip.
 type presenceNews struct {
-	skip string // a session, or "" for nobody
-	msg  []byte
+	session string // whom it is about
+	skip    string // a session, or "" for nobody
+	msg     []byte
 }
 
 func newPresence(doc string) *presence {
@@ -156,7 +157,7 @@ func (p *presence) list(except string) []PresenceInfo {
 func (p *presence) flush(version int64) []presenceNews {
 	var out []presenceNews
 	for _, g := range p.gone {
-		out = append(out, presenceNews{msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version, Left: true, PresenceInfo: g})})
+		out = append(out, presenceNews{session: g.Session, msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version, Left: true, PresenceInfo: g})})
 	}
 	p.gone = nil
 	for session := range p.dirty {
@@ -164,7 +165,7 @@ func (p *presence) flush(version int64) []presenceNews {
 		if !ok {
 			continue
 		}
-		out = append(out, presenceNews{skip: session, msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version,
+		out = append(out, presenceNews{session: session, skip: session, msg: encode(presenceMsg{Type: "presence", Doc: p.doc, Version: version,
 			PresenceInfo: PresenceInfo{Session: session, User: m.user, Selection: m.selection}})})
 	}
 	clear(p.dirty)

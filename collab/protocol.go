@@ -222,9 +222,13 @@ type opMsg struct {
 	Type    string `json:"type,omitempty"` // "op"; omitted inside joined.ops
 	Doc     string `json:"doc,omitempty"`
 	Version int64  `json:"version"`
-	ID      string `json:"id"`
-	Op      ot.Op  `json:"op"`
-	User    string `json:"user"`
+	// From is set on a composed op, one that stands for the ops from
+	// version From to Version (a slow reader's, protocol §5); it has
+	// no id or user of its own then.
+	From int64  `json:"from,omitempty"`
+	ID   string `json:"id"`
+	Op   ot.Op  `json:"op"`
+	User string `json:"user"`
 }
 
 type presenceMsg struct {

@@ -107,7 +107,7 @@ func (r *room) dial(ctx context.Context, url string) (*uplink, error) {
 		return nil, err
 	}
 	ws.SetReadLimit(linkReadLimit(r.hub.cfg))
-	u := &uplink{ws: ws, out: newOutbox(linkQueue * r.hub.cfg.OutQueue)}
+	u := &uplink{ws: ws, out: newOutbox(linkQueue*r.hub.cfg.OutQueue, false)}
 	u.ctx, u.cancel = context.WithCancel(r.hub.ctx)
 	r.hub.metrics.linksOut.Inc()
 	go u.writeLoop(r.hub.cfg.WriteTimeout)
@@ -141,7 +141,7 @@ func (u *uplink) keepAlive(period time.Duration) {
 // send queues a message for the owner; a link that cannot keep up is
 // closed (the room links again and re-sends what is unanswered).
 func (u *uplink) send(msg []byte) {
-	if !u.out.push(msg) {
+	if !u.out.push(queued{msg: msg}) {
 		u.close()
 	}
 }
@@ -363,7 +363,7 @@ func (r *room) fromOwner(raw []byte) {
 		} else {
 			r.pres.mirror(m.Session, info, m.Selection)
 		}
-		r.broadcast(raw, m.Session)
+		r.broadcastPresence(raw, m.Session, m.Session)
 	}
 }
 
@@ -387,7 +387,7 @@ func (r *room) linked(m ownerMsg) {
 	}
 	for _, g := range r.pres.adopt(m.Presence, r.localSessions()) {
 		// Gone while the link was down: nobody else will say so.
-		r.broadcast(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, Left: true, PresenceInfo: g}), "")
+		r.broadcastPresence(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, Left: true, PresenceInfo: g}), g.Session, "")
 	}
 	for c := range r.members {
 		r.announce(c, false)
@@ -487,8 +487,9 @@ func (r *room) applyOwned(rec store.OpRecord, raw []byte) bool {
 	if raw == nil || !bytes.HasPrefix(raw, []byte(`{"type":"op"`)) {
 		raw = encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})
 	}
+	q := r.remote(rec, raw)
 	for c := range r.members {
-		if !containsSub(told, c) && !c.send(raw) {
+		if !containsSub(told, c) && !c.enqueue(q) {
 			r.drop(c)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"tandem/auth"
 	"tandem/ot"
@@ -87,7 +86,8 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestSlowSubscriber: a client that never reads is dropped, while the
+// TestSlowSubscriber: a client that never reads is closed once a write to
+// it times out (its queue is compacted meanwhile, not grown), while the
 // others keep receiving every op.
 func TestSlowSubscriber(t *testing.T) {
 	cfg := testEngine()
@@ -147,12 +147,7 @@ func TestSlowSubscriber(t *testing.T) {
 		for range ops {
 			watcher.next("op")
 		}
-		if got := testutil.ToFloat64(env.hub.metrics.dropped); got < 1 {
-			t.Fatalf("the slow subscriber was not dropped (dropped %v)", got)
-		}
-		if roomMembers(env.hub, doc) != 2 {
-			t.Errorf("room has %d members, want the 2 that keep up", roomMembers(env.hub, doc))
-		}
+		waitFor(t, func() bool { return roomMembers(env.hub, doc) == 2 }) // the 2 that keep up
 	})
 }
 

@@ -163,3 +163,32 @@ func (a *api) rss(ctx context.Context) (float64, error) {
 	}
 	return 0, sc.Err()
 }
+
+// opsBetween is a document's stored ops from version from to to, as the
+// socket would have sent them one by one.
+func (a *api) opsBetween(ctx context.Context, doc string, from, to int64) ([]serverMsg, error) {
+	var out []serverMsg
+	for from <= to {
+		var page struct {
+			Ops []struct {
+				Version int64           `json:"version"`
+				ID      string          `json:"id"`
+				Op      json.RawMessage `json:"op"`
+			} `json:"ops"`
+		}
+		if err := a.call(ctx, "GET", fmt.Sprintf("/api/docs/%s/ops?from=%d&limit=%d", doc, from, min(to-from+1, 1000)), nil, &page); err != nil {
+			return nil, err
+		}
+		if len(page.Ops) == 0 {
+			return nil, fmt.Errorf("no ops from version %d", from)
+		}
+		for _, o := range page.Ops {
+			if o.Version > to {
+				break
+			}
+			out = append(out, serverMsg{Type: "op", Doc: doc, Version: o.Version, ID: o.ID, Op: o.Op})
+			from = o.Version + 1
+		}
+	}
+	return out, nil
+}

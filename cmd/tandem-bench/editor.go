@@ -21,6 +21,7 @@ type serverMsg struct {
 	Type    string          `json:"type"`
 	Doc     string          `json:"doc"`
 	Version int64           `json:"version"`
+	From    int64           `json:"from"` // a composed op (a slow reader's): it stands for versions From..Version
 	ID      string          `json:"id"`
 	Op      json.RawMessage `json:"op"`
 	Content *string         `json:"content"`
@@ -74,6 +75,7 @@ func (r *run) countError(code string) {
 // the protocol's client state machine (synchronized, awaiting an ack,
 // awaiting an ack with a buffer of composed local edits).
 type editor struct {
+	api   *api // for history, when a composed op meets pending edits
 	name  string
 	doc   string
 	ws    *websocket.Conn
@@ -108,7 +110,8 @@ func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint6
 	}
 	ws.SetReadLimit(64 << 20)
 	e := &editor{name: name, doc: doc, ws: ws, run: r, rng: rand.New(rand.NewPCG(seed, 7)),
-		msgs: make(chan serverMsg, 4096), ended: make(chan error, 1)}
+		msgs: make(chan serverMsg, 4096), ended: make(chan error, 1), api: newAPI(base)}
+	e.api.token = token
 	go e.read()
 	if err := e.send(map[string]any{"type": "join", "doc": doc}); err != nil {
 		return nil, err
@@ -233,8 +236,26 @@ func (e *editor) handle(m serverMsg, closedLoop bool) error {
 			return e.typeOne()
 		}
 	case "op":
-		if m.Version != e.version+1 {
-			return fmt.Errorf("%s: op version %d after %d", e.name, m.Version, e.version)
+		from := m.Version
+		if m.From > 0 {
+			from = m.From
+		}
+		if from != e.version+1 || m.Version < from {
+			return fmt.Errorf("%s: op version %d (from %d) after %d", e.name, m.Version, from, e.version)
+		}
+		if m.Version > from && !e.synced() {
+			// Pending edits cannot be moved over a composed op as the
+			// server moves them (one op at a time): take those ops one by one.
+			recs, err := e.api.opsBetween(context.Background(), e.doc, from, m.Version)
+			if err != nil {
+				return fmt.Errorf("%s: history %d..%d: %w", e.name, from, m.Version, err)
+			}
+			for _, rec := range recs {
+				if err := e.handle(rec, closedLoop); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		if at, ok := e.run.sentAt.Load(m.ID); ok && e.run.measuringNow() {
 			e.run.remoteLat.add(time.Since(at.(time.Time)))
@@ -243,7 +264,7 @@ func (e *editor) handle(m serverMsg, closedLoop bool) error {
 		if err != nil {
 			return fmt.Errorf("%s: op from the server: %w", e.name, err)
 		}
-		e.version++
+		e.version = m.Version
 		if e.outstanding != nil {
 			if op, e.outstanding.op, err = ot.Transform(op, e.outstanding.op); err != nil {
 				return fmt.Errorf("%s: transform: %w", e.name, err)

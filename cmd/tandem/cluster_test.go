@@ -528,8 +528,28 @@ func (e *faultEditor) remote(m map[string]any) {
 	if v <= e.version {
 		return // seen already
 	}
-	if v != e.version+1 {
-		e.failf("op version %d after %d", v, e.version)
+	from := v
+	if f, ok := m["from"]; ok {
+		from = num(f) // a composed op: versions from..v
+	}
+	if from != e.version+1 {
+		e.failf("op version %d (from %d) after %d", v, from, e.version)
+		return
+	}
+	if v > from && e.out != nil {
+		// The outstanding op cannot be moved over a composed op as the
+		// server moves it (one op at a time): take those ops one by one.
+		var page struct {
+			Ops []map[string]any `json:"ops"`
+		}
+		api := rest{base: e.nodes[max(e.node, 0)].url, token: e.token}
+		if err := api.call("GET", fmt.Sprintf("/api/docs/%s/ops?from=%d&limit=%d", e.doc, from, v-from+1), nil, &page); err != nil || len(page.Ops) != int(v-from+1) {
+			e.failf("history %d..%d: %d ops, %v", from, v, len(page.Ops), err)
+			return
+		}
+		for _, rec := range page.Ops {
+			e.remote(rec)
+		}
 		return
 	}
 	raw, _ := json.Marshal(m["op"])

@@ -129,7 +129,10 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.FloodStrikes, "flood-strikes", e.FloodStrikes, "rate-limited messages in a row before a connection is closed")
 	fs.IntVar(&e.DocsPerConn, "docs-per-conn", e.DocsPerConn, "documents one connection may join")
 	fs.IntVar(&e.ConnsPerUser, "conns-per-user", e.ConnsPerUser, "sockets one user may hold open")
-	fs.IntVar(&e.OutQueue, "out-queue", e.OutQueue, "messages queued for a slow connection before it is dropped")
+	fs.IntVar(&e.OutQueue, "out-queue", e.OutQueue,
+		"messages queued for a slow connection before its queue is compacted (its ops composed, presence replaced by the latest)")
+	fs.IntVar(&e.SendBuffer, "socket-send-buffer", e.SendBuffer,
+		"a socket's kernel send buffer in bytes (0: the system's); a slow reader's backlog beyond it waits where it is compacted")
 	fs.DurationVar(&e.PingInterval, "ping-interval", e.PingInterval, "keepalive ping period")
 	fs.DurationVar(&e.PingTimeout, "ping-timeout", e.PingTimeout, "a peer that does not answer a ping within this is dropped")
 	fs.DurationVar(&e.IdleRoom, "idle-room", e.IdleRoom, "an empty document room closes after this")

@@ -107,6 +107,7 @@ func (s *server) start(ctx context.Context) error {
 		IdleTimeout:       s.cfg.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       collab.ConnContext, // sockets get a small send buffer (collab.Config.SendBuffer)
 	}
 	if s.tls {
 		cert, err := tls.LoadX509KeyPair(s.cfg.tlsCert, s.cfg.tlsKey)

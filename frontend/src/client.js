@@ -254,6 +254,18 @@ export class DocClient {
     }
     // Too far behind to catch up from the socket, with edits pending: fetch
     // the missing history over REST while holding what the socket sends.
+    this.recoverHolding(J, () => {
+      entries();
+      this.afterJoin();
+    });
+  }
+
+  /**
+   * recoverHolding fetches the history up to version J over REST and feeds
+   * it through onOp, holding what the socket sends meanwhile; then it runs
+   * then (if still joined) and the held messages.
+   */
+  recoverHolding(J, then) {
     this.held = [];
     this.recover(J).then((ok) => {
       const held = this.held ?? [];
@@ -264,8 +276,7 @@ export class DocClient {
         this.dropPending('Your offline edits could not be merged with the latest version.');
         this.resync();
       } else if (this.loaded && this.joined) {
-        entries();
-        this.afterJoin();
+        then();
       }
       for (const m of held) this.receive(m);
       if (this.joinAfterRecovery) {
@@ -336,8 +347,18 @@ export class DocClient {
       this.onAck(msg.version);
       return;
     }
-    if (msg.version !== this.version + 1) {
+    // A composed op (sent to a reader that fell behind) stands for the
+    // versions from msg.from to msg.version; any other is one version.
+    const first = msg.from ?? msg.version;
+    if (first !== this.version + 1 || msg.version < first) {
       this.outOfStep(`got version ${msg.version} after ${this.version}`);
+      return;
+    }
+    if (msg.version > first && (this.outstanding || this.buffer)) {
+      // My pending edits cannot be moved over the composed op as the
+      // server moves them (over each op in turn: they can land elsewhere
+      // where edits meet), so fetch those ops one by one.
+      this.recoverHolding(msg.version, () => {});
       return;
     }
     let o = msg.op;

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DocClient } from '../src/client.js';
-import { apply, Builder, cpLength, transform } from '../src/ot.js';
+import { apply, Builder, compose, cpLength, transform } from '../src/ot.js';
 
 /** A client over a plain string, recording what it sends. */
 function makeClient(text = '', opts = {}) {
@@ -100,6 +100,44 @@ test('an op with my outstanding id is my ack', () => {
   assert.equal(k.state.text, 'a', 'not applied twice');
   k.c.receive({ type: 'ack', doc: 'd1', id: 'p-1', version: 1 });
   assert.equal(k.c.version, 1, 'a second, redundant ack is ignored');
+});
+
+test('a composed op (a slow reader\'s) jumps versions: applied as one when synchronized', () => {
+  const k = makeClient();
+  joinedAt(k, 'abc', 3);
+  // Versions 4 to 6, composed by the server: "abc" -> "abcdef".
+  k.c.receive({ type: 'op', doc: 'd1', version: 6, from: 4, id: '', user: '', op: [3, 'def'] });
+  assert.equal(k.state.text, 'abcdef');
+  assert.equal(k.c.version, 6);
+  assert.equal(k.c.state, 'synchronized');
+  // One that does not start where the client is, is out of step.
+  const j = makeClient();
+  joinedAt(j, 'abc', 3);
+  j.c.receive({ type: 'op', doc: 'd1', version: 6, from: 5, id: '', user: '', op: [3, 'ef'] });
+  assert.notEqual(j.c.version, 6, 'a gap is not papered over');
+});
+
+test('a composed op meeting my pending edit: its ops are fetched one by one', async () => {
+  // "ab": the server inserts x at the end (v1) then deletes b (v2), while
+  // I insert q before b. Over the composed op my q would land after x; the
+  // server puts it where it moves it over each op in turn: before x.
+  const history = [
+    { version: 1, id: 'r1', user: 'u2', op: [2, 'x'] },
+    { version: 2, id: 'r2', user: 'u2', op: [1, -1, 1] },
+  ];
+  let fetched = null;
+  const k = makeClient('', { fetchOps: async (from, to) => { fetched = [from, to]; return history.slice(from - 1, to); } });
+  joinedAt(k, 'ab', 0);
+  edit(k, [1, 'q', 1]); // outstanding, base 0
+  k.c.receive({ type: 'op', doc: 'd1', version: 2, from: 1, id: '', user: '', op: [1, 'x', -1] });
+  k.c.receive({ type: 'presence', doc: 'd1', version: 2, session: 's9', user: { id: 'u2' }, selection: [] }); // held meanwhile
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(fetched, [1, 2]);
+  assert.equal(k.c.version, 2);
+  assert.equal(k.state.text, 'aqx', 'my edit where the server puts it');
+  assert.equal(k.c.remoteSelections().length, 1, 'what was held is handled after');
+  k.c.receive({ type: 'ack', doc: 'd1', id: 'p-1', version: 3 });
+  assert.equal(k.c.state, 'synchronized');
 });
 
 test('reconnect: catch-up ops, then the original op is re-sent unchanged', () => {
@@ -418,6 +456,21 @@ class Server {
   }
 }
 
+/** compact composes runs of consecutive remote ops in a client's queue, as
+ * the server does for a client that falls behind (acks keep their place). */
+function compact(queue) {
+  const out = [];
+  for (const m of queue) {
+    const prev = out.at(-1);
+    if (m.type === 'op' && prev?.type === 'op' && prev.version + 1 === (m.from ?? m.version)) {
+      out[out.length - 1] = { type: 'op', doc: m.doc, version: m.version, from: prev.from ?? prev.version, id: '', user: '', op: compose(prev.op, m.op) };
+    } else {
+      out.push(m);
+    }
+  }
+  queue.splice(0, queue.length, ...out);
+}
+
 function lcg(seed) {
   return (n) => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -494,6 +547,7 @@ for (const [name, windowOps] of [['catch-up from the socket', 1000], ['recovery 
         } else if (r < 6 && k.conn.toServer.length) {
           server.handle(k.conn, k.conn.toServer.shift());
         } else if (r < 9 && k.conn.toClient.length) {
+          if (rand(4) === 0) compact(k.conn.toClient);
           k.c.receive(k.conn.toClient.shift());
           await settle();
         } else if (r === 9 && rand(4) === 0) {

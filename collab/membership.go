@@ -101,14 +101,28 @@ func (r *room) unpresent(c subscriber) {
 	switch m := r.members[c]; {
 	case m != nil && m.link:
 		for s := range m.remote {
-			r.pres.remove(s)
+			if !r.claimed(s, c) { // a newer link of the same node may have it
+				r.pres.remove(s)
+			}
 		}
 	case r.relaying():
-		r.pres.forget(c.sessionID())
+		// The owner tells everyone; the others here hear it at the next
+		// flush too, in case the link is down (twice is harmless).
+		r.pres.remove(c.sessionID())
 		r.announce(c, true)
 	default:
 		r.pres.remove(c.sessionID())
 	}
+}
+
+// claimed reports whether a link other than c has put session in presence.
+func (r *room) claimed(session string, c subscriber) bool {
+	for o, m := range r.members {
+		if o != c && m.link && m.remote[session] {
+			return true
+		}
+	}
+	return false
 }
 
 // broadcastPresence sends msg, presence about session, to every member but
@@ -156,7 +170,7 @@ func (r *room) presence(q presenceReq) {
 	case r.relaying():
 		if r.up != nil {
 			info := q.c.userInfo()
-			r.up.send(encode(linkMsg{Type: "presence", Doc: r.id, Session: session, Info: &info, Version: q.version, Selection: q.sel}))
+			r.up.send(encodeLink(linkMsg{Type: "presence", Doc: r.id, Session: session, Info: &info, Version: q.version, Selection: q.sel}))
 		}
 		return
 	}

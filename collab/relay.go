@@ -65,7 +65,9 @@ func (r *room) connect(ctx context.Context, from int64, patient bool) (*store.Le
 		}
 	}
 	for {
-		l, err := cl.Store.AcquireLease(ctx, r.id, cl.NodeID, cl.LeaseTTL)
+		actx, cancel := context.WithTimeout(ctx, cl.LeaseTTL)
+		l, err := cl.Store.AcquireLease(actx, r.id, cl.NodeID, cl.LeaseTTL)
+		cancel()
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil, nil, err
@@ -385,9 +387,16 @@ func (r *room) linked(m ownerMsg) {
 		r.resync(m.Version, *m.Content)
 		r.needContent = false
 	}
-	for _, g := range r.pres.adopt(m.Presence, r.localSessions()) {
+	local := r.localSessions()
+	for _, g := range r.pres.adopt(m.Presence, local) {
 		// Gone while the link was down: nobody else will say so.
 		r.broadcastPresence(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, Left: true, PresenceInfo: g}), g.Session, "")
+	}
+	for _, p := range m.Presence {
+		// Who came or moved meanwhile: the owner sent it before this link.
+		if !local[p.Session] {
+			r.broadcastPresence(encode(presenceMsg{Type: "presence", Doc: r.id, Version: r.seq.committed, PresenceInfo: p}), p.Session, p.Session)
+		}
 	}
 	for c := range r.members {
 		r.announce(c, false)
@@ -532,6 +541,7 @@ func (r *room) resync(version int64, text string) {
 // the old owner stored is recognised and acknowledged, not applied again.
 func (r *room) becomeOwner(lease *store.Lease) bool {
 	r.lease, r.leaseSince = lease, time.Now()
+	r.needContent = false
 	r.hub.log.Info("took over the document", "doc", r.id, "epoch", lease.Epoch)
 	_, head, err := r.hub.store.Load(r.hub.ctx, r.id)
 	if err != nil {
@@ -597,17 +607,19 @@ func (r *room) stepDown() {
 			r.forwarded = append(r.forwarded, p)
 		}
 	}
+	// What this room's editors have not been told yet, they are told now;
+	// from here on the next owner tells them (and their copy of the
+	// other nodes' editors stays, so that a relink or a takeover can tell
+	// who went meanwhile).
+	r.flushPresence()
 	for c, m := range r.members {
 		if m.link {
-			for s := range m.remote {
-				r.pres.forget(s)
-			}
 			delete(r.members, c)
 			c.forget(r.id)
 			c.kick(closeGoingAway, "owner stepped down")
 		}
 	}
-	r.pres.hush() // the next owner tells everyone who is here
+	r.pres.hush()
 	r.reconnect()
 }
 

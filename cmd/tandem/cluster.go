@@ -49,9 +49,15 @@ func (s *server) joinCluster(ctx context.Context) error {
 	}
 	c := collab.Cluster{Store: leases, NodeID: s.nodeID, URL: s.advertiseURL(), Secret: s.cfg.clusterSecret, LeaseTTL: s.cfg.leaseTTL}
 	if c.Secret == "" {
-		others, err := leases.Nodes(ctx, 3*c.LeaseTTL)
+		nodes, err := leases.Nodes(ctx, 3*c.LeaseTTL)
 		if err != nil {
 			return fmt.Errorf("list the cluster's nodes: %w", err)
+		}
+		var others []store.Node
+		for _, n := range nodes {
+			if n.URL != c.URL { // this node's own earlier life (a restart after a crash)
+				others = append(others, n)
+			}
 		}
 		if len(others) > 0 {
 			return fmt.Errorf("%d other node(s) use this database (%s): set the same --cluster-secret (or TANDEM_CLUSTER_SECRET) on every node",

@@ -75,6 +75,17 @@ func (db *DB) AcquireLease(ctx context.Context, docID, nodeID string, ttl time.D
 		return store.Lease{}, fmt.Errorf("acquire lease: %w", err)
 	}
 	l := store.Lease{DocID: docID}
+	// A lease another node holds is only read: the upsert below would lock
+	// its row even when it takes nothing, and hold up its holder's appends.
+	err := db.pool.QueryRow(ctx, `SELECT l.node_id, l.epoch, l.expires_at, coalesce(n.url, '')
+		FROM doc_leases l LEFT JOIN nodes n USING (node_id)
+		WHERE l.doc_id = $1 AND l.expires_at > now() AND l.node_id <> $2`, docID, nodeID).Scan(&l.NodeID, &l.Epoch, &l.Expires, &l.URL)
+	if err == nil {
+		return l, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.Lease{}, fmt.Errorf("acquire lease of document %s: %w", docID, translate(err))
+	}
 	// A holder that committed after the statement began is neither taken
 	// over nor seen: no row comes back, and the statement runs again.
 	for range 5 {
@@ -99,7 +110,7 @@ func (db *DB) RenewLeases(ctx context.Context, nodeID string, ttl time.Duration)
 			UPDATE nodes SET heartbeat_at = now() WHERE node_id = $1
 		), mine AS (
 			SELECT doc_id FROM doc_leases WHERE node_id = $1 AND expires_at > now()
-			ORDER BY doc_id FOR NO KEY UPDATE
+			ORDER BY doc_id COLLATE "C" FOR NO KEY UPDATE
 		)
 		UPDATE doc_leases l SET expires_at = now() + $2::bigint * interval '1 microsecond'
 		FROM mine WHERE l.doc_id = mine.doc_id AND l.node_id = $1 AND l.expires_at > now()
@@ -134,7 +145,7 @@ func (db *DB) ReleaseLease(ctx context.Context, l store.Lease) error {
 // ReleaseNode implements store.Cluster.
 func (db *DB) ReleaseNode(ctx context.Context, nodeID string) error {
 	_, err := db.pool.Exec(ctx, `WITH gone AS (DELETE FROM nodes WHERE node_id = $1), mine AS (
-			SELECT doc_id FROM doc_leases WHERE node_id = $1 ORDER BY doc_id FOR NO KEY UPDATE
+			SELECT doc_id FROM doc_leases WHERE node_id = $1 ORDER BY doc_id COLLATE "C" FOR NO KEY UPDATE
 		)
 		UPDATE doc_leases l SET expires_at = 'epoch' FROM mine WHERE l.doc_id = mine.doc_id AND l.node_id = $1`, nodeID)
 	if err != nil {

@@ -314,6 +314,12 @@ func (e *sdbEditor) handle(m sdbMsg, closedLoop bool) error {
 	if !ack {
 		return nil
 	}
+	// Edits that cancel out (a character typed, then deleted) leave a no-op
+	// waiting: nothing to send. ShareDB would take an empty op, but its
+	// client does not send one either.
+	if e.buffer != nil && e.buffer.IsNoop() {
+		e.buffer = nil
+	}
 	if e.buffer != nil {
 		op := *e.buffer
 		e.buffer = nil

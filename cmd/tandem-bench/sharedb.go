@@ -420,13 +420,13 @@ func (e *sdbEditor) loop(rate float64, stop <-chan struct{}) error {
 				return err
 			}
 		case <-stop:
-			return e.await2(e.synced, func() string { return "edits not acknowledged within 30s" })
+			return e.handleUntil(e.synced, func() string { return "edits not acknowledged within 30s" })
 		}
 	}
 }
 
-// await2 handles messages until done holds, for at most 30 seconds.
-func (e *sdbEditor) await2(done func() bool, stuck func() string) error {
+// handleUntil handles messages until done holds, for at most 30 seconds.
+func (e *sdbEditor) handleUntil(done func() bool, stuck func() string) error {
 	deadline := time.After(30 * time.Second)
 	for !done() {
 		select {

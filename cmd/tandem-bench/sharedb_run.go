@@ -153,7 +153,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 	finals := make([]*editor, len(eds))
 	for i, e := range eds {
 		v := snapshotV[e.doc]
-		if err := e.await2(func() bool { return e.version >= v }, func() string {
+		if err := e.handleUntil(func() bool { return e.version >= v }, func() string {
 			return fmt.Sprintf("stuck at version %d, server at %d", e.version, v)
 		}); err != nil {
 			res.Problems = append(res.Problems, err.Error())

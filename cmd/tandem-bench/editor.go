@@ -171,20 +171,7 @@ func (e *editor) send(msg any) error {
 // typeOne makes one local edit: mostly a character typed, sometimes a
 // backspace, sometimes non-ASCII.
 func (e *editor) typeOne() error {
-	n := utf8.RuneCountInString(e.text)
-	var op ot.Op
-	switch k := e.rng.IntN(20); {
-	case n > 0 && k < 3:
-		pos := e.rng.IntN(n)
-		op = ot.Deletion(n, pos, 1)
-	default:
-		chars := []string{"a", "e", "t", " ", "o", "n", "\n", "é", "ü", "中", "😀"}
-		c := chars[e.rng.IntN(6)]
-		if k == 19 {
-			c = chars[6+e.rng.IntN(len(chars)-6)]
-		}
-		op = ot.Insertion(n, e.rng.IntN(n+1), c)
-	}
+	op := randomEdit(e.rng, e.text)
 	text, err := ot.Apply(e.text, op)
 	if err != nil {
 		return fmt.Errorf("%s: local edit: %w", e.name, err)
@@ -203,6 +190,24 @@ func (e *editor) typeOne() error {
 		e.buffer = &c
 	}
 	return nil
+}
+
+// randomEdit is one keystroke on text: mostly a character typed,
+// sometimes a backspace, sometimes non-ASCII.
+func randomEdit(rng *rand.Rand, text string) ot.Op {
+	n := utf8.RuneCountInString(text)
+	switch k := rng.IntN(20); {
+	case n > 0 && k < 3:
+		pos := rng.IntN(n)
+		return ot.Deletion(n, pos, 1)
+	default:
+		chars := []string{"a", "e", "t", " ", "o", "n", "\n", "é", "ü", "中", "😀"}
+		c := chars[rng.IntN(6)]
+		if k == 19 {
+			c = chars[6+rng.IntN(len(chars)-6)]
+		}
+		return ot.Insertion(n, rng.IntN(n+1), c)
+	}
 }
 
 func (e *editor) sendOp(op ot.Op) error {

@@ -12,6 +12,10 @@
 // convergence check reads the first, and every node must then serve each
 // document's same content.
 //
+// --target sharedb drives ShareDB instead (cmd/tandem-bench/sharedb, --url
+// ws://127.0.0.1:PORT) with the same editors, scenarios, figures and checks,
+// speaking ShareDB's own protocol, so that both can be measured in one run.
+//
 // The server must allow the sign-ups: start it with a generous
 // --login-rate-ip and, for many users, a cheap --argon2-memory-kib.
 package main
@@ -36,6 +40,7 @@ import (
 )
 
 type config struct {
+	target      string // "tandem" or "sharedb"
 	url         string
 	docs        int
 	editors     int // per document
@@ -60,6 +65,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
+	fs.StringVar(&c.target, "target", "tandem", "the server: tandem, or sharedb (cmd/tandem-bench/sharedb/server.js; --url ws://127.0.0.1:PORT)")
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL, or a comma-separated list of the base URLs of one cluster's nodes\n(accounts and documents are made through the first; each document's sockets are dealt over the nodes in turn)")
 	fs.IntVar(&c.docs, "docs", 1, "documents (D)")
 	fs.IntVar(&c.editors, "editors", 4, "editors per document (K), one socket each")
@@ -86,7 +92,11 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		return 2
 	}
-	res, err := bench(ctx, c, stderr)
+	do := bench
+	if c.target == "sharedb" {
+		do = benchShareDB
+	}
+	res, err := do(ctx, c, stderr)
 	if res != nil {
 		if c.jsonOut {
 			enc := json.NewEncoder(stdout)
@@ -104,7 +114,18 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func (c config) validate() error {
-	nodes, err := parseNodes(c.url)
+	var nodes []string
+	var err error
+	switch c.target {
+	case "", "tandem":
+		nodes, err = parseNodes(c.url)
+	case "sharedb":
+		var u string
+		u, err = sharedbURL(c.url)
+		nodes = []string{u}
+	default:
+		err = fmt.Errorf("--target %q: want tandem or sharedb", c.target)
+	}
 	if err != nil {
 		return err
 	}
@@ -171,6 +192,7 @@ func parseNodes(list string) ([]string, error) {
 
 // result is what a benchmark reports.
 type result struct {
+	Target     string           `json:"target"`
 	Docs       int              `json:"docs"`
 	Editors    int              `json:"editors_per_doc"`
 	Rate       float64          `json:"rate_per_editor"`
@@ -202,6 +224,7 @@ func (r *result) print(w io.Writer) {
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("%g ops/s each", r.Rate)
 	}
+	fmt.Fprintf(tw, "target\t%s\n", r.Target)
 	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Idle, r.Seconds)
 	for i, n := range r.PerNode {
 		label := ""
@@ -214,7 +237,11 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
 	fmt.Fprintf(tw, "  send → ack (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Ack.P50, r.Ack.P95, r.Ack.P99, r.Ack.Max)
 	fmt.Fprintf(tw, "  send → others (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Remote.P50, r.Remote.P95, r.Remote.P99, r.Remote.Max)
-	fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
+	if r.Target == "sharedb" {
+		fmt.Fprintf(tw, "server RSS per socket\tnot measured (ShareDB)\n")
+	} else {
+		fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
+	}
 	codes := make([]string, 0, len(r.Errors))
 	for c := range r.Errors {
 		codes = append(codes, c)
@@ -395,7 +422,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}
 
 	res := &result{
-		Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,
+		Target: "tandem", Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,
 		Seconds: elapsed.Seconds(), AckedOps: acked, OpsPerSec: float64(acked) / elapsed.Seconds(),
 		Ack: ackSum, Remote: remoteSum, Errors: map[string]int64{},
 		Nodes: len(nodes), PerNode: load,

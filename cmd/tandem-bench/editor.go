@@ -297,68 +297,20 @@ func (e *editor) handle(m serverMsg, closedLoop bool) error {
 // synced reports whether nothing local is waiting.
 func (e *editor) synced() bool { return e.outstanding == nil && e.buffer == nil }
 
-// loop types at rate ops/s (0: closed loop) until stop, then handles
-// messages until it has nothing pending and reports done.
-func (e *editor) loop(rate float64, stop <-chan struct{}) error {
-	closedLoop := rate <= 0
-	var tick <-chan time.Time
-	if !closedLoop {
-		// A random phase, so editors do not type in lockstep.
-		period := time.Duration(float64(time.Second) / rate)
-		time.Sleep(time.Duration(e.rng.Int64N(int64(period))))
-		t := time.NewTicker(period)
-		defer t.Stop()
-		tick = t.C
-	} else if err := e.typeOne(); err != nil {
-		return err
-	}
-	for {
-		select {
-		case m, ok := <-e.msgs:
-			if !ok {
-				return fmt.Errorf("%s: socket closed: %w", e.name, <-e.ended)
-			}
-			if err := e.handle(m, closedLoop); err != nil {
-				return err
-			}
-		case <-tick:
-			if err := e.typeOne(); err != nil {
-				return err
-			}
-		case <-stop:
-			return e.drain()
-		}
-	}
+// pump is the editor's typing and message loop.
+func (e *editor) pump() pump[serverMsg] {
+	return pump[serverMsg]{name: e.name, msgs: e.msgs, ended: e.ended, rng: e.rng, handle: e.handle, typeOne: e.typeOne}
 }
 
-// drain stops typing and handles messages until the editor's edits are all
-// acknowledged.
-func (e *editor) drain() error {
-	return e.await(e.synced, func() string { return "edits not acknowledged within 30s" })
+// loop types at rate ops/s (0: closed loop) until stop, then handles
+// messages until it has nothing pending.
+func (e *editor) loop(rate float64, stop <-chan struct{}) error {
+	return e.pump().loop(rate, stop, e.synced)
 }
 
 // catchUp handles messages until the editor has reached version.
 func (e *editor) catchUp(version int64) error {
-	return e.await(func() bool { return e.version >= version }, func() string {
+	return e.pump().await(func() bool { return e.version >= version }, func() string {
 		return fmt.Sprintf("stuck at version %d, server at %d", e.version, version)
 	})
-}
-
-// await handles messages until done holds, for at most 30 seconds.
-func (e *editor) await(done func() bool, stuck func() string) error {
-	deadline := time.After(30 * time.Second)
-	for !done() {
-		select {
-		case m, ok := <-e.msgs:
-			if !ok {
-				return fmt.Errorf("%s: socket closed: %w", e.name, <-e.ended)
-			}
-			if err := e.handle(m, false); err != nil {
-				return err
-			}
-		case <-deadline:
-			return fmt.Errorf("%s: %s", e.name, stuck())
-		}
-	}
-	return nil
 }

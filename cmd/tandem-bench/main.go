@@ -380,46 +380,15 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		}()
 	}
 
-	stop := make(chan struct{})
-	errc := make(chan error, len(eds))
-	var wg sync.WaitGroup
-	for _, e := range eds {
-		wg.Go(func() { errc <- e.loop(c.rate, stop) })
+	loops := make([]func(stop <-chan struct{}) error, len(eds))
+	for i, e := range eds {
+		loops[i] = func(stop <-chan struct{}) error { return e.loop(c.rate, stop) }
 	}
-	fmt.Fprintf(progress, "warming up for %v...\n", c.warmup)
-	if !sleep(ctx, c.warmup) {
-		close(stop)
-		wg.Wait()
-		return nil, ctx.Err()
+	m, err := r.measure(ctx, c, loops, progress)
+	if err != nil {
+		return nil, err
 	}
-	r.ackLat.reset()
-	r.remoteLat.reset()
-	close(r.measuring)
-	start := time.Now()
-	t := time.NewTicker(time.Second)
-	for end := start.Add(c.duration); time.Now().Before(end); {
-		select {
-		case <-t.C:
-			el := time.Since(start).Seconds()
-			fmt.Fprintf(progress, "\r%5.0fs  %8.0f acked ops/s  p99 remote %6.1f ms ", el, float64(r.ackedOps.get())/el, r.remoteLat.summary().P99)
-		case <-ctx.Done():
-			end = time.Now()
-		}
-	}
-	t.Stop()
-	elapsed := time.Since(start)
-	acked := r.ackedOps.get()
-	ackSum, remoteSum := r.ackLat.summary(), r.remoteLat.summary()
-	fmt.Fprintln(progress)
-	close(stop)
-	wg.Wait()
-	close(errc)
-	var runErrs []error
-	for err := range errc {
-		if err != nil {
-			runErrs = append(runErrs, err)
-		}
-	}
+	elapsed, acked, ackSum, remoteSum, runErrs := m.elapsed, m.acked, m.ack, m.remote, m.errs
 
 	res := &result{
 		Target: "tandem", Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,

@@ -392,56 +392,15 @@ func (e *sdbEditor) remote(m sdbMsg) error {
 
 func (e *sdbEditor) synced() bool { return e.inflight == nil && e.buffer == nil }
 
+// pump is the editor's typing and message loop.
+func (e *sdbEditor) pump() pump[sdbMsg] {
+	return pump[sdbMsg]{name: e.name, msgs: e.msgs, ended: e.ended, rng: e.rng, handle: e.handle, typeOne: e.typeOne}
+}
+
 // loop types at rate ops/s (0: closed loop) until stop, then handles
 // messages until its edits are acknowledged.
 func (e *sdbEditor) loop(rate float64, stop <-chan struct{}) error {
-	closedLoop := rate <= 0
-	var tick <-chan time.Time
-	if !closedLoop {
-		period := time.Duration(float64(time.Second) / rate)
-		time.Sleep(time.Duration(e.rng.Int64N(int64(period))))
-		t := time.NewTicker(period)
-		defer t.Stop()
-		tick = t.C
-	} else if err := e.typeOne(); err != nil {
-		return err
-	}
-	for {
-		select {
-		case m, ok := <-e.msgs:
-			if !ok {
-				return fmt.Errorf("%s: socket closed: %w", e.name, <-e.ended)
-			}
-			if err := e.handle(m, closedLoop); err != nil {
-				return err
-			}
-		case <-tick:
-			if err := e.typeOne(); err != nil {
-				return err
-			}
-		case <-stop:
-			return e.handleUntil(e.synced, func() string { return "edits not acknowledged within 30s" })
-		}
-	}
-}
-
-// handleUntil handles messages until done holds, for at most 30 seconds.
-func (e *sdbEditor) handleUntil(done func() bool, stuck func() string) error {
-	deadline := time.After(30 * time.Second)
-	for !done() {
-		select {
-		case m, ok := <-e.msgs:
-			if !ok {
-				return fmt.Errorf("%s: socket closed: %w", e.name, <-e.ended)
-			}
-			if err := e.handle(m, false); err != nil {
-				return err
-			}
-		case <-deadline:
-			return fmt.Errorf("%s: %s", e.name, stuck())
-		}
-	}
-	return nil
+	return e.pump().loop(rate, stop, e.synced)
 }
 
 // final is the editor as checkConvergence sees it, counting edits (the

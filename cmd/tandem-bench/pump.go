@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// pump drives one simulated editor, whatever server it speaks to: it types
+// at a rate (or in a closed loop) and hands the socket's messages, of type
+// M, to the editor, until told to stop.
+type pump[M any] struct {
+	name    string
+	msgs    <-chan M
+	ended   <-chan error // why the socket closed, once msgs is closed
+	rng     *rand.Rand
+	handle  func(m M, closedLoop bool) error
+	typeOne func() error
+}
+
+// loop types at rate ops/s (0: a closed loop, the next op when the last is
+// acknowledged) until stop, then handles messages until synced holds.
+func (p pump[M]) loop(rate float64, stop <-chan struct{}, synced func() bool) error {
+	closedLoop := rate <= 0
+	var tick <-chan time.Time
+	if !closedLoop {
+		// A random phase, so editors do not type in lockstep.
+		period := time.Duration(float64(time.Second) / rate)
+		time.Sleep(time.Duration(p.rng.Int64N(int64(period))))
+		t := time.NewTicker(period)
+		defer t.Stop()
+		tick = t.C
+	} else if err := p.typeOne(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case m, ok := <-p.msgs:
+			if !ok {
+				return fmt.Errorf("%s: socket closed: %w", p.name, <-p.ended)
+			}
+			if err := p.handle(m, closedLoop); err != nil {
+				return err
+			}
+		case <-tick:
+			if err := p.typeOne(); err != nil {
+				return err
+			}
+		case <-stop:
+			return p.await(synced, func() string { return "edits not acknowledged within 30s" })
+		}
+	}
+}
+
+// await handles messages until done holds, for at most 30 seconds.
+func (p pump[M]) await(done func() bool, stuck func() string) error {
+	deadline := time.After(30 * time.Second)
+	for !done() {
+		select {
+		case m, ok := <-p.msgs:
+			if !ok {
+				return fmt.Errorf("%s: socket closed: %w", p.name, <-p.ended)
+			}
+			if err := p.handle(m, false); err != nil {
+				return err
+			}
+		case <-deadline:
+			return fmt.Errorf("%s: %s", p.name, stuck())
+		}
+	}
+	return nil
+}
+
+// measured is what one run's measured window saw.
+type measured struct {
+	elapsed     time.Duration
+	acked       int64
+	ack, remote summary
+	errs        []error // the editors' own failures
+}
+
+// measure runs every editor's loop: a warm-up, then c.duration measured
+// (progress each second), then it stops them and waits until their edits
+// are acknowledged. It fails only if ctx ends during the warm-up.
+func (r *run) measure(ctx context.Context, c config, loops []func(stop <-chan struct{}) error, progress io.Writer) (measured, error) {
+	stop := make(chan struct{})
+	errc := make(chan error, len(loops))
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Go(func() { errc <- loop(stop) })
+	}
+	fmt.Fprintf(progress, "warming up for %v...\n", c.warmup)
+	if !sleep(ctx, c.warmup) {
+		close(stop)
+		wg.Wait()
+		return measured{}, ctx.Err()
+	}
+	r.ackLat.reset()
+	r.remoteLat.reset()
+	close(r.measuring)
+	start := time.Now()
+	t := time.NewTicker(time.Second)
+	for end := start.Add(c.duration); time.Now().Before(end); {
+		select {
+		case <-t.C:
+			el := time.Since(start).Seconds()
+			fmt.Fprintf(progress, "\r%5.0fs  %8.0f acked ops/s  p99 remote %6.1f ms ", el, float64(r.ackedOps.get())/el, r.remoteLat.summary().P99)
+		case <-ctx.Done():
+			end = time.Now()
+		}
+	}
+	t.Stop()
+	m := measured{elapsed: time.Since(start), acked: r.ackedOps.get(), ack: r.ackLat.summary(), remote: r.remoteLat.summary()}
+	fmt.Fprintln(progress)
+	close(stop)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			m.errs = append(m.errs, err)
+		}
+	}
+	return m, nil
+}

@@ -171,25 +171,7 @@ func (e *editor) send(msg any) error {
 // typeOne makes one local edit: mostly a character typed, sometimes a
 // backspace, sometimes non-ASCII.
 func (e *editor) typeOne() error {
-	op := randomEdit(e.rng, e.text)
-	text, err := ot.Apply(e.text, op)
-	if err != nil {
-		return fmt.Errorf("%s: local edit: %w", e.name, err)
-	}
-	e.text = text
-	switch {
-	case e.outstanding == nil:
-		return e.sendOp(op)
-	case e.buffer == nil:
-		e.buffer = &op
-	default:
-		c, err := ot.Compose(*e.buffer, op)
-		if err != nil {
-			return fmt.Errorf("%s: compose: %w", e.name, err)
-		}
-		e.buffer = &c
-	}
-	return nil
+	return typeInto(e.name, e.rng, &e.text, e.outstanding != nil, &e.buffer, e.sendOp)
 }
 
 // randomEdit is one keystroke on text: mostly a character typed,

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"tandem/ot"
 )
 
 // pump drives one simulated editor, whatever server it speaks to: it types
@@ -124,4 +126,29 @@ func (r *run) measure(ctx context.Context, c config, loops []func(stop <-chan st
 		}
 	}
 	return m, nil
+}
+
+// typeInto makes one random edit to *text, as a person's keystroke, and
+// sends it, or, while an op is in flight, composes it into *buffer (the
+// client rule of both protocols).
+func typeInto(name string, rng *rand.Rand, text *string, inFlight bool, buffer **ot.Op, send func(ot.Op) error) error {
+	op := randomEdit(rng, *text)
+	t, err := ot.Apply(*text, op)
+	if err != nil {
+		return fmt.Errorf("%s: local edit: %w", name, err)
+	}
+	*text = t
+	switch {
+	case !inFlight:
+		return send(op)
+	case *buffer == nil:
+		*buffer = &op
+	default:
+		c, err := ot.Compose(**buffer, op)
+		if err != nil {
+			return fmt.Errorf("%s: compose: %w", name, err)
+		}
+		*buffer = &c
+	}
+	return nil
 }

@@ -234,25 +234,7 @@ func sdbJoin(ctx context.Context, url, doc, name string, r *run, seed uint64) (*
 }
 
 func (e *sdbEditor) typeOne() error {
-	op := randomEdit(e.rng, e.text)
-	text, err := ot.Apply(e.text, op)
-	if err != nil {
-		return fmt.Errorf("%s: local edit: %w", e.name, err)
-	}
-	e.text = text
-	switch {
-	case e.inflight == nil:
-		return e.sendOp(op)
-	case e.buffer == nil:
-		e.buffer = &op
-	default:
-		c, err := ot.Compose(*e.buffer, op)
-		if err != nil {
-			return fmt.Errorf("%s: compose: %w", e.name, err)
-		}
-		e.buffer = &c
-	}
-	return nil
+	return typeInto(e.name, e.rng, &e.text, e.inflight != nil, &e.buffer, e.sendOp)
 }
 
 func (e *sdbEditor) sendOp(op ot.Op) error {

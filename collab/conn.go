@@ -106,7 +106,6 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	defer close(c.finished)
 	defer h.removeConn(c)
-	shrinkSendBuffer(r, h.cfg.SendBuffer)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
@@ -116,6 +115,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ws = ws
+	shrinkSendBuffer(r, h.cfg.SendBuffer) // after the upgrade: a refused one leaves the connection to REST as it was
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 	// The connection outlives the request's context, which ends with
 	// server shutdown before the hub has drained.

@@ -38,9 +38,53 @@ type outbox struct {
 
 // queued is one message waiting, with what compaction needs to know.
 type queued struct {
-	msg []byte    // the encoded message
-	op  *remoteOp // a remote op: composed with the next if that follows it
+	msg []byte    // the encoded message; nil for a run until it is taken
+	op  *remoteOp // a remote op (shared by every queue it is in): composed with the next if that follows it
+	run *opRun    // ops of this queue's own, to go out as one composed op
 	key string    // presence: its document and session; a later one with the same key replaces it
+}
+
+// opRun is a run of consecutive remote ops of a document in one queue. The
+// ops are composed in bulk, every runFold of them, and the run is encoded
+// when the writer takes it: pushing an op onto a run is cheap for the room
+// however long the run.
+type opRun struct {
+	doc      string
+	from, to int64
+	ops      []ot.Op
+}
+
+// runFold is how many ops a run gathers before they are composed into one.
+const runFold = 64
+
+// fold composes the run's ops into one.
+func (r *opRun) fold() error {
+	if len(r.ops) < 2 {
+		return nil
+	}
+	c, err := ot.Compose(r.ops[0], r.ops[1])
+	for _, op := range r.ops[2:] {
+		if err != nil {
+			break
+		}
+		c, err = ot.Compose(c, op)
+	}
+	if err != nil {
+		return err
+	}
+	r.ops = append(r.ops[:0], c)
+	return nil
+}
+
+// span returns the versions a queued op stands for, and its document.
+func (q queued) span() (doc string, from, to int64, ok bool) {
+	switch {
+	case q.run != nil:
+		return q.run.doc, q.run.from, q.run.to, true
+	case q.op != nil:
+		return q.op.doc, q.op.from, q.op.to, true
+	}
+	return "", 0, 0, false
 }
 
 // remoteOp is an op of a document that others made, from version from to
@@ -76,7 +120,7 @@ func (o *outbox) push(q queued) bool {
 	if o.compact {
 		hard = compactedLimit * o.limit
 	}
-	mergeable := q.op != nil || q.key != ""
+	mergeable := q.op != nil || q.run != nil || q.key != ""
 	if len(o.msgs) >= hard || (!mergeable && o.plain >= o.limit) {
 		// Full of what cannot be merged (errors for a client that floods
 		// and does not read them, say): given up.
@@ -115,35 +159,68 @@ func (o *outbox) compactLocked() {
 	clear(all[len(o.msgs):])
 }
 
-// composeLocked composes q, a remote op, into the last message queued if
-// that is the op of the same document just before it; it reports whether
-// it did.
+// composeLocked adds q, a remote op or run, to the last message queued if
+// that is an op (or run) of the same document just before it; it reports
+// whether it did.
 func (o *outbox) composeLocked(q queued) bool {
-	if q.op == nil || len(o.msgs) == 0 {
+	doc, from, to, ok := q.span()
+	if !ok || len(o.msgs) == 0 {
 		return false
 	}
 	prev := &o.msgs[len(o.msgs)-1]
-	p := prev.op
-	if p == nil || p.doc != q.op.doc || p.to+1 != q.op.from {
+	pdoc, pfrom, pto, ok := prev.span()
+	if !ok || pdoc != doc || pto+1 != from {
 		return false
 	}
-	composed, err := ot.Compose(p.op, q.op.op)
-	if err != nil {
-		return false // cannot happen for consecutive versions: sent as they are
+	if prev.run == nil { // the op becomes a run of this queue's own
+		prev.run = &opRun{doc: pdoc, from: pfrom, to: pto, ops: []ot.Op{prev.op.op}}
+		prev.op, prev.msg = nil, nil
 	}
-	prev.op = &remoteOp{doc: p.doc, from: p.from, to: q.op.to, op: composed}
-	prev.msg = encode(opMsg{Type: "op", Doc: p.doc, Version: q.op.to, From: p.from, Op: composed})
+	r := prev.run
+	if q.run != nil {
+		r.ops = append(r.ops, q.run.ops...)
+	} else {
+		r.ops = append(r.ops, q.op.op)
+	}
+	r.to = to
+	if len(r.ops) >= runFold && r.fold() != nil {
+		return false // cannot happen for consecutive versions
+	}
 	return true
+}
+
+// encodeRun composes and encodes a run as the writer takes it.
+func encodeRun(r *opRun) []byte {
+	if err := r.fold(); err != nil {
+		// Consecutive versions always compose; should it ever fail, the
+		// reader gets the first op only and will find itself out of step.
+		r.ops = r.ops[:1]
+		r.to = r.from
+	}
+	return encode(opMsg{Type: "op", Doc: r.doc, Version: r.to, From: r.from, Op: r.ops[0]})
 }
 
 // take moves queued messages, oldest first, onto batch until it holds max.
 func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	o.mu.Lock()
 	n := min(len(o.msgs), max-len(batch))
+	runs := 0
 	for _, q := range o.msgs[:n] {
+		if q.run != nil {
+			runs++ // encoded below, outside the lock
+		}
 		batch = append(batch, q.msg)
-		if q.op == nil && q.key == "" {
+		if q.op == nil && q.run == nil && q.key == "" {
 			o.plain--
+		}
+	}
+	var toEncode []*opRun
+	if runs > 0 {
+		toEncode = make([]*opRun, 0, runs)
+		for _, q := range o.msgs[:n] {
+			if q.run != nil {
+				toEncode = append(toEncode, q.run)
+			}
 		}
 	}
 	rest := copy(o.msgs, o.msgs[n:])
@@ -151,11 +228,23 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	o.msgs = o.msgs[:rest]
 	if rest == 0 && cap(o.msgs) > 8 {
 		o.msgs = nil // a burst is over: let its memory go
+	}
+	if rest < o.limit {
 		o.compactAt = o.limit
 	}
 	o.mu.Unlock()
 	if rest > 0 {
 		o.signal()
+	}
+	if len(toEncode) > 0 {
+		// The runs, composed and encoded on the writer's goroutine.
+		k := 0
+		for i := len(batch) - n; i < len(batch); i++ {
+			if batch[i] == nil {
+				batch[i] = encodeRun(toEncode[k])
+				k++
+			}
+		}
 	}
 	return batch
 }

@@ -539,14 +539,12 @@ func (e *faultEditor) remote(m map[string]any) {
 	if v > from && e.out != nil {
 		// The outstanding op cannot be moved over a composed op as the
 		// server moves it (one op at a time): take those ops one by one.
-		var page struct {
-			Ops []map[string]any `json:"ops"`
-		}
-		api := rest{base: e.nodes[max(e.node, 0)].url, token: e.token}
-		if err := api.call("GET", fmt.Sprintf("/api/docs/%s/ops?from=%d&limit=%d", e.doc, from, v-from+1), nil, &page); err != nil || len(page.Ops) != int(v-from+1) {
-			e.failf("history %d..%d: %d ops, %v", from, v, len(page.Ops), err)
+		recs, err := e.history(from, v)
+		if err != nil {
+			e.failf("history %d..%d: %v", from, v, err)
 			return
 		}
+		page := struct{ Ops []map[string]any }{recs}
 		for _, rec := range page.Ops {
 			e.remote(rec)
 		}
@@ -569,6 +567,41 @@ func (e *faultEditor) remote(m map[string]any) {
 	if e.text, err = ot.Apply(e.text, op); err != nil {
 		e.failf("apply remote: %v", err)
 	}
+}
+
+// history reads the stored ops from..to over REST, page by page, from
+// the first node that answers (the editor's own may be the one down).
+func (e *faultEditor) history(from, to int64) ([]map[string]any, error) {
+	var out []map[string]any
+	var err error
+	for _, n := range e.nodes {
+		out = out[:0]
+		api := rest{base: n.url, token: e.token}
+		for next := from; next <= to; {
+			var page struct {
+				Ops []map[string]any `json:"ops"`
+			}
+			if err = api.call("GET", fmt.Sprintf("/api/docs/%s/ops?from=%d", e.doc, next), nil, &page); err != nil {
+				break
+			}
+			if len(page.Ops) == 0 {
+				err = fmt.Errorf("no ops from version %d", next)
+				break
+			}
+			for _, rec := range page.Ops {
+				if v := num(rec["version"]); v <= to {
+					out = append(out, rec)
+					next = v + 1
+				} else {
+					next = to + 1
+				}
+			}
+		}
+		if err == nil {
+			return out, nil
+		}
+	}
+	return nil, err
 }
 
 // faultRun is the test's world: nodes, database, documents and editors.

@@ -263,13 +263,23 @@ export class DocClient {
   /**
    * recoverHolding fetches the history up to version J over REST and feeds
    * it through onOp, holding what the socket sends meanwhile; then it runs
-   * then (if still joined) and the held messages.
+   * then (if still joined) and the held messages. If the history cannot be
+   * had, orElse runs instead, if given; else the pending edits are handed
+   * back and the document reloaded.
    */
-  recoverHolding(J, then) {
+  recoverHolding(J, then, orElse) {
     this.held = [];
     this.recover(J).then((ok) => {
       const held = this.held ?? [];
       this.held = null;
+      if (!ok && this.loaded && orElse) {
+        // The history is not to be had now: a rejoin at my version brings
+        // the single ops instead (the held messages belong to the old
+        // membership and are dropped).
+        orElse();
+        this.changed();
+        return;
+      }
       if (!ok && this.loaded) {
         // History unavailable: hand the person their text to copy, rather
         // than merge edits in the wrong place, and load the server's anew.
@@ -358,7 +368,7 @@ export class DocClient {
       // My pending edits cannot be moved over the composed op as the
       // server moves them (over each op in turn: they can land elsewhere
       // where edits meet), so fetch those ops one by one.
-      this.recoverHolding(msg.version, () => {});
+      this.recoverHolding(msg.version, () => this.afterJoin(), () => this.rejoin());
       return;
     }
     let o = msg.op;

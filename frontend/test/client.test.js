@@ -140,6 +140,40 @@ test('a composed op meeting my pending edit: its ops are fetched one by one', as
   assert.equal(k.c.state, 'synchronized');
 });
 
+test('a composed op that holds my own op: the ack comes from history and my buffer goes out', async () => {
+  // My op p-1 (sent over REST, say) is stored as version 2, after u2's at 1;
+  // the socket brings both as one composed op while p-1 is outstanding and
+  // more edits wait in the buffer.
+  const history = [
+    { version: 1, id: 'r1', user: 'u2', op: ['x', 2] },
+    { version: 2, id: 'p-1', user: 'me', op: [3, 'a'] },
+  ];
+  const k = makeClient('', { fetchOps: async (from, to) => history.slice(from - 1, to) });
+  joinedAt(k, 'ab', 0);
+  edit(k, [2, 'a']); // p-1, outstanding
+  edit(k, [3, 'b']); // buffered
+  k.c.receive({ type: 'op', doc: 'd1', version: 2, from: 1, id: '', user: '', op: ['x', 2, 'a'] });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(k.c.version, 2);
+  assert.equal(k.state.text, 'xabab', 'my edits where the server has them');
+  const sent = ops(k.sent).at(-1);
+  assert.equal(sent.id, 'p-2', 'the buffer is sent once the history has acked p-1');
+  assert.equal(sent.version, 2);
+});
+
+test('a composed op while the history cannot be fetched: rejoin at my version', async () => {
+  const k = makeClient('', { fetchOps: async () => { throw new Error('offline'); } });
+  joinedAt(k, 'ab', 0);
+  edit(k, [2, 'a']);
+  k.c.receive({ type: 'op', doc: 'd1', version: 2, from: 1, id: '', user: '', op: ['x', 2, 'y'] });
+  for (let i = 0; i < 10 && !k.sent.some((m) => m.type === 'leave'); i++) {
+    for (const t of k.timers.splice(0)) t.fn();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual(k.sent.filter((m) => m.type !== 'op').slice(-2), [{ type: 'leave', doc: 'd1' }, { type: 'join', doc: 'd1', version: 0 }]);
+  assert.equal(k.state.text, 'aba', 'my edit is kept');
+});
+
 test('reconnect: catch-up ops, then the original op is re-sent unchanged', () => {
   const k = makeClient();
   joinedAt(k, 'abc', 10);

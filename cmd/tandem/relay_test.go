@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -146,5 +148,81 @@ func TestLinkNeedsSecret(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("link on the embedded store: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestTakeoverClearsPresence: when the owner of a document stops, a relay
+// takes the document over; its editors keep their sockets, can go on
+// editing, and are told that the old owner's editors have gone (no ghost
+// cursors).
+func TestTakeoverClearsPresence(t *testing.T) {
+	cfg := testConfig(t, "postgres")
+	cfg.clusterSecret = "takeover-test-cluster-secret"
+	// A, the owner, is started by hand so that the test can stop it.
+	a, err := newServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve() }()
+	stopA := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown A: %v", err)
+		}
+		<-served
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopA()
+		}
+	}()
+	b := startServer(t, cfg)
+
+	ann, _ := signup(t, b, "ann@example.com")
+	bob, _ := signup(t, b, "bob@example.com")
+	var d docBody
+	r := ann.do("POST", "/api/docs", map[string]string{"title": "t", "content": "hello"})
+	ann.want(r, 201, "", "create")
+	r.json(t, &d)
+	ann.want(ann.do("PUT", "/api/docs/"+d.ID+"/members", map[string]string{"email": "bob@example.com", "role": "editor"}), 202, "", "invite")
+	bob.want(bob.do("POST", "/api/invitations/"+d.ID+"/accept", nil), 200, "", "accept")
+
+	send := func(s *peerSocket, msg string) {
+		t.Helper()
+		if err := s.ws.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	annA := dialPeer(t, a, ann.http.Jar) // joins first: A owns the document
+	send(annA, `{"type":"join","doc":"`+d.ID+`"}`)
+	annA.next(t, "joined", 5*time.Second)
+	bobB := dialPeer(t, b, bob.http.Jar)
+	send(bobB, `{"type":"join","doc":"`+d.ID+`"}`)
+	bobB.next(t, "joined", 5*time.Second)
+
+	send(annA, `{"type":"presence","doc":"`+d.ID+`","version":0,"selection":[{"anchor":1,"head":3}]}`)
+	var annSession string
+	for annSession == "" {
+		m := bobB.next(t, "presence", 5*time.Second)
+		if sel, _ := m["selection"].([]any); len(sel) == 1 {
+			annSession, _ = m["session"].(string)
+		}
+	}
+
+	stopA()
+	stopped = true
+	for {
+		m := bobB.next(t, "presence", 10*time.Second)
+		if m["session"] == annSession && m["left"] == true {
+			break
+		}
+	}
+	// B owns the document now: Bob's edit is acknowledged there.
+	send(bobB, `{"type":"op","doc":"`+d.ID+`","version":0,"id":"b1","op":[5,"!"]}`)
+	if m := bobB.next(t, "ack", 10*time.Second); m["id"] != "b1" || m["version"] != 1.0 {
+		t.Fatalf("ack after the takeover: %v", m)
 	}
 }

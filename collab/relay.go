@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -452,18 +453,11 @@ func (r *room) forwardedOp(user, id string) *pendingOp {
 // answerForwarded gives a forwarded op's authors its outcome and forgets
 // it; it returns the connections told.
 func (r *room) answerForwarded(p *pendingOp, version int64, err error) []subscriber {
-	r.forwarded = removeOp(r.forwarded, p)
+	if i := slices.Index(r.forwarded, p); i >= 0 {
+		r.forwarded = slices.Delete(r.forwarded, i, i+1)
+	}
 	r.acked = r.tell(p.authors, p.q.id, version, err, r.acked[:0])
 	return r.acked
-}
-
-func removeOp(ops []*pendingOp, p *pendingOp) []*pendingOp {
-	for i, o := range ops {
-		if o == p {
-			return append(ops[:i:i], ops[i+1:]...)
-		}
-	}
-	return ops
 }
 
 // applyOwned applies an op the owner committed to the room's copy and
@@ -498,20 +492,11 @@ func (r *room) applyOwned(rec store.OpRecord, raw []byte) bool {
 	}
 	q := r.remote(rec, raw)
 	for c := range r.members {
-		if !containsSub(told, c) && !c.enqueue(q) {
+		if !slices.Contains(told, c) && !c.enqueue(q) {
 			r.drop(c)
 		}
 	}
 	return true
-}
-
-func containsSub(s []subscriber, c subscriber) bool {
-	for _, x := range s {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // resync starts the room's copy again from the content at version, when

@@ -380,29 +380,12 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		}()
 	}
 
-	loops := make([]func(stop <-chan struct{}) error, len(eds))
-	for i, e := range eds {
-		loops[i] = func(stop <-chan struct{}) error { return e.loop(c.rate, stop) }
-	}
-	m, err := r.measure(ctx, c, loops, progress)
-	if err != nil {
-		return nil, err
-	}
-	elapsed, acked, ackSum, remoteSum, runErrs := m.elapsed, m.acked, m.ack, m.remote, m.errs
-
-	res := &result{
-		Target: "tandem", Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,
-		Seconds: elapsed.Seconds(), AckedOps: acked, OpsPerSec: float64(acked) / elapsed.Seconds(),
-		Ack: ackSum, Remote: remoteSum, Errors: map[string]int64{},
-		Nodes: len(nodes), PerNode: load,
-	}
-	r.errors.Range(func(k, v any) bool { res.Errors[k.(string)] = *v.(*int64); return true })
-	if sockets > 0 && rssAfter > rssBefore {
+	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "tandem", Nodes: len(nodes), PerNode: load})
+	if res != nil && sockets > 0 && rssAfter > rssBefore {
 		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
 	}
-	if len(runErrs) > 0 {
-		res.Problems = append(res.Problems, errors.Join(runErrs...).Error())
-		return res, fmt.Errorf("%d editors failed; first: %w", len(runErrs), runErrs[0])
+	if err != nil {
+		return res, err
 	}
 
 	fmt.Fprintf(progress, "checking convergence...\n")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -74,6 +75,35 @@ func (p pump[M]) await(done func() bool, stuck func() string) error {
 		}
 	}
 	return nil
+}
+
+// looper is an editor of either server, as a run drives it.
+type looper interface {
+	loop(rate float64, stop <-chan struct{}) error
+}
+
+// measureRun drives the editors through the warm-up and the measured
+// window and fills in res (its target and nodes set by the caller). It
+// returns nil if ctx ended before anything was measured; if editors
+// failed, the result and an error.
+func measureRun[E looper](ctx context.Context, r *run, c config, eds []E, progress io.Writer, res result) (*result, error) {
+	loops := make([]func(stop <-chan struct{}) error, len(eds))
+	for i, e := range eds {
+		loops[i] = func(stop <-chan struct{}) error { return e.loop(c.rate, stop) }
+	}
+	m, err := r.measure(ctx, c, loops, progress)
+	if err != nil {
+		return nil, err
+	}
+	res.Docs, res.Editors, res.Rate, res.Idle = c.docs, c.editors, c.rate, c.idle
+	res.Seconds, res.AckedOps, res.OpsPerSec = m.elapsed.Seconds(), m.acked, float64(m.acked)/m.elapsed.Seconds()
+	res.Ack, res.Remote, res.Errors = m.ack, m.remote, map[string]int64{}
+	r.errors.Range(func(k, v any) bool { res.Errors[k.(string)] = *v.(*int64); return true })
+	if len(m.errs) > 0 {
+		res.Problems = append(res.Problems, errors.Join(m.errs...).Error())
+		return &res, fmt.Errorf("%d editors failed; first: %w", len(m.errs), m.errs[0])
+	}
+	return &res, nil
 }
 
 // measured is what one run's measured window saw.

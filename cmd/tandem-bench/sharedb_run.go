@@ -78,26 +78,9 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 		}()
 	}
 
-	loops := make([]func(stop <-chan struct{}) error, len(eds))
-	for i, e := range eds {
-		loops[i] = func(stop <-chan struct{}) error { return e.loop(c.rate, stop) }
-	}
-	m, err := r.measure(ctx, c, loops, progress)
+	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "sharedb", Nodes: 1, PerNode: []nodeLoad{{URL: wsURL, Editors: len(eds), Idle: c.idle}}})
 	if err != nil {
-		return nil, err
-	}
-	elapsed, acked, ackSum, remoteSum, runErrs := m.elapsed, m.acked, m.ack, m.remote, m.errs
-
-	res := &result{
-		Target: "sharedb", Docs: c.docs, Editors: c.editors, Rate: c.rate, Idle: c.idle,
-		Seconds: elapsed.Seconds(), AckedOps: acked, OpsPerSec: float64(acked) / elapsed.Seconds(),
-		Ack: ackSum, Remote: remoteSum, Errors: map[string]int64{},
-		Nodes: 1, PerNode: []nodeLoad{{URL: wsURL, Editors: len(eds), Idle: c.idle}},
-	}
-	r.errors.Range(func(k, v any) bool { res.Errors[k.(string)] = *v.(*int64); return true })
-	if len(runErrs) > 0 {
-		res.Problems = append(res.Problems, errors.Join(runErrs...).Error())
-		return res, fmt.Errorf("%d editors failed; first: %w", len(runErrs), runErrs[0])
+		return res, err
 	}
 
 	fmt.Fprintf(progress, "checking convergence...\n")

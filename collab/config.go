@@ -46,6 +46,8 @@ type Config struct {
 	PingTimeout       time.Duration      // a pong later than this drops the peer
 	WriteTimeout      time.Duration      // a frame the peer takes longer than this to accept drops it
 	Coalesce          time.Duration      // in a stream of messages, a writer waits this long for more to send in one frame (0: off)
+	CoalesceMax       time.Duration      // the longest a busy room's writers wait (adaptive coalescing, pacer.go)
+	RoomFrames        int                // frames per second a room's members may be sent before their wait grows past Coalesce
 	IdleRoom          time.Duration      // a room with no one in it closes after this
 	MaxBatch          int                // operations in one group commit
 	WindowOps         int                // recent operations a room keeps in memory
@@ -81,6 +83,8 @@ func DefaultConfig() Config {
 		PingTimeout:       15 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		Coalesce:          3 * time.Millisecond,
+		CoalesceMax:       50 * time.Millisecond,
+		RoomFrames:        20000,
 		IdleRoom:          30 * time.Second,
 		MaxBatch:          256,
 		WindowOps:         1000,
@@ -95,6 +99,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if err := c.Auth.Validate(); err != nil {
 		return err
+	}
+	if c.CoalesceMax < c.Coalesce {
+		return fmt.Errorf("--coalesce-max must be at least --coalesce")
 	}
 	if c.SendBuffer < 0 {
 		return fmt.Errorf("--socket-send-buffer must not be negative")
@@ -127,6 +134,7 @@ func (c Config) Validate() error {
 		{"window-bytes", c.WindowBytes > 0},
 		{"max-behind", c.MaxBehind > 0},
 		{"presence-every", c.PresenceEvery > 0},
+		{"room-frames-per-second", c.RoomFrames > 0},
 	} {
 		if !s.ok {
 			return fmt.Errorf("--%s must be positive", s.flag)

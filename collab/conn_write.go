@@ -55,15 +55,24 @@ var ackPrefix = []byte(`{"type":"ack"`)
 // frame within the linger period), and msg is not an ack, which its author
 // is waiting for. A quiet room, and every author's ack, go out at once.
 func (c *Conn) busy(batch [][]byte, lastWrite time.Time) bool {
-	linger := c.hub.cfg.Coalesce
+	linger := c.lingerPeriod()
 	return linger > 0 && time.Since(lastWrite) < linger && len(batch) < maxFrameMsgs-1 && !hasAck(batch)
+}
+
+// lingerPeriod is the coalescing window: --coalesce, or longer in a room
+// whose fan-out is over its frame budget (pacer.go).
+func (c *Conn) lingerPeriod() time.Duration {
+	if c.hub.cfg.Coalesce <= 0 {
+		return 0
+	}
+	return c.out.lingerFor(c.hub.cfg.Coalesce)
 }
 
 // linger gathers more messages for up to the coalescing period: in a busy
 // room one frame then carries several, and a write syscall per message per
 // subscriber is what limits a big room. An ack ends the wait at once.
 func (c *Conn) linger(batch [][]byte) [][]byte {
-	timer := time.NewTimer(c.hub.cfg.Coalesce)
+	timer := time.NewTimer(c.lingerPeriod())
 	defer timer.Stop()
 	for len(batch) < maxFrameMsgs {
 		select {

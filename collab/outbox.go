@@ -2,6 +2,8 @@ package collab
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"tandem/ot"
 )
@@ -34,6 +36,7 @@ type outbox struct {
 	compactAt int
 	plain     int           // messages queued that compaction cannot merge
 	ready     chan struct{} // holds a token while msgs may be non-empty
+	window    atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
 }
 
 // queued is one message waiting, with what compaction needs to know.
@@ -42,6 +45,9 @@ type queued struct {
 	op  *remoteOp // a remote op (shared by every queue it is in): composed with the next if that follows it
 	run *opRun    // ops of this queue's own, to go out as one composed op
 	key string    // presence: its document and session; a later one with the same key replaces it
+	// linger is the coalescing window of the op's room (pacer.go): the
+	// outbox's writer gathers messages for this long once it is busy.
+	linger time.Duration
 }
 
 // opRun is a run of consecutive remote ops of a document in one queue. The
@@ -106,6 +112,9 @@ func newOutbox(limit int, compact bool) *outbox {
 
 // push queues a message, and reports false when the outbox is full.
 func (o *outbox) push(q queued) bool {
+	if q.linger > 0 && o.window.Load() != int64(q.linger) {
+		o.window.Store(int64(q.linger))
+	}
 	o.mu.Lock()
 	if o.compact && len(o.msgs) >= o.compactAt {
 		o.compactLocked()
@@ -247,6 +256,15 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 		}
 	}
 	return batch
+}
+
+// lingerFor is how long the writer gathers messages for a frame once it is
+// busy: the window of the room whose op came last, or def before any did.
+func (o *outbox) lingerFor(def time.Duration) time.Duration {
+	if w := o.window.Load(); w > 0 {
+		return time.Duration(w)
+	}
+	return def
 }
 
 // len is how many messages wait.

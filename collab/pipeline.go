@@ -216,9 +216,11 @@ func (r *room) committedBatch() error {
 }
 
 // remote is a committed op as the members who did not make it get it: one
-// value for all of them, which compaction may compose with the next.
+// value for all of them, which compaction may compose with the next, and
+// which carries the room's coalescing window.
 func (r *room) remote(rec store.OpRecord, msg []byte) queued {
-	return queued{msg: msg, op: &remoteOp{doc: r.id, from: rec.Version, to: rec.Version, op: rec.Op}}
+	return queued{msg: msg, op: &remoteOp{doc: r.id, from: rec.Version, to: rec.Version, op: rec.Op},
+		linger: r.pace.note(time.Now(), len(r.members), &r.hub.cfg)}
 }
 
 // commitFailed handles a commit that stored nothing. An op id that its

@@ -47,6 +47,7 @@ type room struct {
 	needContent bool
 
 	acked []subscriber // scratch for committedBatch: who got the ack of one op
+	pace  pacer        // the members' coalescing window, from the room's rate
 
 	members  map[subscriber]*member
 	pres     *presence // who is here and their selections

@@ -143,6 +143,10 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&e.PresenceEvery, "presence-every", e.PresenceEvery, "presence broadcasts are coalesced over this period")
 	fs.DurationVar(&e.WriteTimeout, "write-timeout", e.WriteTimeout, "a connection that takes longer than this to accept a frame is dropped")
 	fs.DurationVar(&e.Coalesce, "coalesce", e.Coalesce, "after a message, a socket's writer waits this long for more to send in the same frame (0: off)")
+	fs.DurationVar(&e.CoalesceMax, "coalesce-max", e.CoalesceMax,
+		"in a room over its frame budget, writers wait up to this long, so each socket gets fewer, fuller frames")
+	fs.IntVar(&e.RoomFrames, "room-frames-per-second", e.RoomFrames,
+		"frames per second a document's sockets may be written in all before their coalescing wait grows (up to --coalesce-max)")
 }
 
 // validate checks the settings together, after parsing.

@@ -70,25 +70,19 @@ func (c *Conn) lingerPeriod() time.Duration {
 
 // linger gathers more messages for up to the coalescing period: in a busy
 // room one frame then carries several, and a write syscall per message per
-// subscriber is what limits a big room. An ack ends the wait at once.
+// subscriber is what limits a big room. The writer sleeps through the
+// period, woken early only by an ack (never held back) or a full frame.
 func (c *Conn) linger(batch [][]byte) [][]byte {
-	timer := time.NewTimer(c.lingerPeriod())
-	defer timer.Stop()
-	for len(batch) < maxFrameMsgs {
+	if c.out.startLinger(len(batch)) {
+		timer := time.NewTimer(c.lingerPeriod())
 		select {
 		case <-c.out.ready:
-			n := len(batch)
-			batch = c.out.take(batch, maxFrameMsgs)
-			if hasAck(batch[n:]) {
-				return batch
-			}
 		case <-timer.C:
-			return c.out.take(batch, maxFrameMsgs)
 		case <-c.kicked:
-			return batch
 		}
+		timer.Stop()
 	}
-	return batch
+	return c.out.take(batch, maxFrameMsgs)
 }
 
 // flush writes everything still queued, for a clean close.

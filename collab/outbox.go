@@ -1,6 +1,7 @@
 package collab
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ type outbox struct {
 	plain     int           // messages queued that compaction cannot merge
 	ready     chan struct{} // holds a token while msgs may be non-empty
 	window    atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
+	lingering bool          // the writer is gathering a frame (startLinger): wake it only for an ack or a full frame
 }
 
 // queued is one message waiting, with what compaction needs to know.
@@ -140,8 +142,37 @@ func (o *outbox) push(q queued) bool {
 		o.plain++
 	}
 	o.msgs = append(o.msgs, q)
+	// A lingering writer is woken only for what ends its wait: an ack, or
+	// a frame's worth. Not for every message, which in a big room would
+	// be a wake-up per op per socket.
+	wake := !o.lingering || len(o.msgs) >= maxFrameMsgs || bytes.HasPrefix(q.msg, ackPrefix)
 	o.mu.Unlock()
-	o.signal()
+	if wake {
+		o.signal()
+	}
+	return true
+}
+
+// startLinger is called by a writer about to wait for more messages with
+// have already taken: it reports false, and the writer should not wait, if
+// what came meanwhile holds an ack or fills a frame. Until the next take,
+// pushes wake the writer only for those.
+func (o *outbox) startLinger(have int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	select {
+	case <-o.ready: // the token of what came meanwhile: judged here
+	default:
+	}
+	if have+len(o.msgs) >= maxFrameMsgs {
+		return false
+	}
+	for _, q := range o.msgs {
+		if bytes.HasPrefix(q.msg, ackPrefix) {
+			return false
+		}
+	}
+	o.lingering = true
 	return true
 }
 
@@ -212,6 +243,7 @@ func encodeRun(r *opRun) []byte {
 // take moves queued messages, oldest first, onto batch until it holds max.
 func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	o.mu.Lock()
+	o.lingering = false
 	n := min(len(o.msgs), max-len(batch))
 	runs := 0
 	for _, q := range o.msgs[:n] {

@@ -256,6 +256,18 @@ func TestSmoke(t *testing.T) {
 				t.Logf("%d docs × %d editors on %d nodes: %.0f acked ops/s, p99 ack %.2f ms, p99 remote %.2f ms",
 					c.docs, c.editors, res.Nodes, res.OpsPerSec, res.Ack.P99, res.Remote.P99)
 			}
+			// The comparison table, briefly: two columns (the same server),
+			// two scenarios, two runs each.
+			var table, progress strings.Builder
+			if code := run1(context.Background(), []string{"compare", "--server", "A=" + base, "--server", "B=" + base,
+				"--only", "typing,closed-4", "--skip", "B:typing", "--runs", "2", "--duration", "700ms", "--warmup", "200ms"}, &table, &progress); code != 0 {
+				t.Fatalf("compare: exit %d\n%s", code, progress.String())
+			}
+			lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+			if len(lines) != 4 || !strings.Contains(lines[2], "of 50 ops/s") || !strings.Contains(lines[2], "not run") ||
+				strings.Count(lines[3], "ops/s** (ack p99") != 2 || strings.Contains(table.String(), "converge") {
+				t.Fatalf("compare table:\n%s\nprogress:\n%s", table.String(), progress.String())
+			}
 		})
 	}
 }

@@ -62,6 +62,9 @@ func main() {
 }
 
 func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "compare" {
+		return runCompare(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
@@ -79,7 +82,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a server that is not on this machine's loopback")
 	fs.IntVar(&c.connectPar, "connect-parallel", 32, "sockets opened at once while connecting")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server, or the nodes of one cluster, and reports throughput,\nlatency and convergence.\n\n  tandem-bench --url http://127.0.0.1:8080 --docs 10 --editors 4\n  tandem-bench --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 --docs 10 --editors 6\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server, or the nodes of one cluster, and reports throughput,\nlatency and convergence.\n\n  tandem-bench --url http://127.0.0.1:8080 --docs 10 --editors 4\n  tandem-bench --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 --docs 10 --editors 6\n  tandem-bench compare --server 'Tandem=http://127.0.0.1:8080' --server 'ShareDB=ws://127.0.0.1:8090'   (the README's table)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -633,6 +633,12 @@ func (r *room) release() {
 		r.up.close()
 		r.up = nil
 	}
+	if r.lease != nil && r.draining {
+		// Shutting down: the hub releases every lease of this node in one
+		// statement once the rooms have drained (Hub.Close), rather than a
+		// thousand rooms each asking the pool at once.
+		r.lease = nil
+	}
 	if r.lease != nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hub.ctx), time.Second)
 		defer cancel()

@@ -85,6 +85,12 @@ func (r *room) sequence(q submitReq, again *pendingOp) error {
 		return nil
 	}
 	p := &pendingOp{rec: rec, q: q, received: q.received}
+	if rec.Version%store.DefaultSnapshotEvery == 0 {
+		// The store snapshots here: it gets the text rather than
+		// reading the history back for it.
+		text := r.seq.text // the string, not the field, which moves on
+		p.after = &text
+	}
 	p.first[0] = q.from
 	p.authors = p.first[:]
 	if again != nil {
@@ -167,7 +173,7 @@ func (r *room) startCommit() {
 	r.pending = append([]*pendingOp(nil), r.pending[n:]...)
 	batch := make([]store.NewOp, n)
 	for i, p := range r.inflight {
-		batch[i] = store.NewOp{ID: p.rec.ID, UserID: p.rec.UserID, Op: p.rec.Op}
+		batch[i] = store.NewOp{ID: p.rec.ID, UserID: p.rec.UserID, Op: p.rec.Op, After: p.after}
 	}
 	head := r.seq.committed
 	r.hub.metrics.batch.Observe(float64(n))

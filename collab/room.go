@@ -87,6 +87,7 @@ type pendingOp struct {
 	authors  []author  // who sent it: its author, and re-sends meanwhile
 	first    [1]author // authors' first backing: no allocation for the usual one
 	received time.Time
+	after    *string // the text at rec.Version, kept where the store snapshots (store.NewOp.After)
 }
 
 func newRoom(h *Hub, id string) *room {

@@ -341,6 +341,11 @@ type NewOp struct {
 	ID     string // made by the client; unique per document and author
 	UserID string // the author
 	Op     ot.Op
+	// After is, optionally, the document's text after this op, from a
+	// writer that has it at hand (a room's sequencer). A store due to
+	// snapshot this version may write it rather than read the history
+	// back. It must be exact; nil when unknown.
+	After *string
 }
 
 // OpRecord is a stored operation: the op that turned version-1 into version.

@@ -48,7 +48,8 @@ type appendReq struct {
 	lease             *store.Lease // made under it; nil: none
 	head              int64
 	ids, users, wires []string
-	done              chan error // buffered: the committer never waits on it
+	snaps             []givenSnapshot // written in the same batch, after the ops
+	done              chan error      // buffered: the committer never waits on it
 }
 
 // args are appendSQL's parameters for r, stored at now.
@@ -117,8 +118,13 @@ func (r appendReq) wrap(err error) error {
 // version is taken); otherwise -1.
 func (db *DB) sendGroup(group []appendReq, live []int, errs []error) (int, error) {
 	batch := &pgx.Batch{}
+	now := db.now()
 	for _, i := range live {
-		batch.Queue(appendSQL, group[i].args(db.now())...)
+		r := group[i]
+		batch.Queue(appendSQL, r.args(now)...)
+		for _, sn := range r.snaps {
+			batch.Queue(givenSnapshotSQL, r.docID, sn.version, sn.text, now, sn.user, sn.authID)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
@@ -126,6 +132,12 @@ func (db *DB) sendGroup(group []appendReq, live []int, errs []error) (int, error
 	failed, failure := -1, error(nil)
 	for k, i := range live {
 		tag, err := results.Exec()
+		for range group[i].snaps {
+			// The append's snapshots: their failure is the append's.
+			if _, serr := results.Exec(); err == nil && serr != nil {
+				err = serr
+			}
+		}
 		var pgErr *pgconn.PgError
 		switch {
 		case failed >= 0:

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -61,5 +62,65 @@ func TestGroupCommitBlamesOneAppend(t *testing.T) {
 		if err := s.AppendOps(ctx, ids[bad], int64(round), []store.NewOp{{ID: fmt.Sprintf("r%d", round), UserID: ann.ID, Op: ot.Insertion(round, round, "x")}}); err != nil {
 			t.Fatalf("round %d: retry: %v", round, err)
 		}
+	}
+}
+
+// TestGivenSnapshot: a snapshot whose text the writer gives (NewOp.After) is
+// written in the append's own group commit, and only if the append stored
+// its op. (The given text differs from the history's on purpose here, to
+// see which one the snapshot holds; a real writer gives the exact text.)
+func TestGivenSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, store.DefaultSnapshotEvery)
+	ann, err := s.CreateUser(ctx, store.NewUser{Email: "ann@example.com", Name: "Ann", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.CreateDocument(ctx, store.NewDocument{OwnerID: ann.ID, Title: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := func(head, n int, after map[int]string) []store.NewOp {
+		batch := make([]store.NewOp, n)
+		for i := range batch {
+			v := head + i + 1
+			batch[i] = store.NewOp{ID: fmt.Sprint("k", v), UserID: ann.ID, Op: ot.Insertion(v-1, v-1, "x")}
+			if text, ok := after[v]; ok {
+				batch[i].After = &text
+			}
+		}
+		return batch
+	}
+	const every = store.DefaultSnapshotEvery
+	// Versions 1..every-10, then a batch across the snapshot version.
+	if err := s.AppendOps(ctx, d.ID, 0, ops(0, every-10, nil)); err != nil {
+		t.Fatal(err)
+	}
+	// A stale append (its head has moved on) with a given snapshot: refused,
+	// and the snapshot is not written.
+	stale := ops(every-20, 30, map[int]string{every: strings.Repeat("z", every)})
+	for i := range stale {
+		stale[i].ID += "-stale"
+	}
+	if err := s.AppendOps(ctx, d.ID, every-20, stale); err == nil {
+		t.Fatal("an append at a stale head was stored")
+	}
+	given := strings.Repeat("y", every) // as long as the real text, so that later ops apply to it
+	if err := s.AppendOps(ctx, d.ID, every-10, ops(every-10, 20, map[int]string{every: given})); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ContentAt(ctx, d.ID, every)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Text != given {
+		t.Fatalf("content at the snapshot version: %q, want the given text", c.Text)
+	}
+	// Without a given text, the store builds the snapshot from the history.
+	if err := s.AppendOps(ctx, d.ID, every+10, ops(every+10, every, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.ContentAt(ctx, d.ID, 2*every); err != nil || c.Text != given+strings.Repeat("x", every) {
+		t.Fatalf("content at %d: %q %v", 2*every, c.Text, err)
 	}
 }

@@ -53,9 +53,10 @@ func (db *DB) appendOps(ctx context.Context, docID string, lease *store.Lease, h
 		ids[i], users[i], wires[i] = op.ID, op.UserID, op.Op.String()
 	}
 	due := store.SnapshotsDue(head, len(ops), db.snapshotEvery)
-	if len(due) == 0 {
-		// The common case: group-committed with other documents' appends.
-		return db.commit(appendReq{ctx: ctx, docID: docID, lease: lease, head: head, ids: ids, users: users, wires: wires})
+	if snaps, ok := givenSnapshots(head, ops, due); ok {
+		// The common case: group-committed with other documents' appends,
+		// with the snapshots due if the writer gave their text.
+		return db.commit(appendReq{ctx: ctx, docID: docID, lease: lease, head: head, ids: ids, users: users, wires: wires, snaps: snaps})
 	}
 	// A snapshot is due: its own transaction, as it reads what it appends.
 	now := db.now()
@@ -129,6 +130,35 @@ func (db *DB) whyNotStored(ctx context.Context, docID string, lease *store.Lease
 	}
 	return fmt.Errorf("%w: document is at version %d", store.ErrConflict, version)
 }
+
+// givenSnapshot is a snapshot whose text the writer gave (store.NewOp.After).
+type givenSnapshot struct {
+	version      int64
+	text         string
+	user, authID string // the op that made the version: the snapshot is written only if it was stored
+}
+
+// givenSnapshots returns the snapshots due in an append of ops at head, if
+// the writer gave the text of every one (none due is a yes too).
+func givenSnapshots(head int64, ops []store.NewOp, due []int64) ([]givenSnapshot, bool) {
+	var snaps []givenSnapshot
+	for _, v := range due {
+		op := ops[v-head-1]
+		if op.After == nil {
+			return nil, false
+		}
+		snaps = append(snaps, givenSnapshot{version: v, text: *op.After, user: op.UserID, authID: op.ID})
+	}
+	return snaps, true
+}
+
+// givenSnapshotSQL writes a given snapshot in the append's own batch: only
+// if the op it follows is stored at its version (an append that stored
+// nothing, the version having moved on, writes no snapshot either).
+const givenSnapshotSQL = `INSERT INTO snapshots (doc_id, version, content, created_at)
+SELECT $1, $2, $3, $4 WHERE EXISTS (
+	SELECT 1 FROM operations WHERE doc_id = $1 AND version = $2 AND user_id = $5 AND op_id = $6)
+ON CONFLICT DO NOTHING`
 
 // snapshot saves the content at version, built from the snapshot before it.
 func (db *DB) snapshot(ctx context.Context, tx pgx.Tx, docID string, version int64) error {

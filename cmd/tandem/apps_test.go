@@ -93,7 +93,7 @@ func (e *appEnv) claims() jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{"iss": e.appID, "sub": "u1", "name": "Ulla", "color": "#aa3300",
 		"docs": map[string]string{"a": "editor", "team-*": "viewer"},
-		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
+		"iat":  now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
 }
 
 func (e *appEnv) sign(c jwt.MapClaims) string {

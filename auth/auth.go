@@ -42,6 +42,10 @@ type Service struct {
 	uses *tokenUses // last use of API tokens, written in batches
 
 	onRevoke []func(credential string)
+
+	now     func() time.Time // the clock app tokens and tickets are checked on
+	tickets *tickets         // socket tickets (tickets.go)
+	admins  map[string]bool  // user ids of the server's admins (SetAdmins)
 }
 
 // OnRevoke registers fn to be called with a Caller.Credential when it stops
@@ -70,11 +74,17 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// TokenUseFlush is how often the last use of API tokens is written.
 	TokenUseFlush time.Duration
+	// MaxAppTokenLifetime is the longest an app's JWT may live: exp at most
+	// this far from now (and from iat, if given).
+	MaxAppTokenLifetime time.Duration
+	// TicketTTL is how long a socket ticket may wait to be used.
+	TicketTTL time.Duration
 }
 
 // DefaultConfig returns the defaults: what serve's flags start from.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10, TokenUseFlush: 5 * time.Second}
+	return Config{MaxBodyBytes: 16 << 10, LoginPerIP: 20, LoginPerAccount: 10, TokenUseFlush: 5 * time.Second,
+		MaxAppTokenLifetime: time.Hour, TicketTTL: 10 * time.Second}
 }
 
 // Validate checks that every limit is positive. Its errors name each
@@ -89,6 +99,10 @@ func (c Config) Validate() error {
 		return errors.New("--login-rate-account must be positive")
 	case c.TokenUseFlush <= 0:
 		return errors.New("the token use flush period must be positive")
+	case c.MaxAppTokenLifetime <= 0:
+		return errors.New("--max-app-token-lifetime must be positive")
+	case c.TicketTTL <= 0 || c.TicketTTL > time.Minute:
+		return errors.New("--socket-ticket-ttl must be positive and at most a minute")
 	}
 	return nil
 }
@@ -129,6 +143,8 @@ func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Confi
 		log:      log,
 		cfg:      cfg,
 		uses:     newTokenUses(st, log, cfg.TokenUseFlush),
+		now:      time.Now,
+		tickets:  newTickets(cfg.TicketTTL),
 	}, nil
 }
 
@@ -150,6 +166,13 @@ type Caller struct {
 	User store.User
 	// Token is the API token used, or nil for a browser session.
 	Token *store.Token
+	// Grants, for the user of a host app who sent the app's JWT (or its
+	// socket ticket), are what the token allows; nil otherwise. Such a
+	// caller is authorized by them alone (AuthorizeCaller).
+	Grants *Grants
+	// App is the host app that sent its own credentials, "<id>:<secret>";
+	// User is then the app's account. Nil otherwise.
+	App *store.App
 	// Credential names the session or API token that authenticated the
 	// caller (never its secret), so that what it opened, such as sockets,
 	// can be closed when it is revoked (see Service.OnRevoke).
@@ -176,8 +199,8 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
-// Authenticate finds the caller, from an "Authorization: Bearer" token or
-// the session cookie, and puts them in the request context. It does not
+// Authenticate finds the caller, from an "Authorization: Bearer" API
+// token, host app token or app credentials (apps.go), or the session cookie, and puts them in the request context. It does not
 // refuse anonymous requests (RequireUser does), but it does refuse a bearer
 // token that is malformed, unknown or revoked (401). A store that fails
 // while looking the caller up is not a verdict on the credential: that is
@@ -192,7 +215,7 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 				httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
 				return
 			}
-			c, err := s.tokenCaller(ctx, strings.TrimSpace(secret))
+			c, err := s.bearerCaller(ctx, strings.TrimSpace(secret))
 			if err != nil {
 				httpapi.WriteError(w, r, s.log, err)
 				return

@@ -319,7 +319,7 @@ type tokenCreated struct {
 
 func (s *Service) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	c, _ := CallerFrom(r.Context())
-	if c.Token != nil {
+	if c.Token != nil || c.Grants != nil || c.App != nil {
 		// A leaked token must not be able to outlive its revocation by
 		// minting others: tokens are made by a person, signed in.
 		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "API tokens cannot create API tokens; sign in to create one"))

@@ -138,3 +138,10 @@ func normalOrigin(s string) (string, error) {
 	}
 	return scheme + "://" + host, nil
 }
+
+// Allowed reports whether origin is one of --allowed-origins (not the
+// server's own: a page there needs no CORS).
+func (p *OriginPolicy) Allowed(origin string) bool {
+	o, err := normalOrigin(origin)
+	return err == nil && p.trusted[o]
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"tandem/auth"
 	"tandem/store"
 )
 
@@ -22,6 +23,9 @@ type subscriber interface {
 	remember(r *room) bool // the room admits it (false: it holds too many)
 	forget(doc string)     // the room let it go
 	kick(code websocket.StatusCode, reason string)
+	// grants are a host app's token's (nil for others): they, not
+	// memberships, decide its roles.
+	grants() *auth.Grants
 }
 
 // author is who sent an op and waits for its outcome: a connection's

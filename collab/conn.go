@@ -42,6 +42,9 @@ type Conn struct {
 	info    UserInfo
 	out     *outbox
 
+	// tokenGrants are a host app's token's: its roles and expiry (apps.go).
+	tokenGrants *auth.Grants
+
 	ctx      context.Context // ends when the connection is finished
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when the handler has returned
@@ -84,7 +87,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		session:  newSessionID(),
 		user:     caller.User,
 		cred:     caller.Credential,
-		info:     UserInfo{ID: caller.User.ID, Name: caller.User.Name, Color: colorOf(caller.User.ID)},
+		info:     callerInfo(caller),
 		out:      newOutbox(h.cfg.OutQueue, true),
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
@@ -93,6 +96,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		presence: rate.NewLimiter(rate.Limit(h.cfg.PresencePerSecond), h.cfg.PresenceBurst),
 		control:  rate.NewLimiter(rate.Limit(h.cfg.JoinsPerSecond), 2*int(max(1, h.cfg.JoinsPerSecond))),
 	}
+	c.tokenGrants = caller.Grants
 	if err := h.addConn(c); err != nil {
 		code, _ := store.ErrorCode(err)
 		switch {
@@ -124,6 +128,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 
 	var wg sync.WaitGroup
 	wg.Go(c.writeLoop)
+	defer c.closeAtExpiry()()
 	c.send(encode(helloMsg{Type: "hello", Session: c.session, User: c.info}))
 	c.readLoop()
 	c.leaveAll()

@@ -58,7 +58,6 @@ func (api *DocsAPI) Register(mux *http.ServeMux) {
 		{"GET /api/docs/{id}/content", api.handleContent},
 		{"GET /api/docs/{id}/ops", api.handleOps},
 		{"POST /api/docs/{id}/ops", api.submits.Limit(api.handleSubmit)},
-		{"GET /api/socket", api.hub.ServeSocket},
 		{"GET /api/docs/{id}/members", api.handleMembers},
 		{"PUT /api/docs/{id}/members", api.memberChanges.Limit(api.handleSetMember)},
 		{"DELETE /api/docs/{id}/members/{user}", api.memberChanges.Limit(api.handleRemoveMember)},
@@ -69,6 +68,10 @@ func (api *DocsAPI) Register(mux *http.ServeMux) {
 	} {
 		mux.HandleFunc(r.pattern, api.auth.RequireUser(r.handler))
 	}
+	// A socket ticket (?ticket=) stands for the caller: browsers of host
+	// apps cannot send Authorization on a WebSocket.
+	mux.HandleFunc("GET /api/socket", api.auth.SocketTicket(api.auth.RequireUser(api.hub.ServeSocket)))
+	mux.HandleFunc("PUT /api/apps/docs/{id}", api.auth.RequireUser(api.handlePutAppDoc))
 }
 
 // DocView is a document as the API shows it to one caller.
@@ -99,7 +102,8 @@ func caller(r *http.Request) store.User {
 
 // authorize checks the caller's role on the document in the path.
 func (api *DocsAPI) authorize(r *http.Request, need auth.Need) (store.Role, error) {
-	return auth.Authorize(r.Context(), api.store, r.PathValue("id"), caller(r).ID, need)
+	c, _ := auth.CallerFrom(r.Context())
+	return auth.AuthorizeCaller(r.Context(), api.store, r.PathValue("id"), c, need)
 }
 
 // authorizeBody checks the caller's role on the document in the path, then

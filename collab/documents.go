@@ -52,6 +52,9 @@ func NormalizeContent(content string, maxBytes int) (string, error) {
 }
 
 func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if api.refuseGranted(w, r) {
+		return
+	}
 	var req CreateRequest
 	// The body holds the content: allow for JSON escaping on top of it.
 	if err := httpapi.DecodeJSON(w, r, api.maxTextBody(), &req); err != nil {

@@ -189,13 +189,19 @@ var errWritingTooFast = store.Errorf(store.CodeRateLimited, "%s; slow down", wri
 // through the same room as the sockets, and returns its version once it is
 // stored. The caller has checked the user may edit.
 func (h *Hub) Submit(ctx context.Context, docID, userID string, base int64, id string, op ot.Op) (int64, error) {
+	return h.SubmitGranted(ctx, docID, userID, nil, base, id, op)
+}
+
+// SubmitGranted is Submit for a host app's user, whose role the room reads
+// from grants (nil: from memberships).
+func (h *Hub) SubmitGranted(ctx context.Context, docID, userID string, grants *auth.Grants, base int64, id string, op ot.Op) (int64, error) {
 	for range 3 {
 		r, err := h.room(docID)
 		if err != nil {
 			return 0, err
 		}
 		reply := make(chan submitResult, 1)
-		if err := r.send(ctx, submitReq{from: programAuthor(reply), user: userID, base: base, id: id, op: op, received: time.Now()}); errors.Is(err, errRoomClosed) {
+		if err := r.send(ctx, submitReq{from: programAuthor(reply), user: userID, base: base, id: id, op: op, received: time.Now(), grants: grants}); errors.Is(err, errRoomClosed) {
 			continue
 		} else if err != nil {
 			return 0, err

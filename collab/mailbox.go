@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"tandem/auth"
 	"tandem/ot"
 	"tandem/store"
 )
@@ -46,6 +47,8 @@ type (
 		op       ot.Op
 		received time.Time
 		vouched  bool // forwarded by a relay node, which checked the role
+		// grants: a program that is a host app's user (nil: memberships).
+		grants *auth.Grants
 	}
 	// rolesReq brings every member's role, read by refresh number n;
 	// applied is closed once the room has applied them (or passed them

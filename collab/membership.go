@@ -29,11 +29,11 @@ func (r *room) join(q joinReq) error {
 	} else {
 		// The role is read here, in the room, so that no membership
 		// change can fall between the check and the join.
-		role, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, user.ID, auth.NeedRead)
+		role, err := auth.AuthorizeGranted(r.hub.ctx, r.hub.store, r.id, user.ID, c.grants(), auth.NeedRead)
 		if err != nil {
 			return err
 		}
-		m.role = role
+		m.role, m.grants = role, c.grants()
 	}
 	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: m.role, Presence: r.pres.list(c.sessionID())}
 	ops, ok := r.catchUp(q.version)
@@ -236,6 +236,11 @@ func (r *room) applyRoles(q rolesReq) {
 			continue // a link's editors are judged on their own node
 		}
 		role, ok := roles[c.userInfo().ID]
+		if m.grants != nil {
+			// A host app's user: the token's grant, capped by the app's
+			// account's role, which is what changed, if anything.
+			role, ok = m.grants.Effective(r.id, roles[m.grants.AppUserID])
+		}
 		if !ok || !role.Valid() {
 			c.sendDocError(r.id, "", store.Errorf(store.CodeNotFound, "no document %s", r.id))
 			r.leave(c)

@@ -40,7 +40,8 @@ func (api *DocsAPI) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteRateLimited(w, r, api.log, retry, writingTooFast)
 		return
 	}
-	v, err := api.hub.Submit(r.Context(), r.PathValue("id"), caller(r).ID, *req.Version, req.ID, *req.Op)
+	c, _ := auth.CallerFrom(r.Context())
+	v, err := api.hub.SubmitGranted(r.Context(), r.PathValue("id"), c.User.ID, c.Grants, *req.Version, req.ID, *req.Op)
 	if err != nil {
 		api.fail(w, r, err)
 		return

@@ -31,7 +31,7 @@ func (r *room) submit(q submitReq) {
 			return
 		}
 		q.from = m // this membership is the author
-	} else if _, err := auth.Authorize(r.hub.ctx, r.hub.store, r.id, q.user, auth.NeedEdit); err != nil {
+	} else if _, err := auth.AuthorizeGranted(r.hub.ctx, r.hub.store, r.id, q.user, q.grants, auth.NeedEdit); err != nil {
 		// A program's role is read here, in the room, like a join's.
 		reject(err)
 		return

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tandem/auth"
 	"tandem/store"
 )
 
@@ -67,6 +68,8 @@ type member struct {
 	role     store.Role
 	user     UserInfo
 	joinedAt int64 // room.refreshes when it joined: refreshes asked before do not judge it
+	// grants: a host app's user, whose role comes from these.
+	grants *auth.Grants
 
 	// link: a relay node's link, speaking for the editors there; remote
 	// are the sessions of theirs it has put in presence.

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -144,4 +145,25 @@ func ReplayTo(snapshot Content, ops []OpRecord, version int64) (Content, error) 
 		return Content{}, fmt.Errorf("%w: history ends at %d, before version %d", ErrNotFound, c.Version, version)
 	}
 	return c, nil
+}
+
+// MaxSubjectLen bounds an app user's subject (a JWT's sub).
+const MaxSubjectLen = 255
+
+// CheckNewApp returns an error wrapping ErrInvalid unless the app has a
+// name and a secret, all storable.
+func CheckNewApp(a NewApp) error {
+	if a.Name == "" || a.Secret == "" {
+		return fmt.Errorf("%w: an app needs a name and a secret", ErrInvalid)
+	}
+	return errors.Join(CheckText("app name", a.Name), CheckText("app secret", a.Secret), CheckText("public key", a.PublicKey))
+}
+
+// CheckAppUser returns an error wrapping ErrInvalid unless subject (1 to
+// MaxSubjectLen bytes) and name are set and storable.
+func CheckAppUser(subject, name string) error {
+	if subject == "" || len(subject) > MaxSubjectLen || name == "" {
+		return fmt.Errorf("%w: an app user needs a subject of 1 to %d bytes and a name", ErrInvalid, MaxSubjectLen)
+	}
+	return errors.Join(CheckText("subject", subject), CheckText("name", name))
 }

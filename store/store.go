@@ -64,6 +64,7 @@ type Store interface {
 	Members
 	Invitations
 	History
+	Apps
 
 	// Ping checks that the storage is reachable.
 	Ping(ctx context.Context) error
@@ -282,6 +283,8 @@ type Document struct {
 
 // NewDocument is what CreateDocument needs.
 type NewDocument struct {
+	// ID is the document's id; empty: a fresh one. ErrConflict if taken.
+	ID      string
 	OwnerID string
 	Title   string
 	Content string

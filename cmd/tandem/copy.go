@@ -61,6 +61,7 @@ const (
 	bytesColumn                      // BLOB → BYTEA
 	timeColumn                       // INTEGER Unix milliseconds → TIMESTAMPTZ
 	nullTimeColumn                   // the same, or NULL
+	nullTextColumn                   // TEXT or NULL
 )
 
 type copyColumn struct {
@@ -69,7 +70,7 @@ type copyColumn struct {
 }
 
 // copyTable is one table that is copied, with the columns both dialects
-// give it (migrations/*/00001_init.sql and 00002_invitations.sql).
+// give it (migrations/*/00001_init.sql, 00002_invitations.sql and 00004_apps.sql).
 type copyTable struct {
 	name string
 	cols []copyColumn
@@ -82,6 +83,9 @@ var copyTables = []copyTable{
 		{"name", textColumn}, {"password_hash", textColumn}, {"created_at", timeColumn}}},
 	{"api_tokens", []copyColumn{{"id", textColumn}, {"user_id", textColumn}, {"name", textColumn},
 		{"hash", bytesColumn}, {"created_at", timeColumn}, {"last_used_at", nullTimeColumn}}},
+	{"apps", []copyColumn{{"id", textColumn}, {"name", textColumn}, {"secret", textColumn},
+		{"public_key", nullTextColumn}, {"user_id", textColumn}, {"created_at", timeColumn}, {"revoked_at", nullTimeColumn}}},
+	{"app_users", []copyColumn{{"app_id", textColumn}, {"subject", textColumn}, {"user_id", textColumn}}},
 	{"documents", []copyColumn{{"id", textColumn}, {"title", textColumn}, {"version", intColumn},
 		{"created_by", textColumn}, {"created_at", timeColumn}, {"updated_at", timeColumn}}},
 	{"members", []copyColumn{{"doc_id", textColumn}, {"user_id", textColumn}, {"role", textColumn}}},
@@ -322,6 +326,8 @@ func scanRow(rows *sql.Rows, t copyTable, scan []any) ([]any, int, error) {
 			scan[i] = new(int64)
 		case nullTimeColumn:
 			scan[i] = new(sql.NullInt64)
+		case nullTextColumn:
+			scan[i] = new(sql.NullString)
 		case bytesColumn:
 			scan[i] = new([]byte)
 		}
@@ -349,6 +355,10 @@ func scanRow(rows *sql.Rows, t copyTable, scan []any) ([]any, int, error) {
 		case nullTimeColumn:
 			if v := *scan[i].(*sql.NullInt64); v.Valid {
 				out[i] = time.UnixMilli(v.Int64).UTC()
+			}
+		case nullTextColumn:
+			if v := *scan[i].(*sql.NullString); v.Valid {
+				out[i], size = v.String, size+len(v.String)
 			}
 		case bytesColumn:
 			b := *scan[i].(*[]byte)

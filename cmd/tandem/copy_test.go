@@ -55,6 +55,13 @@ func TestMigrateCopy(t *testing.T) {
 	ann.want(ann.do("PUT", "/api/docs/"+emoji.ID+"/members", map[string]string{"email": "bob@example.com", "role": "editor"}), 202, "", "share with bob")
 	bob.want(bob.do("POST", "/api/invitations/"+emoji.ID+"/accept", nil), 200, "", "bob accepts")
 	ann.want(ann.do("PUT", "/api/docs/"+emoji.ID+"/members", map[string]string{"email": "Zed@Example.com", "role": "viewer"}), 202, "", "invite zed")
+	app, err := src.CreateApp(ctx, store.NewApp{Name: "Wiki", Secret: "app-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.AppUser(ctx, app.ID, "user-1", "Ulla"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Hundreds of real ops through the store, by two authors, in batches as
 	// the sequencer writes them: inserts of multi-byte text and deletions.
@@ -190,6 +197,8 @@ func TestMigrateCopy(t *testing.T) {
 		`SELECT id || ' ' || email || ' ' || email_key || ' ' || name || ' ' || password_hash FROM users ORDER BY id`,
 		`SELECT id || ' ' || user_id || ' ' || name || ' ' || hex(hash) FROM api_tokens ORDER BY id`,
 		`SELECT doc_id || ' ' || email || ' ' || role || ' ' || invited_by FROM invitations ORDER BY doc_id, email`,
+		`SELECT id || ' ' || name || ' ' || secret || ' ' || user_id FROM apps ORDER BY id`,
+		`SELECT app_id || ' ' || subject || ' ' || user_id FROM app_users ORDER BY app_id, subject`,
 	} {
 		want := sqliteStrings(t, srv.backend.sqlDB, q)
 		got := pgStrings(t, dst, strings.Replace(q, "hex(hash)", "upper(encode(hash, 'hex'))", 1))

@@ -1,5 +1,5 @@
 // Command tandem is Tandem's one binary: it serves (tandem serve), migrates
-// the database (tandem migrate) and administers accounts (tandem user). Every
+// the database (tandem migrate) and administers accounts (tandem user) and host apps (tandem app). Every
 // flag can also be set with an environment variable, named in --help.
 package main
 
@@ -32,6 +32,7 @@ Commands:
   migrate    apply, roll back, inspect or create database migrations; copy
              the embedded store into Postgres
   user       create and list accounts, set passwords (for operators)
+  app        register, list and revoke host apps (for operators)
 
 Run "tandem <command> --help" for a command's flags.
 `
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = migrateCommand(ctx, args[1:], stdout, stderr)
 	case "user":
 		err = userCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "app":
+		err = appCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -49,6 +49,7 @@ type serveConfig struct {
 	advertiseURL    string
 	clusterSecret   string
 	leaseTTL        time.Duration
+	admins          string
 
 	argon2       auth.Argon2Params
 	hashParallel int
@@ -95,6 +96,11 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.Int64Var(&a.MaxBodyBytes, "max-body-bytes", a.MaxBodyBytes, "largest request body, except document content")
 	fs.IntVar(&a.LoginPerIP, "login-rate-ip", a.LoginPerIP, "sign-in and sign-up attempts per minute per client IP")
 	fs.IntVar(&a.LoginPerAccount, "login-rate-account", a.LoginPerAccount, "sign-in attempts per minute per account")
+	fs.StringVar(&c.admins, "admins", "",
+		"comma-separated emails of existing accounts that manage host apps over REST (/api/apps)")
+	fs.DurationVar(&a.MaxAppTokenLifetime, "max-app-token-lifetime", a.MaxAppTokenLifetime,
+		"the longest a host app's JWT may live (exp at most this far ahead); its sockets close at exp")
+	fs.DurationVar(&a.TicketTTL, "socket-ticket-ttl", a.TicketTTL, "how long a socket ticket stays usable (at most 1m)")
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for per-IP limits)", func(v string) error {
 		p, err := auth.ParseProxies(v)
 		a.TrustedProxies = p

@@ -96,6 +96,9 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.auth.SetAdmins(ctx, auth.ParseAdmins(s.cfg.admins)); err != nil {
+		return err
+	}
 	s.http = &http.Server{
 		Handler: handler,
 		// A client that trickles its headers or body holds a connection and
@@ -173,6 +176,7 @@ func (s *server) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	web.Register(mux)
 	authSvc.Register(mux)
+	authSvc.RegisterApps(mux, origins)
 	docsAPI.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

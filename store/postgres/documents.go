@@ -27,8 +27,13 @@ func (db *DB) CreateDocument(ctx context.Context, nd store.NewDocument) (store.D
 	if err := ot.CheckText(nd.Content); err != nil {
 		return store.Document{}, fmt.Errorf("create document: %w: %w", store.ErrInvalid, err)
 	}
+	if nd.ID == "" {
+		nd.ID = store.NewID()
+	} else if err := store.CheckText("document id", nd.ID); err != nil {
+		return store.Document{}, fmt.Errorf("create document: %w", err)
+	}
 	now := db.now()
-	d := store.Document{ID: store.NewID(), Title: nd.Title, CreatedBy: nd.OwnerID, CreatedAt: now, UpdatedAt: now}
+	d := store.Document{ID: nd.ID, Title: nd.Title, CreatedBy: nd.OwnerID, CreatedAt: now, UpdatedAt: now}
 	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO documents (id, title, version, created_by, created_at, updated_at) VALUES ($1, $2, 0, $3, $4, $4)`,

@@ -33,8 +33,13 @@ func (db *DB) CreateDocument(ctx context.Context, nd store.NewDocument) (store.D
 	if err := ot.CheckText(nd.Content); err != nil {
 		return store.Document{}, fmt.Errorf("create document: %w: %w", store.ErrInvalid, err)
 	}
+	if nd.ID == "" {
+		nd.ID = store.NewID()
+	} else if err := store.CheckText("document id", nd.ID); err != nil {
+		return store.Document{}, fmt.Errorf("create document: %w", err)
+	}
 	now := db.now()
-	d := store.Document{ID: store.NewID(), Title: nd.Title, CreatedBy: nd.OwnerID, CreatedAt: now, UpdatedAt: now}
+	d := store.Document{ID: nd.ID, Title: nd.Title, CreatedBy: nd.OwnerID, CreatedAt: now, UpdatedAt: now}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO documents (id, title, version, created_by, created_at, updated_at)
 			VALUES (?, ?, 0, ?, ?, ?)`, d.ID, d.Title, d.CreatedBy, millis(now), millis(now)); err != nil {

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		{"Documents", testDocuments},
 		{"Members", testMembers},
 		{"Invitations", testInvitations},
+		{"Apps", testApps},
 		{"AppendAndRead", testAppendAndRead},
 		{"AppendErrors", testAppendErrors},
 		{"Duplicate", testDuplicate},

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"tandem/auth"
+)
+
+const appUsage = `Usage:
+  tandem app create --name NAME [--public-key BASE64]   register a host app; prints its id and secret
+  tandem app list                                       list apps
+  tandem app revoke ID                                  revoke an app: its tokens stop working
+
+An app's server signs JWTs for its users with the secret (HS256), or with
+the Ed25519 key whose public half is --public-key (EdDSA): see
+docs/security.md. The secret is shown once. A revocation here takes effect
+at the next request; sockets already open on a running server stay open
+until their token expires (revoke over REST, DELETE /api/apps/{id}, to
+close them at once).
+
+Flags:
+`
+
+func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tandem app", appUsage, stderr)
+	var db dbFlags
+	db.register(fs)
+	name := fs.String("name", "", "for create: the app's name")
+	publicKey := fs.String("public-key", "", "for create: an Ed25519 public key, base64 of 32 bytes, for EdDSA tokens")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && pos[0] == "create":
+		if *name == "" {
+			return usageError(fs, "tandem app create: --name is required")
+		}
+	case len(pos) == 1 && pos[0] == "list":
+	case len(pos) == 2 && pos[0] == "revoke":
+	default:
+		return usageError(fs, "tandem app: want create, list or revoke ID")
+	}
+	b, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	m, err := b.migrator()
+	if err != nil {
+		return err
+	}
+	if err := m.CheckCurrent(ctx); err != nil {
+		return err
+	}
+	switch pos[0] {
+	case "create":
+		created, err := auth.CreateApp(ctx, b.store, auth.AppRequest{Name: *name, PublicKey: *publicKey})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created app %s (%s)\nid:     %s\nsecret: %s\n", created.App.Name, created.App.ID, created.App.ID, created.Secret)
+		return nil
+	case "list":
+		apps, err := b.store.ListApps(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tEDDSA\tCREATED\tREVOKED")
+		for _, a := range apps {
+			revoked := "-"
+			if a.RevokedAt != nil {
+				revoked = a.RevokedAt.UTC().Format("2006-01-02 15:04:05Z")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", a.ID, a.Name, a.PublicKey != "", a.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), revoked)
+		}
+		return tw.Flush()
+	default:
+		if err := b.store.RevokeApp(ctx, pos[1]); err != nil {
+			return fmt.Errorf("no app %s to revoke (or revoked already): %w", pos[1], err)
+		}
+		fmt.Fprintf(stdout, "revoked app %s\n", pos[1])
+		return nil
+	}
+}

@@ -3,7 +3,7 @@
 // comes from the REST API and the socket.
 
 import { api, ApiError } from './api.js';
-import { Connection, socketURL } from './connection.js';
+import { Connection, socketURL } from '../client/connection.js';
 import { h, replace } from './dom.js';
 import { authView } from './views/auth.js';
 import { docsView } from './views/docs.js';

@@ -8,8 +8,8 @@ import { Compartment, EditorState, StateEffect, StateField, Transaction } from '
 import {
   Decoration, EditorView, WidgetType, keymap, placeholder,
 } from '@codemirror/view';
-import { remote, wholeCodePoints } from './filter.js';
-import { changesToOp, opToChanges, toCodePoints, toUTF16 } from './text.js';
+import { remote, wholeCodePoints } from '../client/filter.js';
+import { changesToOp, opToChanges, toCodePoints, toUTF16 } from '../client/text.js';
 
 
 /** Replaces the remote cursors and selections drawn. */

@@ -2,7 +2,7 @@
 // sharing.
 
 import { api } from '../api.js';
-import { DocClient } from '../client.js';
+import { DocClient } from '../../client/client.js';
 import { h, initials, replace } from '../dom.js';
 import { DocEditor } from '../editor.js';
 import { invitationActions, invitedBy } from './invitations.js';

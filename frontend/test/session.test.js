@@ -3,6 +3,7 @@
 // to authenticate, against an in-memory server behind a fake WebSocket.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { connect, TandemError } from '../client/index.js';
 import { apply, transform } from '../client/ot.js';
 import { applySpecs, localSpecs, StringDoc } from '../client/text.js';
@@ -291,4 +292,43 @@ test('localSpecs widens changes that split a character and cleans inserts', () =
   assert.deepEqual(localSpecs(doc, [{ from: 4, insert: 'x\r\ny\rz\u0000' }]), [{ from: 4, to: 4, insert: 'x\ny\nz\ufffd' }]);
   assert.deepEqual(localSpecs(doc, [{ from: 1, to: 1, insert: '' }]), [], 'empty changes go');
   assert.ok(TandemError, 'TandemError is exported');
+});
+
+test("the README's textarea example keeps a textarea in step", async () => {
+  const readme = readFileSync(new URL('../client/README.md', import.meta.url), 'utf8');
+  const code = readme.match(/## A plain `<textarea>`\n\n```js\n([\s\S]*?)```/)[1]
+    .replace(/^import .*$/m, '')
+    .replace("'https://tandem.example'", "'http://tandem.test'")
+    .replace('token: () => myApp.getJwt() }', 'token: () => myApp.getJwt(), WebSocket: server.WebSocket, fetch: server.fetch }');
+  const server = new FakeServer('😀 one');
+  const listeners = {};
+  const area = {
+    value: '', selectionStart: 0, selectionEnd: 0, readOnly: true,
+    setSelectionRange(s, e) { this.selectionStart = s; this.selectionEnd = e; },
+    addEventListener: (ev, fn) => { listeners[ev] = fn; },
+  };
+  const document = { querySelector: () => area, addEventListener: (ev, fn) => { listeners[ev] = fn; } };
+  const myApp = { getJwt: async () => 'jwt-1' };
+  // The example, with these in scope; it returns its session and doc.
+  const run = new Function('connect', 'document', 'myApp', 'documentId', 'server', `${code}\nreturn { session, doc };`);
+  const { session, doc } = run(connect, document, myApp, 'd1', server);
+  await until(() => doc.status === 'saved', 'loaded');
+  assert.equal(area.value, '😀 one');
+  assert.equal(area.readOnly, false);
+
+  // I type " two" at the end, caret there.
+  area.value = '😀 one two';
+  area.setSelectionRange(10, 10);
+  listeners.input();
+  listeners.selectionchange();
+  // Someone else inserts before my caret.
+  const other = connect(opts(server));
+  const od = other.open('d1');
+  await until(() => od.loaded && !doc.pending, 'the other joined and my edit saved');
+  od.applyLocal([{ from: 3, insert: 'big ' }]);
+  await until(() => area.value === '😀 big one two', 'the remote edit in the textarea');
+  assert.equal(area.selectionStart, 14, 'my caret moved with it');
+  assert.equal(server.text, area.value);
+  session.close();
+  other.close();
 });

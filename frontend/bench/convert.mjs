@@ -2,8 +2,8 @@
 // client's OT on a large document: node bench/convert.mjs (npm run bench).
 // Prints the median of 7 runs of each case.
 import { ChangeSet, Text } from '@codemirror/state';
-import { transform } from '../src/ot.js';
-import { changesToOp, opToChanges, toCodePoints } from '../src/text.js';
+import { transform } from '../client/ot.js';
+import { changesToOp, opToChanges, toCodePoints } from '../client/text.js';
 
 function median(fn, reps) {
   const times = [];

@@ -1,5 +1,7 @@
 // The REST API, as the page uses it. Every call is same-origin with the
-// session cookie; a failure throws an ApiError with the server's code.
+// session cookie; a failure throws an ApiError with the server's code. The
+// calls the editing protocol needs (history, large ops) are the client
+// package's (frontend/client/rest.js).
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -47,7 +49,6 @@ export const api = {
   getDoc: (id) => call('GET', `/api/docs/${enc(id)}`),
   renameDoc: (id, title) => call('PATCH', `/api/docs/${enc(id)}`, { title }),
   deleteDoc: (id) => call('DELETE', `/api/docs/${enc(id)}`),
-  submitOp: (id, body) => call('POST', `/api/docs/${enc(id)}/ops`, body),
   members: (id) => call('GET', `/api/docs/${enc(id)}/members`),
   share: (id, email, role) => call('PUT', `/api/docs/${enc(id)}/members`, { email, role }),
   removeMember: (id, user) => call('DELETE', `/api/docs/${enc(id)}/members/${enc(user)}`),
@@ -55,16 +56,4 @@ export const api = {
   invitations: () => call('GET', '/api/invitations'),
   acceptInvitation: (id) => call('POST', `/api/invitations/${enc(id)}/accept`),
   declineInvitation: (id) => call('DELETE', `/api/invitations/${enc(id)}`),
-
-  /** ops fetches the history from..to (inclusive), following pages. */
-  async ops(id, from, to) {
-    const out = [];
-    while (from <= to) {
-      const page = await call('GET', `/api/docs/${enc(id)}/ops?from=${from}&to=${to}`);
-      out.push(...page.ops);
-      if (page.next === undefined) break;
-      from = page.next;
-    }
-    return out;
-  },
 };

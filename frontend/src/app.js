@@ -3,7 +3,7 @@
 // comes from the REST API and the socket.
 
 import { api, ApiError } from './api.js';
-import { Connection, socketURL } from './connection.js';
+import { connect } from '../client/index.js';
 import { h, replace } from './dom.js';
 import { authView } from './views/auth.js';
 import { docsView } from './views/docs.js';
@@ -13,11 +13,12 @@ import { confirmDialog } from './views/confirm.js';
 const root = document.getElementById('app');
 let me = null; // {id, email, name}, or null when signed out
 let current = null; // the mounted view: {destroy()}
-let socket = null; // the tab's one Connection, opened on first use
+let session = null; // the tab's one Session (its socket), opened on first use
 
-function closeSocket() {
-  socket?.stop();
-  socket = null;
+function closeSession() {
+  const s = session;
+  session = null;
+  s?.close();
 }
 
 let here = location.pathname + location.search; // what the mounted view shows
@@ -66,7 +67,7 @@ export function toast(message, kind = 'info') {
 /** signedOut is called when the server says the session is gone. */
 function signedOut() {
   me = null;
-  closeSocket();
+  closeSession();
   const path = location.pathname;
   navigate(path.startsWith('/d/') ? `/signin?next=${encodeURIComponent(path)}` : '/signin', { replace: true, force: true });
 }
@@ -89,30 +90,23 @@ const ctx = {
       // signed out locally either way
     }
     me = null;
-    closeSocket();
+    closeSession();
     navigate('/signin', { replace: true, force: true });
   },
-  /** socket returns the tab's connection, opening it on first use. */
-  socket() {
-    if (!socket) {
-      socket = new Connection({
-        url: socketURL(),
-        stillSignedIn: async () => {
-          try {
-            await api.me();
-            return true;
-          } catch (err) {
-            if (err instanceof ApiError && err.status === 401) {
-              signedOut();
-              return false;
-            }
-            throw err;
-          }
-        },
+  /**
+   * session returns the tab's Session, opening it on first use. It goes
+   * with the session cookie; when the server says the cookie's session has
+   * ended, the page goes to sign-in.
+   */
+  session() {
+    if (!session) {
+      const s = connect();
+      s.on('status', (st) => {
+        if (st === 'signed-out' && session === s) signedOut();
       });
-      socket.start();
+      session = s;
     }
-    return socket;
+    return session;
   },
   /** failed handles an API error: a lost session goes to sign-in, the rest is shown. */
   failed(err) {

@@ -4,8 +4,8 @@
 // that all converge on the server's text and that no edit is applied twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DocClient } from '../src/client.js';
-import { apply, Builder, compose, cpLength, transform } from '../src/ot.js';
+import { DocClient } from '../client/client.js';
+import { apply, Builder, compose, cpLength, transform } from '../client/ot.js';
 
 /** A client over a plain string, recording what it sends. */
 function makeClient(text = '', opts = {}) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   apply, baseLength, Builder, compose, cpLength, isNoop, MismatchError, normalize, targetLength, transform, transformIndex,
-} from '../src/ot.js';
+} from '../client/ot.js';
 
 test('lengths count code points', () => {
   assert.equal(cpLength(''), 0);

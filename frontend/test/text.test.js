@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChangeSet, EditorState, Text } from '@codemirror/state';
-import { apply, cpLength } from '../src/ot.js';
-import { advance, changesToOp, opToChanges, splitsPair, StringDoc, toCodePoints, toUTF16, wellFormed } from '../src/text.js';
+import { apply, cpLength } from '../client/ot.js';
+import { advance, changesToOp, opToChanges, splitsPair, StringDoc, toCodePoints, toUTF16, wellFormed } from '../client/text.js';
 
 const doc = (s) => Text.of(s.split('\n'));
 
@@ -79,7 +79,7 @@ test('U+0000 never reaches an op: it becomes U+FFFD', () => {
 });
 
 test('the editor filter keeps edits on whole characters', async () => {
-  const { wholeCodePoints, remote } = await import('../src/filter.js');
+  const { wholeCodePoints, remote } = await import('../client/filter.js');
   const state = EditorState.create({ doc: 'a😀b', extensions: [wholeCodePoints] });
   const type = (spec) => state.update({ ...spec, userEvent: 'input.type' }).state;
   // An insert inside the pair goes after it; the caret follows the insert.

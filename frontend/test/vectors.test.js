@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { apply, compose, normalize, transform, transformIndex } from '../src/ot.js';
+import { apply, compose, normalize, transform, transformIndex } from '../client/ot.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../testdata/ot-vectors.json', import.meta.url), 'utf8'));
 

@@ -2,7 +2,6 @@
 // sharing.
 
 import { api } from '../api.js';
-import { DocClient } from '../client.js';
 import { h, initials, replace } from '../dom.js';
 import { DocEditor } from '../editor.js';
 import { invitationActions, invitedBy } from './invitations.js';
@@ -11,7 +10,7 @@ import { topBar } from './shell.js';
 
 export function docView(root, ctx, id) {
   document.title = 'Loading… · Tandem';
-  const conn = ctx.socket();
+  const session = ctx.session(); // the tab's one Session of the client package
   let meta = null; // GET /api/docs/{id}
   let alive = true;
 
@@ -29,61 +28,56 @@ export function docView(root, ctx, id) {
     banner,
     h('main.editor-page', {}, host));
 
-  let scheduled = false;
-  const client = new DocClient(id, {
-    send: (m) => conn.send(m),
-    fetchOps: (from, to) => api.ops(id, from, to),
-    submitOp: (body) => api.submitOp(id, body),
-    changed: () => {
-      if (scheduled) return;
-      scheduled = true;
-      // After the current editor update or socket frame: never inside one.
-      queueMicrotask(() => {
-        scheduled = false;
-        if (alive) update();
-      });
-    },
-    notice: (kind, message, text) => {
+  let doc = null; // the open document (a Doc of the client package), once meta is loaded
+  let editor = null;
+  const offs = [session.on('status', () => update())];
+
+  /** openDoc joins the document and shows it in the editor. */
+  function openDoc() {
+    doc = session.open(id);
+    editor = new DocEditor(host, doc);
+    for (const ev of ['status', 'role', 'presence']) offs.push(doc.on(ev, () => update()));
+    offs.push(doc.on('notice', ({ kind, message, text }) => {
       if (kind === 'gone') showGone(message);
       else if (kind === 'lost') showLost(message, text);
       else ctx.toast(message, kind === 'error' ? 'error' : 'info');
-    },
-  });
-  const editor = new DocEditor(host, client);
-  Object.assign(client.hooks, editor.hooks());
+    }));
+  }
 
-  const onStatus = () => update();
-  conn.listeners.add(onStatus);
+  /** statusText is what the status line says, and its class. */
+  function statusText() {
+    switch (doc?.status ?? 'joining') {
+      case 'gone':
+        return ['Unavailable', 'gone'];
+      case 'offline':
+        if (doc.pending) return ['Offline · unsaved edits kept here', 'offline'];
+        return [session.status === 'connecting' ? 'Connecting…' : 'Offline · reconnecting…', 'offline'];
+      case 'saving':
+        return ['Saving…', 'saving'];
+      case 'saved':
+        return ['Saved', 'online'];
+      default:
+        return ['Connecting…', 'connecting'];
+    }
+  }
 
   function update() {
-    const s = conn.status;
-    let text;
-    let cls;
-    if (client.gone) {
-      [text, cls] = ['Unavailable', 'gone'];
-    } else if (s !== 'online') {
-      [text, cls] = [client.pending ? 'Offline · unsaved edits kept here' : (s === 'connecting' ? 'Connecting…' : 'Offline · reconnecting…'), 'offline'];
-    } else if (!client.loaded || !client.joined) {
-      [text, cls] = ['Connecting…', 'connecting'];
-    } else if (client.pending) {
-      [text, cls] = ['Saving…', 'saving'];
-    } else {
-      [text, cls] = ['Saved', 'online'];
-    }
+    if (!alive) return;
+    const [text, cls] = statusText();
     status.textContent = text;
     status.className = `status status-${cls}`;
-    status.dataset.state = client.state;
-    status.dataset.connection = s;
-    status.dataset.version = client.version ?? '';
+    status.dataset.state = doc?.state ?? 'synchronized';
+    status.dataset.connection = session.status;
+    status.dataset.version = doc?.version ?? '';
 
-    if (client.role) {
-      badge.hidden = client.canEdit;
+    const role = doc?.role;
+    if (role) {
+      badge.hidden = role === 'owner' || role === 'editor';
       badge.textContent = 'Read only';
       badge.className = 'badge role-viewer';
     }
-    if (editor.view.state.readOnly === client.editable) editor.setEditable(client.editable);
-    shareBtn.textContent = client.role === 'owner' ? 'Share' : 'Members';
-    if (client.role === 'owner') {
+    shareBtn.textContent = role === 'owner' ? 'Share' : 'Members';
+    if (role === 'owner') {
       titleEl.tabIndex = 0;
       titleEl.title = 'Rename (click or Enter)';
     } else {
@@ -94,14 +88,13 @@ export function docView(root, ctx, id) {
     // Who is here: me first, then everyone else once (several tabs of one
     // person show once).
     const here = new Map();
-    if (conn.hello) here.set(conn.hello.user.id, { ...conn.hello.user, me: true });
-    for (const p of client.presence.values()) if (!here.has(p.user.id)) here.set(p.user.id, p.user);
+    if (session.user) here.set(session.user.id, { ...session.user, me: true });
+    for (const p of doc?.presence ?? []) if (!here.has(p.user.id)) here.set(p.user.id, p.user);
     replace(people, [...here.values()].map((u) => h('li.avatar', {
       style: `background-color: ${u.color}`,
       title: u.me ? `${u.name} (you)` : u.name,
       'data-user': u.id,
     }, initials(u.name))));
-    if (client.loaded) editor.drawRemote();
   }
 
   function showGone(message) {
@@ -136,7 +129,7 @@ export function docView(root, ctx, id) {
 
   async function share() {
     if (!meta) return;
-    shareDialog(ctx, meta, client.role === 'owner');
+    shareDialog(ctx, meta, doc?.role === 'owner');
   }
 
   function setTitle(title) {
@@ -146,7 +139,7 @@ export function docView(root, ctx, id) {
   }
 
   function startRename() {
-    if (!meta || client.role !== 'owner' || titleEl.querySelector('input')) return;
+    if (!meta || doc?.role !== 'owner' || titleEl.querySelector('input')) return;
     const input = h('input.title-input', { type: 'text', value: meta.title, maxlength: '200', 'aria-label': 'Title' });
     let finished = false;
     const done = async (save) => {
@@ -184,11 +177,11 @@ export function docView(root, ctx, id) {
 
   // A handle for the console and for the browser tests.
   window.tandem = {
-    text: () => editor.text(),
-    version: () => client.version,
-    state: () => client.state,
-    pending: () => client.pending,
-    role: () => client.role,
+    text: () => editor?.text() ?? '',
+    version: () => doc?.version ?? null,
+    state: () => doc?.state ?? 'synchronized',
+    pending: () => doc?.pending ?? false,
+    role: () => doc?.role ?? null,
   };
 
   (async () => {
@@ -232,7 +225,7 @@ export function docView(root, ctx, id) {
     }
     if (!alive) return;
     setTitle(meta.title);
-    conn.attach(client);
+    openDoc();
     update();
     editor.focus();
   })();
@@ -240,14 +233,14 @@ export function docView(root, ctx, id) {
   function destroy() {
     if (!alive) return;
     alive = false;
-    conn.listeners.delete(onStatus);
-    conn.detach(client);
-    editor.destroy();
+    for (const off of offs) off();
+    doc?.close();
+    editor?.destroy();
     delete window.tandem;
   }
   return {
     destroy,
     /** unsaved reports edits that would be lost by leaving the page. */
-    unsaved: () => client.pending,
+    unsaved: () => doc?.pending ?? false,
   };
 }

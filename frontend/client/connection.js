@@ -1,22 +1,22 @@
-// One WebSocket per tab (protocol v1), reconnecting with backoff. It routes
-// every server message about a document to that document's DocClient and
-// reports its status: 'connecting', 'online' or 'offline'.
+// One WebSocket (protocol v1) for any number of documents, reconnecting with
+// backoff. It routes every server message about a document to that
+// document's DocClient and reports its status: 'connecting', 'online',
+// 'offline', and at the end 'signed-out' or 'closed'.
 
 const protocol = 'tandem.v1';
 const minDelayMs = 500;
 const maxDelayMs = 15000;
-
-/** socketURL is the socket's address on the page's own origin. */
-export function socketURL(loc = globalThis.location) {
-  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${loc.host}/api/socket`;
-}
+const OPEN = 1; // WebSocket.OPEN
 
 export class Connection {
   /**
    * @param {object} opts
-   * @param {string} opts.url  the socket address
+   * @param {string | (() => Promise<string>)} opts.url  the socket address,
+   *   or a function giving it before each attempt (to fetch a fresh ticket).
+   *   A rejection with `status` 401 or 403 means the credentials are no good.
+   * @param {typeof WebSocket} [opts.WebSocket]  the WebSocket class (default: the global one)
    * @param {(hello: object) => void} [opts.onHello]
+   * @param {(status: string) => void} [opts.onStatus]
    * @param {() => Promise<boolean>} [opts.stillSignedIn] asked after a failed
    *   connect; false stops reconnecting (the session ended)
    */
@@ -24,12 +24,12 @@ export class Connection {
     this.opts = opts;
     this.docs = new Map(); // doc id -> DocClient
     this.ws = null;
+    this.opening = false; // waiting for the address (a ticket)
     this.hello = null;
     this.status = 'connecting';
     this.attempt = 0;
     this.timer = null;
     this.stopped = false;
-    this.listeners = new Set(); // called with the status when it changes
     this.onOnline = () => this.reconnectNow();
   }
 
@@ -39,13 +39,19 @@ export class Connection {
     this.open();
   }
 
-  /** stop closes the socket for good. */
-  stop() {
+  /** stop closes the socket for good; status is the final status. */
+  stop(status = 'closed') {
     this.stopped = true;
     clearTimeout(this.timer);
     globalThis.removeEventListener?.('online', this.onOnline);
-    this.ws?.close(1000);
+    const ws = this.ws;
     this.ws = null;
+    if (this.hello) {
+      this.hello = null;
+      for (const c of this.docs.values()) c.disconnected();
+    }
+    ws?.close(1000);
+    this.setStatus(status);
   }
 
   /** attach routes a document's messages to client and joins it when online. */
@@ -62,17 +68,36 @@ export class Connection {
 
   /** send hands msg to the socket; false when it is not open. */
   send(msg) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.hello) return false;
+    if (!this.ws || this.ws.readyState !== OPEN || !this.hello) return false;
     this.ws.send(JSON.stringify(msg));
     return true;
   }
 
-  open() {
-    if (this.stopped || this.ws) return;
+  /** open gets the address and opens a socket, unless one is open or opening. */
+  async open() {
+    if (this.stopped || this.ws || this.opening) return;
     this.setStatus(this.attempt === 0 ? 'connecting' : 'offline');
+    let url;
+    this.opening = true;
+    try {
+      url = typeof this.opts.url === 'function' ? await this.opts.url() : this.opts.url;
+    } catch (err) {
+      this.opening = false;
+      if (err?.status === 401 || err?.status === 403) this.stop('signed-out');
+      else this.retry();
+      return;
+    }
+    this.opening = false;
+    if (this.stopped || this.ws) return;
+    this.connect(url);
+  }
+
+  /** connect opens the socket at url and wires its events. */
+  connect(url) {
+    const WS = this.opts.WebSocket ?? globalThis.WebSocket;
     let ws;
     try {
-      ws = new WebSocket(this.opts.url, protocol);
+      ws = new WS(url, protocol);
     } catch {
       this.retry();
       return;
@@ -93,6 +118,7 @@ export class Connection {
     };
   }
 
+  /** onFrame handles one frame: a message or an array of them. */
   onFrame(data) {
     let parsed;
     try {
@@ -103,11 +129,7 @@ export class Connection {
     }
     for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
       if (msg.type === 'hello') {
-        this.hello = msg;
-        this.attempt = 0;
-        for (const c of this.docs.values()) c.connected(msg);
-        this.setStatus('online');
-        this.opts.onHello?.(msg);
+        this.onHello(msg);
         continue;
       }
       const c = msg.doc !== undefined ? this.docs.get(msg.doc) : undefined;
@@ -121,6 +143,16 @@ export class Connection {
     }
   }
 
+  /** onHello starts a new socket's life: every document (re)joins. */
+  onHello(msg) {
+    this.hello = msg;
+    this.attempt = 0;
+    for (const c of this.docs.values()) c.connected(msg);
+    this.setStatus('online');
+    this.opts.onHello?.(msg);
+  }
+
+  /** retry waits (backing off) and opens a new socket, unless the session ended. */
   async retry({ wasOnline = false, checkSession = false } = {}) {
     if (this.stopped) return;
     this.setStatus('offline');
@@ -134,11 +166,12 @@ export class Connection {
       } catch {
         ok = true; // offline: keep trying
       }
+      if (this.stopped) return;
       if (!ok) {
-        this.stop();
+        this.stop('signed-out');
         return;
       }
-      if (this.stopped || this.ws) return; // reconnected meanwhile
+      if (this.ws || this.opening) return; // reconnected meanwhile
     }
     const delay = Math.min(maxDelayMs, minDelayMs * 2 ** (this.attempt - 1));
     clearTimeout(this.timer);
@@ -147,7 +180,7 @@ export class Connection {
 
   /** reconnectNow skips the backoff wait (the browser says the network is back). */
   reconnectNow() {
-    if (this.stopped || this.ws) return;
+    if (this.stopped || this.ws || this.opening) return;
     clearTimeout(this.timer);
     this.open();
   }
@@ -155,6 +188,6 @@ export class Connection {
   setStatus(s) {
     if (s === this.status) return;
     this.status = s;
-    for (const fn of this.listeners) fn(s);
+    this.opts.onStatus?.(s);
   }
 }

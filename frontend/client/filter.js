@@ -1,5 +1,5 @@
 // What the editor lets through: edits on whole characters only. Kept apart
-// from editor.js so that Node's tests can run it on a real EditorState.
+// from codemirror.js so that it can be tested on a bare EditorState.
 
 import { Annotation, EditorSelection, EditorState, Transaction } from '@codemirror/state';
 import { splitsPair, wellFormed } from './text.js';

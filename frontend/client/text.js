@@ -174,3 +174,119 @@ export function opToChanges(op, doc) {
   if (u !== doc.length) throw new MismatchError('op is shorter than the document');
   return changes;
 }
+
+/**
+ * specsOf returns the changes of a CodeMirror ChangeSet (anything with
+ * iterChanges) as {from, to, insert} specs, or an array of specs as given.
+ */
+function specsOf(changes) {
+  if (typeof changes?.iterChanges !== 'function') return changes;
+  const out = [];
+  changes.iterChanges((from, to, _fromB, _toB, inserted) => {
+    out.push({ from, to, insert: inserted.toString() });
+  });
+  return out;
+}
+
+/**
+ * cleanText is s as a document may hold it: lone surrogates and U+0000 become
+ * U+FFFD, and \r\n and lone \r become \n (the server refuses \r).
+ */
+export function cleanText(s) {
+  const w = wellFormed(s);
+  return w.includes('\r') ? w.replace(/\r\n?/g, '\n') : w;
+}
+
+/**
+ * checkSpecs validates change specs against doc and returns them sorted by
+ * position, with `to` and `insert` filled in. It throws a RangeError for a
+ * position that is not an integer in the document, or for overlapping changes.
+ */
+function checkSpecs(doc, specs) {
+  if (!Array.isArray(specs)) throw new TypeError('changes must be an array of {from, to, insert} or a ChangeSet');
+  const out = specs.map((s) => ({ from: s.from, to: s.to ?? s.from, insert: s.insert ?? '' }));
+  for (const s of out) {
+    if (!Number.isInteger(s.from) || !Number.isInteger(s.to) || s.from < 0 || s.to < s.from || s.to > doc.length) {
+      throw new RangeError(`change ${s.from}..${s.to} is outside the document (length ${doc.length})`);
+    }
+    if (typeof s.insert !== 'string') throw new TypeError('insert must be a string');
+  }
+  out.sort((a, b) => a.from - b.from || a.to - b.to); // stable: inserts at one place keep their order
+  for (let i = 1; i < out.length; i++) {
+    if (out[i].from < out[i - 1].to) throw new RangeError('changes overlap');
+  }
+  return out;
+}
+
+/**
+ * localSpecs turns changes made on doc (UTF-16 positions, all relative to
+ * doc: an array of {from, to?, insert?} or a CodeMirror ChangeSet) into the
+ * sorted specs that the op will carry: a change that would split a surrogate
+ * pair is widened to the whole character (keeping the text it meant to
+ * produce), and inserted text is cleaned (see cleanText). Empty changes go.
+ */
+export function localSpecs(doc, changes) {
+  const specs = checkSpecs(doc, specsOf(changes));
+  const out = [];
+  let group = null; // original specs whose widened ranges touch, and their range
+  const flush = () => {
+    if (!group) return;
+    let insert = group.specs.length === 1 ? group.specs[0].insert : null;
+    const wide = group.from !== group.specs[0].from || group.to !== group.specs.at(-1).to;
+    if (insert === null || wide) {
+      // Replay the original changes on the widened range's text.
+      const base = group.from;
+      let pos = base;
+      insert = '';
+      for (const s of group.specs) {
+        insert += doc.sliceString(pos, s.from) + s.insert;
+        pos = s.to;
+      }
+      insert += doc.sliceString(pos, group.to);
+    }
+    const spec = { from: group.from, to: group.to, insert: cleanText(insert) };
+    if (spec.from !== spec.to || spec.insert !== '') out.push(spec);
+    group = null;
+  };
+  for (const s of specs) {
+    const from = splitsPair(doc, s.from) ? s.from - 1 : s.from;
+    const to = splitsPair(doc, s.to) ? s.to + 1 : s.to;
+    if (group && from < group.to) {
+      group.specs.push(s);
+      group.to = Math.max(group.to, to);
+    } else {
+      flush();
+      group = { from, to, specs: [s] };
+    }
+  }
+  flush();
+  return out;
+}
+
+/**
+ * specsToOp turns sorted, non-overlapping change specs on doc (UTF-16, on
+ * whole characters, as localSpecs returns them) into an op in code points.
+ */
+export function specsToOp(specs, doc) {
+  const b = new Builder();
+  let pos = 0;
+  for (const s of specs) {
+    b.retain(count(doc, pos, s.from));
+    b.delete(count(doc, s.from, s.to));
+    b.insert(s.insert);
+    pos = s.to;
+  }
+  b.retain(count(doc, pos, doc.length));
+  return b.op();
+}
+
+/** applySpecs returns s with sorted, non-overlapping change specs (UTF-16, relative to s) applied. */
+export function applySpecs(s, specs) {
+  let out = '';
+  let pos = 0;
+  for (const c of specs) {
+    out += s.slice(pos, c.from) + c.insert;
+    pos = c.to;
+  }
+  return out + s.slice(pos);
+}

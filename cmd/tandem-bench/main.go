@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,7 @@ type config struct {
 	jsonOut     bool
 	allowRemote bool
 	connectPar  int
+	cpuProfile  string
 }
 
 func main() {
@@ -78,6 +80,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a server that is not on this machine's loopback")
 	fs.IntVar(&c.connectPar, "connect-parallel", 32, "sockets opened at once while connecting")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile (the whole run) to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server, or the nodes of one cluster, and reports throughput,\nlatency and convergence.\n\n  tandem-bench --url http://127.0.0.1:8080 --docs 10 --editors 4\n  tandem-bench --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 --docs 10 --editors 6\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -91,6 +94,18 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		return 2
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "tandem-bench: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	do := bench
 	if c.target == "sharedb" {

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 type config struct {
@@ -45,6 +46,7 @@ type config struct {
 	url         string
 	docs        int
 	editors     int // per document
+	full        int // of each document's editors, those that keep the text
 	rate        float64
 	idle        int
 	users       int
@@ -71,6 +73,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL, or a comma-separated list of the base URLs of one cluster's nodes\n(accounts and documents are made through the first; each document's sockets are dealt over the nodes in turn)")
 	fs.IntVar(&c.docs, "docs", 1, "documents (D)")
 	fs.IntVar(&c.editors, "editors", 4, "editors per document (K), one socket each")
+	fs.IntVar(&c.full, "full-editors", 20, "of each document's editors, how many keep the text, check it at the end and time others' ops\n(the others keep only its length and check that); at most --editors")
 	fs.Float64Var(&c.rate, "rate", 0, "ops per second per editor; 0 is a closed loop (next op when the last is acked)")
 	fs.IntVar(&c.idle, "idle", 0, "also hold this many idle sockets, joined to the documents")
 	fs.IntVar(&c.users, "users", 0, "accounts to spread the sockets over (default: one per 16 sockets)")
@@ -159,6 +162,8 @@ func (c config) validate() error {
 		return errors.New("--docs must be 1 to 100000")
 	case c.editors < 0 || c.editors > 10_000 || c.docs*c.editors > 100_000:
 		return errors.New("--editors must be 0 to 10000, and docs × editors at most 100000")
+	case c.full < 1 && c.target != "sharedb":
+		return errors.New("--full-editors must be at least 1 (they time the remote latency)")
 	case c.idle < 0 || c.idle > 100_000:
 		return errors.New("--idle must be 0 to 100000")
 	case c.editors == 0 && c.idle == 0:
@@ -210,6 +215,7 @@ type result struct {
 	Target     string           `json:"target"`
 	Docs       int              `json:"docs"`
 	Editors    int              `json:"editors_per_doc"`
+	Full       int              `json:"full_editors_per_doc"`
 	Rate       float64          `json:"rate_per_editor"`
 	Idle       int              `json:"idle_sockets"`
 	Seconds    float64          `json:"seconds"`
@@ -240,7 +246,7 @@ func (r *result) print(w io.Writer) {
 		mode = fmt.Sprintf("%g ops/s each", r.Rate)
 	}
 	fmt.Fprintf(tw, "target\t%s\n", r.Target)
-	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Idle, r.Seconds)
+	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s, %d full), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Full, r.Idle, r.Seconds)
 	for i, n := range r.PerNode {
 		label := ""
 		if i == 0 {
@@ -271,7 +277,7 @@ func (r *result) print(w io.Writer) {
 		errs = strings.Join(parts, " ")
 	}
 	fmt.Fprintf(tw, "errors\t%s\n", errs)
-	conv := "yes: every editor has the server's text, every acked op stored once"
+	conv := "yes: every editor has the server's version and length, every full editor its text, every acked op stored once"
 	if !r.Converged {
 		conv = "NO: " + strings.Join(r.Problems, "; ")
 	}
@@ -364,7 +370,11 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	fmt.Fprintf(progress, "connecting %d sockets to %d nodes...\n", sockets, len(nodes))
 	if err := parallel(ctx, len(eds), c.connectPar, func(i int) error {
 		d := i / c.editors
-		e, err := dial(ctx, nodes[c.socketNode(i, len(nodes))], accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i))
+		kind := light
+		if c.isFull(i % c.editors) {
+			kind = full
+		}
+		e, err := dial(ctx, nodes[c.socketNode(i, len(nodes))], accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i), kind)
 		eds[i] = e
 		return err
 	}); err != nil {
@@ -372,7 +382,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}
 	idlers := make([]*editor, c.idle)
 	if err := parallel(ctx, c.idle, c.connectPar, func(i int) error {
-		e, err := dial(ctx, nodes[c.socketNode(len(eds)+i, len(nodes))], accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0)
+		e, err := dial(ctx, nodes[c.socketNode(len(eds)+i, len(nodes))], accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0, idle)
 		idlers[i] = e
 		return err
 	}); err != nil {
@@ -387,15 +397,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}()
 	rssAfter := clusterRSS(ctx, owner, nodes)
 
-	// Idle sockets only drain what the server sends them.
-	for _, e := range idlers {
-		go func() {
-			for range e.msgs {
-			}
-		}()
-	}
-
-	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "tandem", Nodes: len(nodes), PerNode: load})
+	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "tandem", Full: min(c.full, c.editors), Nodes: len(nodes), PerNode: load})
 	if res != nil && sockets > 0 && rssAfter > rssBefore {
 		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
 	}
@@ -431,6 +433,15 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		return res, errors.New("editors diverged, ops were lost or nodes disagree")
 	}
 	return res, nil
+}
+
+// isFull reports whether a document's editor k (from 0) is one of its
+// c.full full editors, which are spread evenly over its editors (the
+// server sends to a room's sockets in some order; the full editors, which
+// time others' ops, should see all of it).
+func (c config) isFull(k int) bool {
+	f := min(c.full, c.editors)
+	return k*f/c.editors != (k+1)*f/c.editors
 }
 
 // socketNode is the index of the node that socket n (editors first, in
@@ -484,16 +495,21 @@ type docState struct {
 	stored  []storedOp
 }
 
-// checkConvergence reports every way the run went wrong: an editor whose
-// text is not the server's, an acknowledged op missing, stored twice or at
-// another version, and a stored op nobody had acknowledged.
+// checkConvergence reports every way the run went wrong: an editor not at
+// the server's version, a full editor whose text is not the server's, a
+// light one whose length is not, an acknowledged op missing, stored twice
+// or at another version, and a stored op nobody had acknowledged.
 func checkConvergence(docs map[string]docState, eds []*editor, acked map[string]int64) []string {
 	var problems []string
 	for _, e := range eds {
 		d := docs[e.doc]
-		if e.text != d.text || e.version != d.version {
+		switch n := utf8.RuneCountInString(d.text); {
+		case e.full && (e.text != d.text || e.version != d.version):
 			problems = append(problems, fmt.Sprintf("%s diverged: version %d, %d bytes; server version %d, %d bytes",
 				e.name, e.version, len(e.text), d.version, len(d.text)))
+		case !e.full && (e.length != n || e.version != d.version):
+			problems = append(problems, fmt.Sprintf("%s (light) diverged: version %d, %d code points; server version %d, %d code points",
+				e.name, e.version, e.length, d.version, n))
 		}
 	}
 	storedAt := map[string]int64{}

@@ -88,3 +88,21 @@ func TestOpLens(t *testing.T) {
 		}
 	}
 }
+
+func TestIsFull(t *testing.T) {
+	for _, c := range []struct{ editors, full int }{{400, 20}, {30, 20}, {3, 20}, {7, 1}, {1000, 20}} {
+		cfg := config{editors: c.editors, full: c.full}
+		var ks []int
+		for k := range c.editors {
+			if cfg.isFull(k) {
+				ks = append(ks, k)
+			}
+		}
+		if len(ks) != min(c.editors, c.full) {
+			t.Errorf("%d editors, %d full: full ones are %v", c.editors, c.full, ks)
+		}
+		if c.editors >= 2*c.full && ks[len(ks)-1] < c.editors/2 {
+			t.Errorf("%d editors, %d full: full ones are not spread: %v", c.editors, c.full, ks)
+		}
+	}
+}

@@ -4,7 +4,9 @@
 // reports acknowledged ops/s, latency from an editor's send to its ack and
 // to the other editors' receipt, errors by code and the server's memory per
 // connection, and checks at the end that every editor converged to the
-// server's text and that every acknowledged op is stored exactly once.
+// server's version (the few full editors of each document to its text, the
+// light rest, which keep only its length, to that) and that every
+// acknowledged op is stored exactly once.
 //
 // --url may list several nodes of one cluster (tandem serve processes on one
 // database), comma-separated: accounts and documents are made through the
@@ -33,12 +35,9 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 )
 
 type config struct {
@@ -208,81 +207,6 @@ func parseNodes(list string) ([]string, error) {
 		nodes = append(nodes, strings.TrimSuffix(s, "/"))
 	}
 	return nodes, nil
-}
-
-// result is what a benchmark reports.
-type result struct {
-	Target     string           `json:"target"`
-	Docs       int              `json:"docs"`
-	Editors    int              `json:"editors_per_doc"`
-	Full       int              `json:"full_editors_per_doc"`
-	Rate       float64          `json:"rate_per_editor"`
-	Idle       int              `json:"idle_sockets"`
-	Seconds    float64          `json:"seconds"`
-	AckedOps   int64            `json:"acked_ops"`
-	OpsPerSec  float64          `json:"acked_ops_per_sec"`
-	Ack        summary          `json:"ack_latency"`
-	Remote     summary          `json:"remote_latency"`
-	Errors     map[string]int64 `json:"errors"`
-	RSSPerConn float64          `json:"server_rss_bytes_per_socket"`
-	Converged  bool             `json:"converged"`
-	Problems   []string         `json:"problems,omitempty"`
-	FinalOps   int64            `json:"final_versions_total"`
-	Nodes      int              `json:"nodes"`
-	PerNode    []nodeLoad       `json:"per_node"`
-}
-
-// nodeLoad is how many of a run's sockets one node of the cluster held.
-type nodeLoad struct {
-	URL     string `json:"url"`
-	Editors int    `json:"editors"`
-	Idle    int    `json:"idle_sockets"`
-}
-
-func (r *result) print(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	mode := "closed loop"
-	if r.Rate > 0 {
-		mode = fmt.Sprintf("%g ops/s each", r.Rate)
-	}
-	fmt.Fprintf(tw, "target\t%s\n", r.Target)
-	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s, %d full), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Full, r.Idle, r.Seconds)
-	for i, n := range r.PerNode {
-		label := ""
-		if i == 0 {
-			label = fmt.Sprintf("nodes (%d)", r.Nodes)
-		}
-		fmt.Fprintf(tw, "%s\t%s: %d editors, %d idle sockets\n", label, n.URL, n.Editors, n.Idle)
-	}
-	fmt.Fprintf(tw, "acked ops/s\t%.0f (%d ops)\n", r.OpsPerSec, r.AckedOps)
-	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
-	fmt.Fprintf(tw, "  send → ack (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Ack.P50, r.Ack.P95, r.Ack.P99, r.Ack.Max)
-	fmt.Fprintf(tw, "  send → others (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Remote.P50, r.Remote.P95, r.Remote.P99, r.Remote.Max)
-	if r.Target == "sharedb" {
-		fmt.Fprintf(tw, "server RSS per socket\tnot measured (ShareDB)\n")
-	} else {
-		fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
-	}
-	codes := make([]string, 0, len(r.Errors))
-	for c := range r.Errors {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	errs := "none"
-	if len(codes) > 0 {
-		parts := make([]string, len(codes))
-		for i, c := range codes {
-			parts[i] = fmt.Sprintf("%s=%d", c, r.Errors[c])
-		}
-		errs = strings.Join(parts, " ")
-	}
-	fmt.Fprintf(tw, "errors\t%s\n", errs)
-	conv := "yes: every editor has the server's version and length, every full editor its text, every acked op stored once"
-	if !r.Converged {
-		conv = "NO: " + strings.Join(r.Problems, "; ")
-	}
-	fmt.Fprintf(tw, "converged\t%s\n", conv)
-	tw.Flush()
 }
 
 // bench sets up, runs and checks one benchmark. Accounts and documents are
@@ -468,75 +392,6 @@ func clusterRSS(ctx context.Context, a *api, nodes []string) float64 {
 		sum += v
 	}
 	return sum
-}
-
-// nodesAgree reads doc's content from every node but the first and reports
-// each node that cannot serve it or serves other than text at version,
-// which the first node served.
-func nodesAgree(ctx context.Context, a *api, nodes []string, doc, text string, version int64) []string {
-	var problems []string
-	for _, n := range nodes[1:] {
-		t, v, err := a.at(n).content(ctx, doc)
-		switch {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("node %s: document %s: %v", n, doc, err))
-		case t != text || v != version:
-			problems = append(problems, fmt.Sprintf("node %s serves document %s at version %d, %d bytes; node %s at version %d, %d bytes",
-				n, doc, v, len(t), nodes[0], version, len(text)))
-		}
-	}
-	return problems
-}
-
-// docState is a document as the server has it at the end.
-type docState struct {
-	text    string
-	version int64
-	stored  []storedOp
-}
-
-// checkConvergence reports every way the run went wrong: an editor not at
-// the server's version, a full editor whose text is not the server's, a
-// light one whose length is not, an acknowledged op missing, stored twice
-// or at another version, and a stored op nobody had acknowledged.
-func checkConvergence(docs map[string]docState, eds []*editor, acked map[string]int64) []string {
-	var problems []string
-	for _, e := range eds {
-		d := docs[e.doc]
-		switch n := utf8.RuneCountInString(d.text); {
-		case e.full && (e.text != d.text || e.version != d.version):
-			problems = append(problems, fmt.Sprintf("%s diverged: version %d, %d bytes; server version %d, %d bytes",
-				e.name, e.version, len(e.text), d.version, len(d.text)))
-		case !e.full && (e.length != n || e.version != d.version):
-			problems = append(problems, fmt.Sprintf("%s (light) diverged: version %d, %d code points; server version %d, %d code points",
-				e.name, e.version, e.length, d.version, n))
-		}
-	}
-	storedAt := map[string]int64{}
-	for doc, d := range docs {
-		if int64(len(d.stored)) != d.version {
-			problems = append(problems, fmt.Sprintf("document %s: %d ops stored for version %d", doc, len(d.stored), d.version))
-		}
-		for _, op := range d.stored {
-			if _, dup := storedAt[op.ID]; dup {
-				problems = append(problems, fmt.Sprintf("op %s stored twice", op.ID))
-			}
-			storedAt[op.ID] = op.Version
-		}
-	}
-	for id, v := range acked {
-		switch sv, ok := storedAt[id]; {
-		case !ok:
-			problems = append(problems, fmt.Sprintf("op %s acked as version %d but not stored", id, v))
-		case sv != v:
-			problems = append(problems, fmt.Sprintf("op %s acked as version %d, stored as %d", id, v, sv))
-		}
-	}
-	if len(storedAt) != len(acked) {
-		problems = append(problems, fmt.Sprintf("%d ops stored, %d acknowledged", len(storedAt), len(acked)))
-	}
-	sort.Strings(problems)
-	return problems
 }
 
 // parallel runs fn(0..n-1) with at most par at once, stopping at the first

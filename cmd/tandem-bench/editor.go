@@ -26,6 +26,21 @@ type run struct {
 	acked             sync.Map // op id → version
 	measuring         chan struct{}
 	ackedOps          countAfter
+	remoteEvery       uint32 // Tandem's editors time the receipt of 1 op in this many
+}
+
+// timesRemote reports whether the receipt of op id is timed: 1 op in
+// remoteEvery, picked by a hash of its id, so that every receiver times
+// the same ops and a straggling editor counts as much as any.
+func (r *run) timesRemote(id []byte) bool {
+	if r.remoteEvery <= 1 {
+		return true
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range id {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h%r.remoteEvery == 0
 }
 
 // countAfter counts events once measuring has begun.
@@ -61,11 +76,10 @@ func (r *run) countError(code string) {
 // editor is one simulated person: a socket joined to one document, running
 // the protocol's client state machine (synchronized, awaiting an ack,
 // awaiting an ack with a buffer of composed local edits). A full editor
-// keeps the document's text, applies every op to it and times others' ops
-// (the remote latency); a light one keeps only the text's length, all it
-// needs to make valid edits, and while it has nothing pending reads a
-// remote op only as far as its lengths. Every editor checks that each op
-// fits the length it has.
+// keeps the document's text and applies every op to it; a light one keeps
+// only the text's length, all it needs to make valid edits, and while it
+// has nothing pending reads a remote op only as far as its lengths. Every
+// editor checks that each op fits the length it has.
 //
 // One goroutine (read) reads the socket and handles each message as it
 // comes; typing (loop) and waiting (await) take the same lock.
@@ -302,7 +316,7 @@ func (e *editor) remote(m *msg) error {
 		}
 		return nil
 	}
-	if e.full && e.run.measuringNow() {
+	if e.run.timesRemote(m.id) && e.run.measuringNow() {
 		if at, ok := e.run.sentAt.Load(string(m.id)); ok {
 			e.run.remoteLat.add(time.Since(at.(time.Time)))
 		}

@@ -106,3 +106,21 @@ func TestIsFull(t *testing.T) {
 		}
 	}
 }
+
+// TestTimesRemote checks that about 1 op in remoteEvery is timed.
+func TestTimesRemote(t *testing.T) {
+	for _, every := range []uint32{1, 3, 20, 50} {
+		r := run{remoteEvery: every}
+		n := 0
+		for e := range 100 {
+			for seq := range 200 {
+				if r.timesRemote([]byte(fmt.Sprintf("e%d-%d", e, seq))) {
+					n++
+				}
+			}
+		}
+		if want := 20000 / int(every); n < want*8/10 || n > want*12/10 {
+			t.Errorf("1 in %d: %d of 20000 timed, want about %d", every, n, want)
+		}
+	}
+}

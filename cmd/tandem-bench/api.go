@@ -166,8 +166,8 @@ func (a *api) rss(ctx context.Context) (float64, error) {
 
 // opsBetween is a document's stored ops from version from to to, as the
 // socket would have sent them one by one.
-func (a *api) opsBetween(ctx context.Context, doc string, from, to int64) ([]serverMsg, error) {
-	var out []serverMsg
+func (a *api) opsBetween(ctx context.Context, doc string, from, to int64) ([]msg, error) {
+	var out []msg
 	for from <= to {
 		var page struct {
 			Ops []struct {
@@ -186,7 +186,7 @@ func (a *api) opsBetween(ctx context.Context, doc string, from, to int64) ([]ser
 			if o.Version > to {
 				break
 			}
-			out = append(out, serverMsg{Type: "op", Doc: doc, Version: o.Version, ID: o.ID, Op: o.Op})
+			out = append(out, msg{typ: []byte("op"), version: o.Version, id: []byte(o.ID), op: o.Op})
 			from = o.Version + 1
 		}
 	}

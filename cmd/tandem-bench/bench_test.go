@@ -24,7 +24,7 @@ func TestCheckConvergence(t *testing.T) {
 	docs := map[string]docState{
 		"d1": {text: "abc", version: 2, stored: []storedOp{{1, "e0-1"}, {2, "e1-1"}}},
 	}
-	good := []*editor{{name: "e0", doc: "d1", text: "abc", version: 2}, {name: "e1", doc: "d1", text: "abc", version: 2}}
+	good := []*editor{{name: "e0", doc: "d1", full: true, text: "abc", version: 2}, {name: "e1", doc: "d1", length: 3, version: 2}}
 	acked := map[string]int64{"e0-1": 1, "e1-1": 2}
 	if p := checkConvergence(docs, good, acked); len(p) != 0 {
 		t.Fatalf("a converged run has problems: %v", p)
@@ -36,8 +36,10 @@ func TestCheckConvergence(t *testing.T) {
 		acked map[string]int64
 		want  string
 	}{
-		{"diverged text", docs, []*editor{{name: "e0", doc: "d1", text: "abd", version: 2}}, acked, "e0 diverged"},
-		{"behind", docs, []*editor{{name: "e0", doc: "d1", text: "abc", version: 1}}, acked, "e0 diverged"},
+		{"diverged text", docs, []*editor{{name: "e0", doc: "d1", full: true, text: "abd", length: 3, version: 2}}, acked, "e0 diverged"},
+		{"behind", docs, []*editor{{name: "e0", doc: "d1", full: true, text: "abc", version: 1}}, acked, "e0 diverged"},
+		{"light, diverged length", docs, []*editor{{name: "e1", doc: "d1", length: 4, version: 2}}, acked, "e1 (light) diverged: version 2, 4 code points"},
+		{"light, behind", docs, []*editor{{name: "e1", doc: "d1", length: 3, version: 1}}, acked, "e1 (light) diverged"},
 		{"acked op lost", docs, good, map[string]int64{"e0-1": 1, "e1-1": 2, "e0-2": 3}, "e0-2 acked as version 3 but not stored"},
 		{"acked at another version", docs, good, map[string]int64{"e0-1": 2, "e1-1": 2}, "e0-1 acked as version 2, stored as 1"},
 		{"stored twice", map[string]docState{"d1": {text: "abc", version: 2, stored: []storedOp{{1, "e0-1"}, {2, "e0-1"}}}}, good, map[string]int64{"e0-1": 1}, "stored twice"},
@@ -53,7 +55,7 @@ func TestCheckConvergence(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := config{url: "http://127.0.0.1:8080", docs: 1, editors: 4, duration: time.Second, connectPar: 1}
+	ok := config{url: "http://127.0.0.1:8080", docs: 1, editors: 4, full: 20, duration: time.Second, connectPar: 1}
 	if err := ok.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +63,7 @@ func TestValidate(t *testing.T) {
 		func(c *config) { c.url = "http://example.com:8080" },
 		func(c *config) { c.url = "ftp://127.0.0.1" },
 		func(c *config) { c.docs = 0 },
+		func(c *config) { c.full = 0 },
 		func(c *config) { c.editors, c.idle = 0, 0 },
 		func(c *config) { c.rate = -1 },
 		func(c *config) { c.duration = 0 },
@@ -190,32 +193,10 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	bin := filepath.Join(t.TempDir(), "tandem")
-	if out, err := exec.Command("go", "build", "-o", bin, "../tandem").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildServer(t)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
-			args := []string{"serve", "--addr", "127.0.0.1:0", "--migrate", "--log-level", "warn",
-				"--login-rate-ip", "100000", "--argon2-memory-kib", "8192", "--ops-per-second", "100000", "--ops-burst", "100000"}
-			if kind == "sqlite" {
-				args = append(args, "--data-dir", t.TempDir())
-			} else {
-				args = append(args, "--database-url", pgtest.Empty(t))
-			}
-			cmd := exec.Command(bin, args...)
-			cmd.Env = append(os.Environ(), "TANDEM_DATABASE_URL=")
-			out, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			line, _ := bufio.NewReader(out).ReadString('\n')
-			base, ok := strings.CutPrefix(strings.TrimSpace(line), "tandem: serving on ")
-			if !ok {
-				t.Fatalf("server said %q", line)
-			}
+			base := startServer(t, bin, kind)
 			// A two-node list: the SAME server under two loopback spellings.
 			// Two servers on one database cannot share a document yet: the
 			// node that commits second finds the document at another version
@@ -229,9 +210,9 @@ func TestSmoke(t *testing.T) {
 			}
 			pair := base + ",http://localhost:" + local
 			for _, c := range []config{
-				{url: base, docs: 2, editors: 3, rate: 0, idle: 4, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 1, connectPar: 8},
-				{url: base, docs: 1, editors: 6, rate: 20, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 2, connectPar: 8},
-				{url: pair, docs: 2, editors: 3, rate: 0, idle: 3, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 3, connectPar: 8},
+				{url: base, docs: 2, editors: 3, full: 1, rate: 0, idle: 4, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 1, connectPar: 8},
+				{url: base, docs: 1, editors: 6, full: 2, rate: 20, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 2, connectPar: 8},
+				{url: pair, docs: 2, editors: 3, full: 20, rate: 0, idle: 3, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 3, connectPar: 8},
 			} {
 				if err := c.validate(); err != nil {
 					t.Fatalf("config %+v: %v", c, err)
@@ -270,4 +251,69 @@ func TestSmoke(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLightEditors runs a crowded room where most editors keep only the
+// text's length, on a server that compacts the queue of any socket more
+// than 4 messages behind: light editors take plain and composed ops, with
+// and without edits pending (the history path), and every op they take
+// must fit the length they track (an editor fails at once otherwise); at
+// the end their lengths and versions must be the server's.
+func TestLightEditors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	base := startServer(t, buildServer(t), "sqlite", "--out-queue", "4", "--coalesce", "0")
+	for _, c := range []config{
+		{url: base, docs: 1, editors: 12, full: 2, rate: 50, duration: 2 * time.Second, warmup: 300 * time.Millisecond, seed: 4, connectPar: 8},
+		{url: base, docs: 2, editors: 6, full: 1, rate: 0, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 5, connectPar: 8},
+	} {
+		if err := c.validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := bench(context.Background(), c, io.Discard)
+		if err != nil {
+			t.Fatalf("bench %+v: %v (%+v)", c, err, res)
+		}
+		if !res.Converged || res.Full != c.full || res.AckedOps == 0 || res.Remote.Count == 0 {
+			t.Fatalf("result %+v", res)
+		}
+		t.Logf("%d docs × %d editors (%d full): %.0f acked ops/s, p99 remote %.2f ms", c.docs, c.editors, c.full, res.OpsPerSec, res.Remote.P99)
+	}
+}
+
+// buildServer builds the tandem binary for the test.
+func buildServer(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "tandem")
+	if out, err := exec.Command("go", "build", "-o", bin, "../tandem").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startServer runs the server on a fresh store of kind (sqlite or
+// postgres), with limits that let a benchmark sign up and type, and
+// returns its base URL.
+func startServer(t *testing.T, bin, kind string, extra ...string) string {
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--migrate", "--log-level", "warn",
+		"--login-rate-ip", "100000", "--argon2-memory-kib", "8192", "--ops-per-second", "100000", "--ops-burst", "100000"}
+	if kind == "sqlite" {
+		args = append(args, "--data-dir", t.TempDir())
+	} else {
+		args = append(args, "--database-url", pgtest.Empty(t))
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
+	cmd.Env = append(os.Environ(), "TANDEM_DATABASE_URL=")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "tandem: serving on ")
+	if !ok {
+		t.Fatalf("server said %q", line)
+	}
+	return base
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,20 +17,6 @@ import (
 	"tandem/ot"
 )
 
-// serverMsg is any message from the server; fields are read by type.
-type serverMsg struct {
-	Type    string          `json:"type"`
-	Doc     string          `json:"doc"`
-	Version int64           `json:"version"`
-	From    int64           `json:"from"` // a composed op (a slow reader's): it stands for versions From..Version
-	ID      string          `json:"id"`
-	Op      json.RawMessage `json:"op"`
-	Content *string         `json:"content"`
-	Ops     []serverMsg     `json:"ops"`
-	Code    string          `json:"code"`
-	Message string          `json:"message"`
-}
-
 // run is what all editors of one benchmark share.
 type run struct {
 	ackLat, remoteLat latencies
@@ -39,6 +26,21 @@ type run struct {
 	acked             sync.Map // op id → version
 	measuring         chan struct{}
 	ackedOps          countAfter
+	remoteEvery       uint32 // Tandem's editors time the receipt of 1 op in this many
+}
+
+// timesRemote reports whether the receipt of op id is timed: 1 op in
+// remoteEvery, picked by a hash of its id, so that every receiver times
+// the same ops and a straggling editor counts as much as any.
+func (r *run) timesRemote(id []byte) bool {
+	if r.remoteEvery <= 1 {
+		return true
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range id {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h%r.remoteEvery == 0
 }
 
 // countAfter counts events once measuring has begun.
@@ -73,19 +75,34 @@ func (r *run) countError(code string) {
 
 // editor is one simulated person: a socket joined to one document, running
 // the protocol's client state machine (synchronized, awaiting an ack,
-// awaiting an ack with a buffer of composed local edits).
+// awaiting an ack with a buffer of composed local edits). A full editor
+// keeps the document's text and applies every op to it; a light one keeps
+// only the text's length, all it needs to make valid edits, and while it
+// has nothing pending reads a remote op only as far as its lengths. Every
+// editor checks that each op fits the length it has.
+//
+// One goroutine (read) reads the socket and handles each message as it
+// comes; typing (loop) and waiting (await) take the same lock.
 type editor struct {
-	api   *api // for history, when a composed op meets pending edits
-	name  string
-	doc   string
-	ws    *websocket.Conn
-	run   *run
-	rng   *rand.Rand
-	msgs  chan serverMsg
-	ended chan error
+	api  *api // for history, when a composed op meets pending edits
+	name string
+	doc  string
+	ws   *websocket.Conn
+	run  *run
+	rng  *rand.Rand
+	full bool
+	idle bool // reads nothing once joined
+
+	mu         sync.Mutex
+	err        error         // why the editor stopped (its name in it)
+	waiting    bool          // someone awaits a change: signal it after each frame
+	changed    chan struct{} // signalled after a frame while waiting, and on failure
+	closedLoop bool
+	joined     bool
 
 	version     int64
-	text        string
+	length      int    // in code points, local edits included
+	text        string // a full editor's text, local edits included
 	outstanding *pending
 	buffer      *ot.Op
 	seq         int
@@ -98,8 +115,17 @@ type pending struct {
 	ver int64
 }
 
+// editorKind is what dial makes: a full, light or idle editor.
+type editorKind int
+
+const (
+	light editorKind = iota
+	full
+	idle
+)
+
 // dial opens the editor's socket with the user's token and joins doc.
-func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint64) (*editor, error) {
+func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint64, kind editorKind) (*editor, error) {
 	u := "ws" + strings.TrimPrefix(base, "http") + "/api/socket"
 	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
@@ -110,50 +136,53 @@ func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint6
 	}
 	ws.SetReadLimit(64 << 20)
 	e := &editor{name: name, doc: doc, ws: ws, run: r, rng: rand.New(rand.NewPCG(seed, 7)),
-		msgs: make(chan serverMsg, 4096), ended: make(chan error, 1), api: newAPI(base)}
+		full: kind == full, idle: kind == idle, changed: make(chan struct{}, 1), api: newAPI(base)}
 	e.api.token = token
 	go e.read()
-	if err := e.send(map[string]any{"type": "join", "doc": doc}); err != nil {
+	err = e.send(map[string]any{"type": "join", "doc": doc})
+	if err == nil {
+		err = e.await(func() bool { return e.joined }, func() string { return "not joined within 30s" })
+	}
+	if err != nil {
+		ws.CloseNow()
 		return nil, err
 	}
-	for m := range e.msgs {
-		switch m.Type {
-		case "joined":
-			if m.Content == nil {
-				return nil, fmt.Errorf("%s: joined without content", name)
-			}
-			e.version, e.text = m.Version, *m.Content
-			return e, nil
-		case "error":
-			return nil, fmt.Errorf("%s: join: %s: %s", name, m.Code, m.Message)
-		}
-	}
-	return nil, fmt.Errorf("%s: socket closed while joining: %w", name, <-e.ended)
+	return e, nil
 }
 
-// read splits frames (one message, or an array of them) into e.msgs.
+// read reads frames (one message, or an array of them) and handles their
+// messages, until the socket fails or a message cannot be handled.
 func (e *editor) read() {
-	defer close(e.msgs)
+	var frame bytes.Buffer
 	for {
-		_, data, err := e.ws.Read(context.Background())
-		if err != nil {
-			e.ended <- err
-			return
-		}
-		var batch []serverMsg
-		if len(data) > 0 && data[0] == '[' {
-			err = json.Unmarshal(data, &batch)
-		} else {
-			var m serverMsg
-			err = json.Unmarshal(data, &m)
-			batch = append(batch, m)
+		frame.Reset()
+		_, rd, err := e.ws.Reader(context.Background())
+		if err == nil {
+			_, err = frame.ReadFrom(rd)
 		}
 		if err != nil {
-			e.ended <- fmt.Errorf("bad frame: %w", err)
+			err = fmt.Errorf("socket closed: %w", err)
+		}
+		e.mu.Lock()
+		if err == nil && !(e.idle && e.joined) {
+			err = eachMsg(frame.Bytes(), e.handle)
+		}
+		if err != nil {
+			e.err = fmt.Errorf("%s: %w", e.name, err)
+		}
+		wake := e.waiting || err != nil
+		e.mu.Unlock()
+		if wake {
+			select {
+			case e.changed <- struct{}{}:
+			default:
+			}
+		}
+		if err != nil {
 			return
 		}
-		for _, m := range batch {
-			e.msgs <- m
+		if frame.Cap() > 1<<20 { // a big joined: do not keep its buffer
+			frame = bytes.Buffer{}
 		}
 	}
 }
@@ -171,13 +200,12 @@ func (e *editor) send(msg any) error {
 // typeOne makes one local edit: mostly a character typed, sometimes a
 // backspace, sometimes non-ASCII.
 func (e *editor) typeOne() error {
-	return typeInto(e.name, e.rng, &e.text, e.outstanding != nil, &e.buffer, e.sendOp)
+	return typeInto(e.rng, e.length, e.apply, e.outstanding != nil, &e.buffer, e.sendOp)
 }
 
-// randomEdit is one keystroke on text: mostly a character typed,
-// sometimes a backspace, sometimes non-ASCII.
-func randomEdit(rng *rand.Rand, text string) ot.Op {
-	n := utf8.RuneCountInString(text)
+// randomEdit is one keystroke on a text of n code points: mostly a
+// character typed, sometimes a backspace, sometimes non-ASCII.
+func randomEdit(rng *rand.Rand, n int) ot.Op {
 	switch k := rng.IntN(20); {
 	case n > 0 && k < 3:
 		pos := rng.IntN(n)
@@ -192,6 +220,23 @@ func randomEdit(rng *rand.Rand, text string) ot.Op {
 	}
 }
 
+// apply applies op, made at the editor's length, to its text (a full
+// editor) or its length.
+func (e *editor) apply(op ot.Op) error {
+	if op.BaseLen() != e.length {
+		return fmt.Errorf("op of base length %d on a text of %d code points", op.BaseLen(), e.length)
+	}
+	if e.full {
+		t, err := ot.Apply(e.text, op)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		e.text = t
+	}
+	e.length = op.TargetLen()
+	return nil
+}
+
 func (e *editor) sendOp(op ot.Op) error {
 	e.seq++
 	p := &pending{id: fmt.Sprintf("%s-%d", e.name, e.seq), op: op, at: time.Now(), ver: e.version}
@@ -200,99 +245,190 @@ func (e *editor) sendOp(op ot.Op) error {
 	return e.send(map[string]any{"type": "op", "doc": e.doc, "version": p.ver, "id": p.id, "op": op})
 }
 
-// handle applies one server message; closedLoop types the next op on ack.
-func (e *editor) handle(m serverMsg, closedLoop bool) error {
-	switch m.Type {
+// handle takes one server message; in a closed loop it types the next op
+// on ack.
+func (e *editor) handle(m *msg) error {
+	switch string(m.typ) {
+	case "joined":
+		var j slowMsg
+		if err := json.Unmarshal(m.raw, &j); err != nil || j.Content == nil {
+			return fmt.Errorf("joined without content (%v)", err)
+		}
+		e.version, e.length, e.joined = m.version, utf8.RuneCountInString(*j.Content), true
+		if e.full {
+			e.text = *j.Content
+		}
 	case "ack":
-		if e.outstanding == nil || e.outstanding.id != m.ID {
-			return fmt.Errorf("%s: ack for %s, not awaited", e.name, m.ID)
+		if e.outstanding == nil || e.outstanding.id != string(m.id) {
+			return fmt.Errorf("ack for %s, not awaited", m.id)
 		}
 		if e.run.measuringNow() {
 			e.run.ackLat.add(time.Since(e.outstanding.at))
 			e.run.ackedOps.inc()
 		}
-		e.run.acked.Store(m.ID, m.Version)
-		e.version = m.Version
+		e.run.acked.Store(string(m.id), m.version)
+		e.version = m.version
 		e.outstanding = nil
 		if e.buffer != nil {
 			op := *e.buffer
 			e.buffer = nil
 			return e.sendOp(op)
 		}
-		if closedLoop {
+		if e.closedLoop {
 			return e.typeOne()
 		}
 	case "op":
-		from := m.Version
-		if m.From > 0 {
-			from = m.From
-		}
-		if from != e.version+1 || m.Version < from {
-			return fmt.Errorf("%s: op version %d (from %d) after %d", e.name, m.Version, from, e.version)
-		}
-		if m.Version > from && !e.synced() {
-			// Pending edits cannot be moved over a composed op as the
-			// server moves them (one op at a time): take those ops one by one.
-			recs, err := e.api.opsBetween(context.Background(), e.doc, from, m.Version)
-			if err != nil {
-				return fmt.Errorf("%s: history %d..%d: %w", e.name, from, m.Version, err)
-			}
-			for _, rec := range recs {
-				if err := e.handle(rec, closedLoop); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if at, ok := e.run.sentAt.Load(m.ID); ok && e.run.measuringNow() {
-			e.run.remoteLat.add(time.Since(at.(time.Time)))
-		}
-		op, err := ot.Parse(m.Op)
-		if err != nil {
-			return fmt.Errorf("%s: op from the server: %w", e.name, err)
-		}
-		e.version = m.Version
-		if e.outstanding != nil {
-			if op, e.outstanding.op, err = ot.Transform(op, e.outstanding.op); err != nil {
-				return fmt.Errorf("%s: transform: %w", e.name, err)
-			}
-		}
-		if e.buffer != nil {
-			var b ot.Op
-			if op, b, err = ot.Transform(op, *e.buffer); err != nil {
-				return fmt.Errorf("%s: transform: %w", e.name, err)
-			}
-			e.buffer = &b
-		}
-		if e.text, err = ot.Apply(e.text, op); err != nil {
-			return fmt.Errorf("%s: apply: %w", e.name, err)
-		}
+		return e.remote(m)
 	case "error":
-		e.run.countError(m.Code)
-		if m.ID != "" && e.outstanding != nil && m.ID == e.outstanding.id {
-			return fmt.Errorf("%s: op %s refused: %s: %s", e.name, m.ID, m.Code, m.Message)
+		var em slowMsg
+		_ = json.Unmarshal(m.raw, &em)
+		if !e.joined {
+			return fmt.Errorf("join: %s: %s", em.Code, em.Message)
+		}
+		e.run.countError(em.Code)
+		if len(m.id) > 0 && e.outstanding != nil && string(m.id) == e.outstanding.id {
+			return fmt.Errorf("op %s refused: %s: %s", m.id, em.Code, em.Message)
 		}
 	}
 	return nil
 }
 
+// remote takes someone else's op (or a composed run of them).
+func (e *editor) remote(m *msg) error {
+	from := m.version
+	if m.from > 0 {
+		from = m.from
+	}
+	if from != e.version+1 || m.version < from {
+		return fmt.Errorf("op version %d (from %d) after %d", m.version, from, e.version)
+	}
+	if m.version > from && !e.synced() {
+		// Pending edits cannot be moved over a composed op as the
+		// server moves them (one op at a time): take those ops one by one.
+		recs, err := e.api.opsBetween(context.Background(), e.doc, from, m.version)
+		if err != nil {
+			return fmt.Errorf("history %d..%d: %w", from, m.version, err)
+		}
+		for i := range recs {
+			if err := e.remote(&recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if e.run.timesRemote(m.id) && e.run.measuringNow() {
+		if at, ok := e.run.sentAt.Load(string(m.id)); ok {
+			e.run.remoteLat.add(time.Since(at.(time.Time)))
+		}
+	}
+	if !e.full && e.synced() {
+		// Nothing to transform, no text: the op's lengths are enough.
+		base, target, err := opLens(m.op)
+		if err != nil {
+			return fmt.Errorf("op from the server: %w", err)
+		}
+		if base != e.length {
+			return fmt.Errorf("op version %d of base length %d on a text of %d code points", m.version, base, e.length)
+		}
+		e.version, e.length = m.version, target
+		return nil
+	}
+	op, err := ot.Parse(m.op)
+	if err != nil {
+		return fmt.Errorf("op from the server: %w", err)
+	}
+	e.version = m.version
+	if e.outstanding != nil {
+		if op, e.outstanding.op, err = ot.Transform(op, e.outstanding.op); err != nil {
+			return fmt.Errorf("transform: %w", err)
+		}
+	}
+	if e.buffer != nil {
+		var b ot.Op
+		if op, b, err = ot.Transform(op, *e.buffer); err != nil {
+			return fmt.Errorf("transform: %w", err)
+		}
+		e.buffer = &b
+	}
+	return e.apply(op)
+}
+
 // synced reports whether nothing local is waiting.
 func (e *editor) synced() bool { return e.outstanding == nil && e.buffer == nil }
 
-// pump is the editor's typing and message loop.
-func (e *editor) pump() pump[serverMsg] {
-	return pump[serverMsg]{name: e.name, msgs: e.msgs, ended: e.ended, rng: e.rng, handle: e.handle, typeOne: e.typeOne}
-}
-
-// loop types at rate ops/s (0: closed loop) until stop, then handles
-// messages until it has nothing pending.
+// loop types at rate ops/s (0: a closed loop, the next op when the last is
+// acknowledged) until stop, then waits until it has nothing pending.
 func (e *editor) loop(rate float64, stop <-chan struct{}) error {
-	return e.pump().loop(rate, stop, e.synced)
+	// At a rate only this goroutine types, so the phase needs no lock.
+	tick, release := typingTicks(rate, e.rng)
+	defer release()
+	e.mu.Lock()
+	e.closedLoop = rate <= 0
+	err := e.err
+	if err == nil && e.closedLoop {
+		err = e.typed(e.typeOne())
+	}
+	e.mu.Unlock()
+	for err == nil {
+		select {
+		case <-tick:
+			e.mu.Lock()
+			if err = e.err; err == nil {
+				err = e.typed(e.typeOne())
+			}
+			e.mu.Unlock()
+		case <-e.changed: // the reader failed, or a stale signal
+			e.mu.Lock()
+			err = e.err
+			e.mu.Unlock()
+		case <-stop:
+			e.mu.Lock()
+			e.closedLoop = false
+			e.mu.Unlock()
+			return e.await(e.synced, func() string { return "edits not acknowledged within 30s" })
+		}
+	}
+	return err
 }
 
-// catchUp handles messages until the editor has reached version.
+// typed names a typing error and keeps it as the editor's failure.
+func (e *editor) typed(err error) error {
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%s: %w", e.name, err)
+	}
+	return e.err
+}
+
+// await waits until done holds (checked under the lock), for at most
+// settleTimeout.
+func (e *editor) await(done func() bool, stuck func() string) error {
+	deadline := time.NewTimer(settleTimeout)
+	defer deadline.Stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.waiting = true
+	defer func() { e.waiting = false }()
+	for {
+		if e.err != nil {
+			return e.err
+		}
+		if done() {
+			return nil
+		}
+		e.mu.Unlock()
+		select {
+		case <-e.changed:
+		case <-deadline.C:
+			e.mu.Lock()
+			return fmt.Errorf("%s: %s", e.name, stuck())
+		}
+		e.mu.Lock()
+	}
+}
+
+// catchUp waits until the editor has reached version.
 func (e *editor) catchUp(version int64) error {
-	return e.pump().await(func() bool { return e.version >= version }, func() string {
+	return e.await(func() bool { return e.version >= version }, func() string {
 		return fmt.Sprintf("stuck at version %d, server at %d", e.version, version)
 	})
 }

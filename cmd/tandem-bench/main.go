@@ -4,7 +4,9 @@
 // reports acknowledged ops/s, latency from an editor's send to its ack and
 // to the other editors' receipt, errors by code and the server's memory per
 // connection, and checks at the end that every editor converged to the
-// server's text and that every acknowledged op is stored exactly once.
+// server's version (the few full editors of each document to its text, the
+// light rest, which keep only its length, to that) and that every
+// acknowledged op is stored exactly once.
 //
 // --url may list several nodes of one cluster (tandem serve processes on one
 // database), comma-separated: accounts and documents are made through the
@@ -31,11 +33,10 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 )
 
@@ -44,6 +45,7 @@ type config struct {
 	url         string
 	docs        int
 	editors     int // per document
+	full        int // of each document's editors, those that keep the text
 	rate        float64
 	idle        int
 	users       int
@@ -53,6 +55,7 @@ type config struct {
 	jsonOut     bool
 	allowRemote bool
 	connectPar  int
+	cpuProfile  string
 }
 
 func main() {
@@ -72,6 +75,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL, or a comma-separated list of the base URLs of one cluster's nodes\n(accounts and documents are made through the first; each document's sockets are dealt over the nodes in turn)")
 	fs.IntVar(&c.docs, "docs", 1, "documents (D)")
 	fs.IntVar(&c.editors, "editors", 4, "editors per document (K), one socket each")
+	fs.IntVar(&c.full, "full-editors", 20, "of each document's editors, how many keep the text and check it at the end (the others keep only\nits length and check that); the receipt of 1 op in editors/full-editors is timed at every editor")
 	fs.Float64Var(&c.rate, "rate", 0, "ops per second per editor; 0 is a closed loop (next op when the last is acked)")
 	fs.IntVar(&c.idle, "idle", 0, "also hold this many idle sockets, joined to the documents")
 	fs.IntVar(&c.users, "users", 0, "accounts to spread the sockets over (default: one per 16 sockets)")
@@ -81,6 +85,7 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a server that is not on this machine's loopback")
 	fs.IntVar(&c.connectPar, "connect-parallel", 32, "sockets opened at once while connecting")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile (the whole run) to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server, or the nodes of one cluster, and reports throughput,\nlatency and convergence.\n\n  tandem-bench --url http://127.0.0.1:8080 --docs 10 --editors 4\n  tandem-bench --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 --docs 10 --editors 6\n  tandem-bench compare --server 'Tandem=http://127.0.0.1:8080' --server 'ShareDB=ws://127.0.0.1:8090'   (the README's table)\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -94,6 +99,18 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		return 2
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "tandem-bench: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	do := bench
 	if c.target == "sharedb" {
@@ -147,6 +164,8 @@ func (c config) validate() error {
 		return errors.New("--docs must be 1 to 100000")
 	case c.editors < 0 || c.editors > 10_000 || c.docs*c.editors > 100_000:
 		return errors.New("--editors must be 0 to 10000, and docs × editors at most 100000")
+	case c.full < 1 && c.target != "sharedb":
+		return errors.New("--full-editors must be at least 1")
 	case c.idle < 0 || c.idle > 100_000:
 		return errors.New("--idle must be 0 to 100000")
 	case c.editors == 0 && c.idle == 0:
@@ -191,80 +210,6 @@ func parseNodes(list string) ([]string, error) {
 		nodes = append(nodes, strings.TrimSuffix(s, "/"))
 	}
 	return nodes, nil
-}
-
-// result is what a benchmark reports.
-type result struct {
-	Target     string           `json:"target"`
-	Docs       int              `json:"docs"`
-	Editors    int              `json:"editors_per_doc"`
-	Rate       float64          `json:"rate_per_editor"`
-	Idle       int              `json:"idle_sockets"`
-	Seconds    float64          `json:"seconds"`
-	AckedOps   int64            `json:"acked_ops"`
-	OpsPerSec  float64          `json:"acked_ops_per_sec"`
-	Ack        summary          `json:"ack_latency"`
-	Remote     summary          `json:"remote_latency"`
-	Errors     map[string]int64 `json:"errors"`
-	RSSPerConn float64          `json:"server_rss_bytes_per_socket"`
-	Converged  bool             `json:"converged"`
-	Problems   []string         `json:"problems,omitempty"`
-	FinalOps   int64            `json:"final_versions_total"`
-	Nodes      int              `json:"nodes"`
-	PerNode    []nodeLoad       `json:"per_node"`
-}
-
-// nodeLoad is how many of a run's sockets one node of the cluster held.
-type nodeLoad struct {
-	URL     string `json:"url"`
-	Editors int    `json:"editors"`
-	Idle    int    `json:"idle_sockets"`
-}
-
-func (r *result) print(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	mode := "closed loop"
-	if r.Rate > 0 {
-		mode = fmt.Sprintf("%g ops/s each", r.Rate)
-	}
-	fmt.Fprintf(tw, "target\t%s\n", r.Target)
-	fmt.Fprintf(tw, "scenario\t%d docs × %d editors (%s), %d idle sockets, %.0fs measured\n", r.Docs, r.Editors, mode, r.Idle, r.Seconds)
-	for i, n := range r.PerNode {
-		label := ""
-		if i == 0 {
-			label = fmt.Sprintf("nodes (%d)", r.Nodes)
-		}
-		fmt.Fprintf(tw, "%s\t%s: %d editors, %d idle sockets\n", label, n.URL, n.Editors, n.Idle)
-	}
-	fmt.Fprintf(tw, "acked ops/s\t%.0f (%d ops)\n", r.OpsPerSec, r.AckedOps)
-	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
-	fmt.Fprintf(tw, "  send → ack (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Ack.P50, r.Ack.P95, r.Ack.P99, r.Ack.Max)
-	fmt.Fprintf(tw, "  send → others (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Remote.P50, r.Remote.P95, r.Remote.P99, r.Remote.Max)
-	if r.Target == "sharedb" {
-		fmt.Fprintf(tw, "server RSS per socket\tnot measured (ShareDB)\n")
-	} else {
-		fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
-	}
-	codes := make([]string, 0, len(r.Errors))
-	for c := range r.Errors {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	errs := "none"
-	if len(codes) > 0 {
-		parts := make([]string, len(codes))
-		for i, c := range codes {
-			parts[i] = fmt.Sprintf("%s=%d", c, r.Errors[c])
-		}
-		errs = strings.Join(parts, " ")
-	}
-	fmt.Fprintf(tw, "errors\t%s\n", errs)
-	conv := "yes: every editor has the server's text, every acked op stored once"
-	if !r.Converged {
-		conv = "NO: " + strings.Join(r.Problems, "; ")
-	}
-	fmt.Fprintf(tw, "converged\t%s\n", conv)
-	tw.Flush()
 }
 
 // bench sets up, runs and checks one benchmark. Accounts and documents are
@@ -347,12 +292,18 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}
 
 	rssBefore := clusterRSS(ctx, owner, nodes)
-	r := &run{measuring: make(chan struct{})}
+	// Each op's receipt is timed by every receiver for 1 op in
+	// editors/full: as many samples as if the full editors timed every op.
+	r := &run{measuring: make(chan struct{}), remoteEvery: uint32(max(1, c.editors/max(1, min(c.full, c.editors))))}
 	eds := make([]*editor, c.docs*c.editors)
 	fmt.Fprintf(progress, "connecting %d sockets to %d nodes...\n", sockets, len(nodes))
 	if err := parallel(ctx, len(eds), c.connectPar, func(i int) error {
 		d := i / c.editors
-		e, err := dial(ctx, nodes[c.socketNode(i, len(nodes))], accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i))
+		kind := light
+		if c.isFull(i % c.editors) {
+			kind = full
+		}
+		e, err := dial(ctx, nodes[c.socketNode(i, len(nodes))], accts[i%users].token, docs[d], fmt.Sprintf("e%d", i), r, c.seed*1_000_003+uint64(i), kind)
 		eds[i] = e
 		return err
 	}); err != nil {
@@ -360,7 +311,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}
 	idlers := make([]*editor, c.idle)
 	if err := parallel(ctx, c.idle, c.connectPar, func(i int) error {
-		e, err := dial(ctx, nodes[c.socketNode(len(eds)+i, len(nodes))], accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0)
+		e, err := dial(ctx, nodes[c.socketNode(len(eds)+i, len(nodes))], accts[(len(eds)+i)%users].token, docs[i%c.docs], fmt.Sprintf("i%d", i), r, 0, idle)
 		idlers[i] = e
 		return err
 	}); err != nil {
@@ -375,15 +326,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}()
 	rssAfter := clusterRSS(ctx, owner, nodes)
 
-	// Idle sockets only drain what the server sends them.
-	for _, e := range idlers {
-		go func() {
-			for range e.msgs {
-			}
-		}()
-	}
-
-	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "tandem", Nodes: len(nodes), PerNode: load})
+	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "tandem", Full: min(c.full, c.editors), Nodes: len(nodes), PerNode: load})
 	if res != nil && sockets > 0 && rssAfter > rssBefore {
 		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
 	}
@@ -421,6 +364,13 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	return res, nil
 }
 
+// isFull reports whether a document's editor k (from 0) is one of its
+// c.full full editors, which are spread evenly over its editors.
+func (c config) isFull(k int) bool {
+	f := min(c.full, c.editors)
+	return k*f/c.editors != (k+1)*f/c.editors
+}
+
 // socketNode is the index of the node that socket n (editors first, in
 // document order, then idle sockets) connects to. The sockets of one
 // document are numbered from 0 (its editors, then its idle sockets) and
@@ -445,70 +395,6 @@ func clusterRSS(ctx context.Context, a *api, nodes []string) float64 {
 		sum += v
 	}
 	return sum
-}
-
-// nodesAgree reads doc's content from every node but the first and reports
-// each node that cannot serve it or serves other than text at version,
-// which the first node served.
-func nodesAgree(ctx context.Context, a *api, nodes []string, doc, text string, version int64) []string {
-	var problems []string
-	for _, n := range nodes[1:] {
-		t, v, err := a.at(n).content(ctx, doc)
-		switch {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("node %s: document %s: %v", n, doc, err))
-		case t != text || v != version:
-			problems = append(problems, fmt.Sprintf("node %s serves document %s at version %d, %d bytes; node %s at version %d, %d bytes",
-				n, doc, v, len(t), nodes[0], version, len(text)))
-		}
-	}
-	return problems
-}
-
-// docState is a document as the server has it at the end.
-type docState struct {
-	text    string
-	version int64
-	stored  []storedOp
-}
-
-// checkConvergence reports every way the run went wrong: an editor whose
-// text is not the server's, an acknowledged op missing, stored twice or at
-// another version, and a stored op nobody had acknowledged.
-func checkConvergence(docs map[string]docState, eds []*editor, acked map[string]int64) []string {
-	var problems []string
-	for _, e := range eds {
-		d := docs[e.doc]
-		if e.text != d.text || e.version != d.version {
-			problems = append(problems, fmt.Sprintf("%s diverged: version %d, %d bytes; server version %d, %d bytes",
-				e.name, e.version, len(e.text), d.version, len(d.text)))
-		}
-	}
-	storedAt := map[string]int64{}
-	for doc, d := range docs {
-		if int64(len(d.stored)) != d.version {
-			problems = append(problems, fmt.Sprintf("document %s: %d ops stored for version %d", doc, len(d.stored), d.version))
-		}
-		for _, op := range d.stored {
-			if _, dup := storedAt[op.ID]; dup {
-				problems = append(problems, fmt.Sprintf("op %s stored twice", op.ID))
-			}
-			storedAt[op.ID] = op.Version
-		}
-	}
-	for id, v := range acked {
-		switch sv, ok := storedAt[id]; {
-		case !ok:
-			problems = append(problems, fmt.Sprintf("op %s acked as version %d but not stored", id, v))
-		case sv != v:
-			problems = append(problems, fmt.Sprintf("op %s acked as version %d, stored as %d", id, v, sv))
-		}
-	}
-	if len(storedAt) != len(acked) {
-		problems = append(problems, fmt.Sprintf("%d ops stored, %d acknowledged", len(storedAt), len(acked)))
-	}
-	sort.Strings(problems)
-	return problems
 }
 
 // parallel runs fn(0..n-1) with at most par at once, stopping at the first

@@ -28,16 +28,12 @@ type pump[M any] struct {
 // acknowledged) until stop, then handles messages until synced holds.
 func (p pump[M]) loop(rate float64, stop <-chan struct{}, synced func() bool) error {
 	closedLoop := rate <= 0
-	var tick <-chan time.Time
-	if !closedLoop {
-		// A random phase, so editors do not type in lockstep.
-		period := time.Duration(float64(time.Second) / rate)
-		time.Sleep(time.Duration(p.rng.Int64N(int64(period))))
-		t := time.NewTicker(period)
-		defer t.Stop()
-		tick = t.C
-	} else if err := p.typeOne(); err != nil {
-		return err
+	tick, release := typingTicks(rate, p.rng)
+	defer release()
+	if closedLoop {
+		if err := p.typeOne(); err != nil {
+			return err
+		}
 	}
 	for {
 		select {
@@ -58,9 +54,9 @@ func (p pump[M]) loop(rate float64, stop <-chan struct{}, synced func() bool) er
 	}
 }
 
-// await handles messages until done holds, for at most 30 seconds.
+// await handles messages until done holds, for at most settleTimeout.
 func (p pump[M]) await(done func() bool, stuck func() string) error {
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(settleTimeout)
 	for !done() {
 		select {
 		case m, ok := <-p.msgs:
@@ -75,6 +71,24 @@ func (p pump[M]) await(done func() bool, stuck func() string) error {
 		}
 	}
 	return nil
+}
+
+// settleTimeout is how long an editor may take to have its edits
+// acknowledged, or to catch up, once typing has stopped.
+const settleTimeout = 30 * time.Second
+
+// typingTicks is the clock of an editor typing at rate ops/s, started
+// after a random phase (it sleeps that long) so that editors do not type in
+// lockstep; nil for a closed loop (rate 0), where it leaves rng alone.
+// release stops it.
+func typingTicks(rate float64, rng *rand.Rand) (tick <-chan time.Time, release func()) {
+	if rate <= 0 {
+		return nil, func() {}
+	}
+	period := time.Duration(float64(time.Second) / rate)
+	time.Sleep(time.Duration(rng.Int64N(int64(period))))
+	t := time.NewTicker(period)
+	return t.C, t.Stop
 }
 
 // looper is an editor of either server, as a run drives it.
@@ -158,16 +172,15 @@ func (r *run) measure(ctx context.Context, c config, loops []func(stop <-chan st
 	return m, nil
 }
 
-// typeInto makes one random edit to *text, as a person's keystroke, and
-// sends it, or, while an op is in flight, composes it into *buffer (the
-// client rule of both protocols).
-func typeInto(name string, rng *rand.Rand, text *string, inFlight bool, buffer **ot.Op, send func(ot.Op) error) error {
-	op := randomEdit(rng, *text)
-	t, err := ot.Apply(*text, op)
-	if err != nil {
-		return fmt.Errorf("%s: local edit: %w", name, err)
+// typeInto makes one random edit to a text of n code points, as a
+// person's keystroke, applies it to the editor's copy and sends it, or,
+// while an op is in flight, composes it into *buffer (the client rule of
+// both protocols).
+func typeInto(rng *rand.Rand, n int, apply func(ot.Op) error, inFlight bool, buffer **ot.Op, send func(ot.Op) error) error {
+	op := randomEdit(rng, n)
+	if err := apply(op); err != nil {
+		return fmt.Errorf("local edit: %w", err)
 	}
-	*text = t
 	switch {
 	case !inFlight:
 		return send(op)
@@ -176,7 +189,7 @@ func typeInto(name string, rng *rand.Rand, text *string, inFlight bool, buffer *
 	default:
 		c, err := ot.Compose(**buffer, op)
 		if err != nil {
-			return fmt.Errorf("%s: compose: %w", name, err)
+			return fmt.Errorf("compose: %w", err)
 		}
 		*buffer = &c
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -234,7 +235,14 @@ func sdbJoin(ctx context.Context, url, doc, name string, r *run, seed uint64) (*
 }
 
 func (e *sdbEditor) typeOne() error {
-	return typeInto(e.name, e.rng, &e.text, e.inflight != nil, &e.buffer, e.sendOp)
+	apply := func(op ot.Op) (err error) {
+		e.text, err = ot.Apply(e.text, op)
+		return err
+	}
+	if err := typeInto(e.rng, utf8.RuneCountInString(e.text), apply, e.inflight != nil, &e.buffer, e.sendOp); err != nil {
+		return fmt.Errorf("%s: %w", e.name, err)
+	}
+	return nil
 }
 
 func (e *sdbEditor) sendOp(op ot.Op) error {
@@ -388,5 +396,5 @@ func (e *sdbEditor) loop(rate float64, stop <-chan struct{}) error {
 // final is the editor as checkConvergence sees it, counting edits (the
 // creation, ShareDB's version 0, left out).
 func (e *sdbEditor) final() *editor {
-	return &editor{name: e.name, doc: e.doc, text: e.text, version: e.version - 1}
+	return &editor{name: e.name, doc: e.doc, full: true, text: e.text, version: e.version - 1}
 }

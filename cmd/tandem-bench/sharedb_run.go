@@ -78,7 +78,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 		}()
 	}
 
-	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "sharedb", Nodes: 1, PerNode: []nodeLoad{{URL: wsURL, Editors: len(eds), Idle: c.idle}}})
+	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "sharedb", Full: c.editors, Nodes: 1, PerNode: []nodeLoad{{URL: wsURL, Editors: len(eds), Idle: c.idle}}})
 	if err != nil {
 		return res, err
 	}

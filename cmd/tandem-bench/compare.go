@@ -65,6 +65,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	only := fs.String("only", "", "comma-separated scenarios to run (default all: "+scenarioNames()+")")
 	skip := fs.String("skip", "", "comma-separated LABEL:SCENARIO pairs not to run (shown as not run)")
 	connectPar := fs.Int("connect-parallel", 64, "sockets opened at once while connecting")
+	full := fs.Int("full-editors", 20, "of each document's editors, how many keep the text (as tandem-bench's flag)")
 	duration := fs.Duration("duration", 0, "measure each run this long instead of the scenario's own (for a quick look)")
 	warmup := fs.Duration("warmup", 0, "warm up this long instead of the scenario's own")
 	fs.Usage = func() {
@@ -102,7 +103,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 					continue
 				}
 				c := sc.load
-				c.target, c.url, c.seed, c.connectPar = sv.target, sv.url, uint64(run+1), *connectPar
+				c.target, c.url, c.seed, c.connectPar, c.full = sv.target, sv.url, uint64(run+1), *connectPar, *full
 				if *duration > 0 {
 					c.duration = *duration
 				}

@@ -29,9 +29,13 @@ const (
 	closeInternal  = websocket.StatusInternalError   // 1011: a document failed; reconnect
 )
 
+// reasonFlooding closes a connection that keeps going past a rate limit.
+const reasonFlooding = "flooding"
+
 // Conn is one WebSocket connection: one browser tab or program, joined to
-// any number of documents. Its reader is the handler's goroutine; a writer
-// goroutine drains its bounded queue, several messages to a frame.
+// any number of documents. A goroutine of its own reads (conn_write.go:
+// serve); a writer goroutine, while there is something to send, drains its
+// bounded queue, several messages to a frame.
 type Conn struct {
 	hub     *Hub
 	ws      *websocket.Conn
@@ -53,6 +57,15 @@ type Conn struct {
 	closeOnce   sync.Once
 	closeCode   websocket.StatusCode
 	closeReason string
+
+	// The writer and a ping run on goroutines of their own, counted by bg,
+	// which the socket's goroutine waits for (conn_write.go).
+	wmu       sync.Mutex
+	writing   bool // a writer runs, or may not start: not yet served, or closed
+	ended     bool // the socket's goroutine is finishing: no more pings
+	pinger    *time.Timer
+	bg        sync.WaitGroup
+	lastWrite time.Time // the writer's last frame (for coalescing)
 
 	mu    sync.Mutex
 	rooms map[string]*room // joined documents
@@ -88,7 +101,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		out:      newOutbox(h.cfg.OutQueue, true),
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
-		rooms:    make(map[string]*room),
+		writing:  true, // until served
 		ops:      rate.NewLimiter(rate.Limit(h.cfg.OpsPerSecond), h.cfg.OpsBurst),
 		presence: rate.NewLimiter(rate.Limit(h.cfg.PresencePerSecond), h.cfg.PresenceBurst),
 		control:  rate.NewLimiter(rate.Limit(h.cfg.JoinsPerSecond), 2*int(max(1, h.cfg.JoinsPerSecond))),
@@ -104,31 +117,19 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, log, err)
 		return
 	}
-	defer close(c.finished)
-	defer h.removeConn(c)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
 	})
 	if err != nil {
 		log.Debug("websocket accept failed", "err", err)
+		h.removeConn(c)
+		close(c.finished)
 		return
 	}
-	c.ws = ws
 	shrinkSendBuffer(r, h.cfg.SendBuffer) // after the upgrade: a refused one leaves the connection to REST as it was
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
-	// The connection outlives the request's context, which ends with
-	// server shutdown before the hub has drained.
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
-	defer c.cancel()
-
-	var wg sync.WaitGroup
-	wg.Go(c.writeLoop)
-	c.send(encode(helloMsg{Type: "hello", Session: c.session, User: c.info}))
-	c.readLoop()
-	c.leaveAll()
-	c.kick(closeNormal, "")
-	wg.Wait()
+	c.serve(ws, encode(helloMsg{Type: "hello", Session: c.session, User: c.info}), c.readLoop)
 }
 
 // netConnKey holds a request's network connection in its context.
@@ -181,6 +182,7 @@ func (c *Conn) send(msg []byte) bool { return c.enqueue(queued{msg: msg}) }
 // presence), or not.
 func (c *Conn) enqueue(q queued) bool {
 	if c.out.push(q) {
+		c.wake()
 		return true
 	}
 	c.kick(closePolicy, "too slow: fell behind")
@@ -212,6 +214,7 @@ func (c *Conn) kick(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.kicked)
+		c.wake()
 	})
 }
 
@@ -223,6 +226,9 @@ func (c *Conn) remember(r *room) bool {
 	defer c.mu.Unlock()
 	if len(c.rooms) >= c.hub.cfg.DocsPerConn {
 		return false
+	}
+	if c.rooms == nil {
+		c.rooms = make(map[string]*room, 1)
 	}
 	c.rooms[r.id] = r
 	return true
@@ -280,7 +286,7 @@ func (c *Conn) limited(lim *rate.Limiter, m ClientMessage) bool {
 	c.hub.metrics.limited.Inc()
 	c.strikes++
 	if c.strikes >= c.hub.cfg.FloodStrikes {
-		c.kick(closePolicy, "flooding")
+		c.kick(closePolicy, reasonFlooding)
 		return true
 	}
 	c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeRateLimited, "too many messages; slow down")))

@@ -117,7 +117,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, log, err)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
 	})

@@ -31,6 +31,10 @@ func BenchmarkIdleSocket(b *testing.B) {
 }
 
 func benchIdle(b *testing.B, n int) {
+	if os.Getenv("IDLE_HEAP_PROFILE") != "" {
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1 // every allocation
+	}
 	cfg := testEngine()
 	cfg.PingInterval = time.Hour // the bare clients do not answer pings
 	cfg.ConnsPerUser = 2 * n

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,9 +30,13 @@ const (
 	closeInternal  = websocket.StatusInternalError   // 1011: a document failed; reconnect
 )
 
+// reasonFlooding closes a connection that keeps going past a rate limit.
+const reasonFlooding = "flooding"
+
 // Conn is one WebSocket connection: one browser tab or program, joined to
-// any number of documents. Its reader is the handler's goroutine; a writer
-// goroutine drains its bounded queue, several messages to a frame.
+// any number of documents. A goroutine of its own reads (conn_write.go:
+// serve); a writer goroutine, while there is something to send, drains its
+// bounded queue, several messages to a frame.
 type Conn struct {
 	hub     *Hub
 	ws      *websocket.Conn
@@ -56,6 +61,21 @@ type Conn struct {
 	closeOnce   sync.Once
 	closeCode   websocket.StatusCode
 	closeReason string
+
+	// The writer and a ping run on goroutines of their own, counted by bg,
+	// which the socket's goroutine waits for (conn_write.go).
+	wmu       sync.Mutex
+	writing   bool // a writer runs, or may not start: not yet served, or closed
+	ended     bool // the socket's goroutine is finishing: no more pings
+	pinger    *time.Timer
+	bg        sync.WaitGroup
+	lastWrite time.Time // the writer's last frame (for coalescing)
+
+	// The reader's signs of life, for the pinger: when it last read a
+	// message (unix ns), and whether it is handing one on now (to a busy
+	// room, say), unable to read the pong meanwhile.
+	heard    atomic.Int64
+	handling atomic.Bool
 
 	mu    sync.Mutex
 	rooms map[string]*room // joined documents
@@ -91,7 +111,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		out:      newOutbox(h.cfg.OutQueue, true),
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
-		rooms:    make(map[string]*room),
+		writing:  true, // until served
 		ops:      rate.NewLimiter(rate.Limit(h.cfg.OpsPerSecond), h.cfg.OpsBurst),
 		presence: rate.NewLimiter(rate.Limit(h.cfg.PresencePerSecond), h.cfg.PresenceBurst),
 		control:  rate.NewLimiter(rate.Limit(h.cfg.JoinsPerSecond), 2*int(max(1, h.cfg.JoinsPerSecond))),
@@ -108,32 +128,22 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, log, err)
 		return
 	}
-	defer close(c.finished)
-	defer h.removeConn(c)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
 	})
 	if err != nil {
 		log.Debug("websocket accept failed", "err", err)
+		h.removeConn(c)
+		close(c.finished)
 		return
 	}
-	c.ws = ws
 	shrinkSendBuffer(r, h.cfg.SendBuffer) // after the upgrade: a refused one leaves the connection to REST as it was
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
-	// The connection outlives the request's context, which ends with
-	// server shutdown before the hub has drained.
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
-	defer c.cancel()
-
-	var wg sync.WaitGroup
-	wg.Go(c.writeLoop)
-	defer c.closeAtExpiry()()
-	c.send(encode(helloMsg{Type: "hello", Session: c.session, User: c.info}))
-	c.readLoop()
-	c.leaveAll()
-	c.kick(closeNormal, "")
-	wg.Wait()
+	c.serve(ws, encode(helloMsg{Type: "hello", Session: c.session, User: c.info}), func() {
+		defer c.closeAtExpiry()() // a host app's token closes the socket when it expires
+		c.readLoop()
+	})
 }
 
 // netConnKey holds a request's network connection in its context.
@@ -186,6 +196,7 @@ func (c *Conn) send(msg []byte) bool { return c.enqueue(queued{msg: msg}) }
 // presence), or not.
 func (c *Conn) enqueue(q queued) bool {
 	if c.out.push(q) {
+		c.wake()
 		return true
 	}
 	c.kick(closePolicy, "too slow: fell behind")
@@ -217,6 +228,7 @@ func (c *Conn) kick(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.kicked)
+		c.wake()
 	})
 }
 
@@ -228,6 +240,9 @@ func (c *Conn) remember(r *room) bool {
 	defer c.mu.Unlock()
 	if len(c.rooms) >= c.hub.cfg.DocsPerConn {
 		return false
+	}
+	if c.rooms == nil {
+		c.rooms = make(map[string]*room, 1)
 	}
 	c.rooms[r.id] = r
 	return true
@@ -262,6 +277,7 @@ func (c *Conn) readLoop() {
 		if err != nil {
 			return // closed by the peer, by kick, or too big (the library closes with 1009)
 		}
+		c.heard.Store(time.Now().UnixNano())
 		if typ != websocket.MessageText {
 			c.send(errorFrame("", "", store.Errorf(store.CodeBadRequest, "messages are JSON text frames")))
 			continue
@@ -271,8 +287,18 @@ func (c *Conn) readLoop() {
 			c.send(errorFrame(m.Doc, m.ID, err))
 			continue
 		}
+		c.handling.Store(true)
 		c.dispatch(m)
+		c.handling.Store(false)
 	}
+}
+
+// aliveSince reports whether the peer has shown it is there since t without
+// a pong: a message came, or the reader is busy handing one on (a pong
+// cannot be read until it is done). A room that falls behind then slows its
+// members' readers; it does not make them look dead.
+func (c *Conn) aliveSince(t time.Time) bool {
+	return c.handling.Load() || c.heard.Load() >= t.UnixNano()
 }
 
 // limited applies a rate limiter; a connection that keeps going past it is
@@ -285,7 +311,7 @@ func (c *Conn) limited(lim *rate.Limiter, m ClientMessage) bool {
 	c.hub.metrics.limited.Inc()
 	c.strikes++
 	if c.strikes >= c.hub.cfg.FloodStrikes {
-		c.kick(closePolicy, "flooding")
+		c.kick(closePolicy, reasonFlooding)
 		return true
 	}
 	c.send(errorFrame(m.Doc, m.ID, store.Errorf(store.CodeRateLimited, "too many messages; slow down")))

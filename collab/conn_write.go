@@ -2,49 +2,139 @@ package collab
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 )
 
-// writeLoop is the connection's writer: it sends what is queued, several
-// messages to a frame when a stream is coming in, pings the peer, and sends
-// the close frame when the connection is kicked.
+// serve runs the socket on a goroutine of its own, reading with read, and
+// returns: the handler's goroutine (its stack grown by the handshake's
+// session and store calls) ends, and net/http lets go of the request and
+// its response, the connection being hijacked. An idle socket is then one
+// goroutine blocked reading; its writer runs only while there is something
+// to send, and a timer pings the peer. hello, if any, is sent first.
+func (c *Conn) serve(ws *websocket.Conn, hello []byte, read func()) {
+	c.ws = ws
+	// The connection outlives the request and its context, which ends as
+	// the handler returns.
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go func() {
+		defer close(c.finished)
+		defer c.hub.removeConn(c)
+		defer c.cancel()
+		if hello != nil {
+			c.send(hello)
+		}
+		c.wmu.Lock()
+		c.pinger = time.AfterFunc(c.hub.cfg.PingInterval, c.ping)
+		c.bg.Go(c.writeLoop) // writing has been true since the start: this run sends the hello, or idles
+		c.wmu.Unlock()
+		read()
+		c.leaveAll()
+		c.kick(closeNormal, "")
+		c.wmu.Lock()
+		c.ended = true
+		c.pinger.Stop()
+		c.wmu.Unlock()
+		c.bg.Wait()
+	}()
+}
+
+// wake starts the writer unless it runs (or the socket is not yet served,
+// or has been closed: then writing stays true).
+func (c *Conn) wake() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.writing {
+		c.writing = true
+		c.bg.Go(c.writeLoop)
+	}
+}
+
+// idle ends a writer's run if nothing is queued and the connection is not
+// to be closed; it reports whether it did. A message pushed after the check
+// finds writing false and starts the next run.
+func (c *Conn) idle() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.out.len() > 0 || c.isKicked() {
+		return false
+	}
+	c.writing = false
+	return true
+}
+
+func (c *Conn) isKicked() bool {
+	select {
+	case <-c.kicked:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop is one run of the connection's writer: it sends what is queued,
+// several messages to a frame when a stream is coming in, until the queue
+// is empty; or sends the close frame when the connection is kicked, after
+// what is queued, and ends the connection (the run that does so leaves
+// writing true, so that no other starts).
 func (c *Conn) writeLoop() {
-	var pings sync.WaitGroup
-	defer pings.Wait()
-	defer c.cancel()   // ends the reader and the pings
-	var batch [][]byte // reused; grows to maxFrameMsgs only if a burst needs it
-	var lastWrite time.Time
-	keepalive := time.NewTicker(c.hub.cfg.PingInterval)
-	defer keepalive.Stop()
+	var batch [][]byte // grows to maxFrameMsgs only if a burst needs it
 	for {
-		select {
-		case <-keepalive.C:
-			c.ping(&pings)
-		case <-c.kicked:
-			if c.closeCode != closePolicy {
+		if c.isKicked() {
+			if c.flushes() {
 				c.flush(batch)
 			}
 			_ = c.ws.Close(c.closeCode, c.closeReason)
+			c.cancel() // ends the reader and a ping
 			return
-		case <-c.out.ready:
-			batch = c.out.take(batch[:0], maxFrameMsgs)
-			if len(batch) == 0 {
+		}
+		batch = c.out.take(batch[:0], maxFrameMsgs)
+		if len(batch) == 0 {
+			if c.parked() || !c.idle() {
 				continue
 			}
-			if c.busy(batch, lastWrite) {
-				batch = c.linger(batch)
-			}
-			lastWrite = time.Now()
-			if err := c.write(batch); err != nil {
-				c.kick(closeNormal, "")
-				_ = c.ws.CloseNow()
-				return
-			}
+			return
+		}
+		if c.busy(batch, c.lastWrite) {
+			batch = c.linger(batch)
+		}
+		c.lastWrite = time.Now()
+		if err := c.write(batch); err != nil {
+			c.kick(closeNormal, "")
+			_ = c.ws.CloseNow()
+			c.cancel()
+			return
 		}
 	}
+}
+
+// writerPark is how long a writer whose queue is empty waits for more
+// before it ends: a socket receiving a stream keeps its writer (starting
+// one per message, its stack grown anew each time, costs a busy room),
+// and an idle one lets it go.
+const writerPark = time.Second
+
+// parked waits up to writerPark for something to write; it reports whether
+// something came (or the connection was kicked).
+func (c *Conn) parked() bool {
+	timer := time.NewTimer(writerPark)
+	defer timer.Stop()
+	select {
+	case <-c.out.ready:
+		return true
+	case <-c.kicked:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// flushes reports whether the close frame follows what is queued: not when
+// the peer is too slow for it, or does not answer, or is signed out (1008),
+// but for a flooding one, whose queued errors say why.
+func (c *Conn) flushes() bool {
+	return c.closeCode != closePolicy || c.closeReason == reasonFlooding
 }
 
 // ackPrefix starts every encoded ack.
@@ -118,15 +208,34 @@ func (c *Conn) write(batch [][]byte) error {
 	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
 
-// ping checks that the peer answers, from a goroutine of its own that lives
-// only while the ping is out (an idle socket then holds two goroutines, not
-// three); a peer that does not answer in time is dropped.
-func (c *Conn) ping(wg *sync.WaitGroup) {
-	wg.Go(func() {
-		ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
-		defer cancel()
-		if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
-			c.kick(closePolicy, "no pong")
+// ping checks that the peer answers, on the timer's goroutine, which lives
+// only while the ping is out: a peer that does not answer within
+// PingTimeout is dropped, one that does is pinged again a PingInterval
+// later.
+func (c *Conn) ping() {
+	c.wmu.Lock()
+	if c.ended {
+		c.wmu.Unlock()
+		return
+	}
+	c.bg.Add(1) // the socket's goroutine waits for the ping
+	c.wmu.Unlock()
+	defer c.bg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
+	defer cancel()
+	sent := time.Now()
+	if err := c.ws.Ping(ctx); err != nil {
+		if c.ctx.Err() != nil {
+			return
 		}
-	})
+		if !c.aliveSince(sent) {
+			c.kick(closePolicy, "no pong")
+			return
+		}
+	}
+	c.wmu.Lock()
+	if !c.ended {
+		c.pinger.Reset(c.hub.cfg.PingInterval)
+	}
+	c.wmu.Unlock()
 }

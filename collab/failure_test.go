@@ -261,3 +261,61 @@ func storedOps(t *testing.T, env *env, doc string) map[storedKey]int64 {
 
 // storedKey identifies a stored op: ids are unique per author.
 type storedKey struct{ user, id string }
+
+// slowHistory is a real store whose reads of history wait, on demand: a
+// room that needs history older than its window then stops for that long.
+type slowHistory struct {
+	store.Store
+	delay atomic.Int64 // a time.Duration
+}
+
+func (s *slowHistory) Ops(ctx context.Context, docID string, from, to int64, page store.Page) ([]store.OpRecord, error) {
+	time.Sleep(time.Duration(s.delay.Load()))
+	return s.Store.Ops(ctx, docID, from, to, page)
+}
+
+// TestBusyRoomKeepsReaders: a room that falls behind fills its inbox, and
+// its members' readers wait to hand it their messages, unable to read a
+// pong meanwhile. They must not be dropped as dead ("no pong"): their
+// messages are the sign of life.
+func TestBusyRoomKeepsReaders(t *testing.T) {
+	cfg := testEngine()
+	cfg.PingInterval, cfg.PingTimeout = 100*time.Millisecond, 300*time.Millisecond
+	cfg.WindowOps = 5
+	cfg.OpsPerSecond, cfg.OpsBurst = 100000, 100000
+	var slow *slowHistory
+	env := newEnvWrapped(t, "sqlite", cfg, func(s store.Store) store.Store {
+		slow = &slowHistory{Store: s}
+		return slow
+	})
+	ann, doc, s := env.solo("")
+	defer s.close()
+	s.join(doc, -1)
+	const before = 30
+	for v := range int64(before) {
+		s.send(map[string]any{"type": "op", "doc": doc, "version": v, "id": fmt.Sprint("a", v), "op": ot.Insertion(int(v), int(v), "a")})
+		if m := s.next("ack", "error"); m["type"] != "ack" {
+			t.Fatalf("op %d: %v", v, m)
+		}
+	}
+	// An op made at version 0, long out of the window: the room reads the
+	// history for it, for 1.5 s, while 400 more ops queue up behind it.
+	slow.delay.Store(int64(1500 * time.Millisecond))
+	s.send(map[string]any{"type": "op", "doc": doc, "version": 0, "id": "late", "op": ot.Insertion(0, 0, "y")})
+	const flood = 400
+	for i := range flood {
+		s.send(map[string]any{"type": "op", "doc": doc, "version": before, "id": fmt.Sprint("f", i), "op": ot.Insertion(before, 0, "x")})
+	}
+	slow.delay.Store(0)
+	for range flood + 1 {
+		if m := s.next("ack", "error"); m["type"] != "ack" {
+			t.Fatalf("%v", m)
+		}
+	}
+	if code := s.closeStatus(); code != 0 {
+		t.Fatalf("the socket was closed (%d) while its room was busy", code)
+	}
+	if _, v := ann.content(doc); v != before+flood+1 {
+		t.Fatalf("version %d, want %d", v, before+flood+1)
+	}
+}

@@ -391,7 +391,7 @@ func benchConn(h *Hub, name string) (*Conn, chan int64) {
 		out:      newOutbox(h.cfg.OutQueue, true),
 		kicked:   make(chan struct{}),
 		finished: make(chan struct{}),
-		rooms:    map[string]*room{},
+		writing:  true, // never served: the goroutine below drains the queue
 	}
 	acks := make(chan int64, 1024)
 	go func() {

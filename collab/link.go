@@ -2,7 +2,6 @@ package collab
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -68,33 +67,24 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 		out:      newOutbox(linkQueue*h.cfg.OutQueue, false), // the relay's copy needs every op
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
-		rooms:    make(map[string]*room),
+		writing:  true, // until served
 	}
 	if err := h.addConn(c); err != nil {
 		httpapi.WriteError(w, r, h.log, err)
 		return
 	}
-	defer close(c.finished)
-	defer h.removeConn(c)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // no browser: the secret is the check
 	if err != nil {
+		h.removeConn(c)
+		close(c.finished)
 		return
 	}
-	c.ws = ws
 	ws.SetReadLimit(linkReadLimit(h.cfg))
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
-	defer c.cancel()
 	h.metrics.linksIn.Inc()
-	defer h.metrics.linksIn.Dec()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.writeLoop()
-	}()
-	c.linkReadLoop()
-	c.leaveAll()
-	c.kick(closeNormal, "")
-	<-done
+	c.serve(ws, nil, func() {
+		defer h.metrics.linksIn.Dec()
+		c.linkReadLoop()
+	})
 }
 
 // linkReadLimit bounds a link's frames. Its peer is a node with the
@@ -130,12 +120,15 @@ func (c *Conn) linkReadLoop() {
 		if err != nil {
 			return
 		}
+		c.heard.Store(time.Now().UnixNano())
 		var m linkMsg
 		if err := json.Unmarshal(data, &m); err != nil {
 			c.kick(closePolicy, "malformed link message")
 			return
 		}
+		c.handling.Store(true)
 		c.dispatchLink(m)
+		c.handling.Store(false)
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -150,40 +149,100 @@ func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint6
 	return e, nil
 }
 
-// read reads frames (one message, or an array of them) and handles their
-// messages, until the socket fails or a message cannot be handled.
+// read reads frames into a queue that handleFrames works through. The
+// socket is read, and the server's pings answered, however long handling
+// takes (a history fetch, the editor's lock held by a send): as in a
+// browser, whose socket does not wait for the page's script.
 func (e *editor) read() {
-	var frame bytes.Buffer
+	in := &frameQueue{ready: make(chan struct{}, 1)}
+	go e.handleFrames(in)
 	for {
-		frame.Reset()
-		_, rd, err := e.ws.Reader(context.Background())
-		if err == nil {
-			_, err = frame.ReadFrom(rd)
-		}
-		if err != nil {
-			err = fmt.Errorf("socket closed: %w", err)
-		}
-		e.mu.Lock()
-		if err == nil && !(e.idle && e.joined) {
-			err = eachMsg(frame.Bytes(), e.handle)
-		}
-		if err != nil {
-			e.err = fmt.Errorf("%s: %w", e.name, err)
-		}
-		wake := e.waiting || err != nil
-		e.mu.Unlock()
-		if wake {
-			select {
-			case e.changed <- struct{}{}:
-			default:
-			}
-		}
+		_, data, err := e.ws.Read(context.Background())
+		in.put(data, err)
 		if err != nil {
 			return
 		}
-		if frame.Cap() > 1<<20 { // a big joined: do not keep its buffer
-			frame = bytes.Buffer{}
+	}
+}
+
+// handleFrames handles each frame's messages (one message, or an array of
+// them) in order, until the socket fails or a message cannot be handled.
+func (e *editor) handleFrames(in *frameQueue) {
+	var frames [][]byte
+	for {
+		var err error
+		frames, err = in.take(frames[:0])
+		for _, frame := range frames {
+			if e.handleFrame(frame, nil) != nil {
+				return
+			}
 		}
+		if err != nil {
+			e.handleFrame(nil, fmt.Errorf("socket closed: %w", err))
+			return
+		}
+		clear(frames)
+	}
+}
+
+// handleFrame handles one frame's messages, or the socket's end (readErr),
+// and returns the error that stops the editor.
+func (e *editor) handleFrame(frame []byte, readErr error) error {
+	err := readErr
+	e.mu.Lock()
+	if err == nil && !(e.idle && e.joined) {
+		err = eachMsg(frame, e.handle)
+	}
+	if err != nil {
+		e.err = fmt.Errorf("%s: %w", e.name, err)
+	}
+	wake := e.waiting || err != nil
+	e.mu.Unlock()
+	if wake {
+		select {
+		case e.changed <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// frameQueue holds frames read and not yet handled, and how reading ended.
+type frameQueue struct {
+	mu     sync.Mutex
+	frames [][]byte
+	err    error
+	ready  chan struct{} // a token while frames or err wait
+}
+
+func (q *frameQueue) put(frame []byte, err error) {
+	q.mu.Lock()
+	if err != nil {
+		q.err = err
+	} else {
+		q.frames = append(q.frames, frame)
+	}
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take waits for frames, appends them to into, and returns with them the
+// error that ended reading, once every frame before it is taken.
+func (q *frameQueue) take(into [][]byte) ([][]byte, error) {
+	for {
+		q.mu.Lock()
+		into = append(into, q.frames...)
+		clear(q.frames)
+		q.frames = q.frames[:0]
+		err := q.err
+		q.mu.Unlock()
+		if len(into) > 0 || err != nil {
+			return into, err
+		}
+		<-q.ready
 	}
 }
 

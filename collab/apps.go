@@ -63,26 +63,12 @@ func (api *DocsAPI) handlePutAppDoc(w http.ResponseWriter, r *http.Request) {
 		api.fail(w, r, store.Errorf(store.CodeBadRequest, "a document id is 1 to %d of A-Z a-z 0-9 . _ ~ - / and does not start with /", MaxAppDocID))
 		return
 	}
-	var req CreateRequest
-	if err := httpapi.DecodeJSON(w, r, api.maxTextBody(), &req); err != nil {
-		api.fail(w, r, err)
+	nd, ok := api.newDocument(w, r)
+	if !ok {
 		return
 	}
-	title, err := ValidateTitle(req.Title)
-	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	content, err := NormalizeContent(req.Content, api.cfg.MaxDocBytes)
-	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	if ok, retry := api.hub.writes.Take(c.User.ID, max(len(content)+len(title), minCreateCost), time.Now()); !ok {
-		httpapi.WriteRateLimited(w, r, api.log, retry, writingTooFast)
-		return
-	}
-	d, err := api.store.CreateDocument(r.Context(), store.NewDocument{ID: id, OwnerID: c.User.ID, Title: title, Content: content})
+	nd.ID = id
+	d, err := api.store.CreateDocument(r.Context(), nd)
 	if errors.Is(err, store.ErrConflict) {
 		api.existingAppDoc(w, r, c, id)
 		return

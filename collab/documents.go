@@ -55,34 +55,46 @@ func (api *DocsAPI) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if api.refuseGranted(w, r) {
 		return
 	}
-	var req CreateRequest
-	// The body holds the content: allow for JSON escaping on top of it.
-	if err := httpapi.DecodeJSON(w, r, api.maxTextBody(), &req); err != nil {
-		api.fail(w, r, err)
+	nd, ok := api.newDocument(w, r)
+	if !ok {
 		return
 	}
-	title, err := ValidateTitle(req.Title)
-	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	content, err := NormalizeContent(req.Content, api.cfg.MaxDocBytes)
-	if err != nil {
-		api.fail(w, r, err)
-		return
-	}
-	// A new document is stored for good too: it spends the write budget,
-	// at least a small amount even when empty.
-	if ok, retry := api.hub.writes.Take(caller(r).ID, max(len(content)+len(title), minCreateCost), time.Now()); !ok {
-		httpapi.WriteRateLimited(w, r, api.log, retry, writingTooFast)
-		return
-	}
-	d, err := api.store.CreateDocument(r.Context(), store.NewDocument{OwnerID: caller(r).ID, Title: title, Content: content})
+	d, err := api.store.CreateDocument(r.Context(), nd)
 	if err != nil {
 		api.fail(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, docView(d, store.RoleOwner))
+}
+
+// newDocument reads a create request's title and content, checks them and
+// spends the caller's write budget on them; ok is false when it has
+// answered the request with a refusal instead. The document is the
+// caller's.
+func (api *DocsAPI) newDocument(w http.ResponseWriter, r *http.Request) (nd store.NewDocument, ok bool) {
+	var req CreateRequest
+	// The body holds the content: allow for JSON escaping on top of it.
+	if err := httpapi.DecodeJSON(w, r, api.maxTextBody(), &req); err != nil {
+		api.fail(w, r, err)
+		return nd, false
+	}
+	title, err := ValidateTitle(req.Title)
+	if err != nil {
+		api.fail(w, r, err)
+		return nd, false
+	}
+	content, err := NormalizeContent(req.Content, api.cfg.MaxDocBytes)
+	if err != nil {
+		api.fail(w, r, err)
+		return nd, false
+	}
+	// A new document is stored for good too: it spends the write budget,
+	// at least a small amount even when empty.
+	if ok, retry := api.hub.writes.Take(caller(r).ID, max(len(content)+len(title), minCreateCost), time.Now()); !ok {
+		httpapi.WriteRateLimited(w, r, api.log, retry, writingTooFast)
+		return nd, false
+	}
+	return store.NewDocument{OwnerID: caller(r).ID, Title: title, Content: content}, true
 }
 
 func (api *DocsAPI) handleList(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"tandem/auth"
 	"tandem/collab"
 	"tandem/store"
 )
@@ -316,5 +318,52 @@ func TestWebhookReceiverDown(t *testing.T) {
 	t.Logf("ack latency without a webhook: p50 %s; with a hanging receiver: p50 %s, max %s", p50b, p50w, maxw)
 	if maxw > time.Second || p50w > 3*p50b+20*time.Millisecond {
 		t.Errorf("edits slowed by a hanging receiver: p50 %s (without: %s), max %s", p50w, p50b, maxw)
+	}
+}
+
+// TestWebhookClusterOwnerOnly: two servers on one database. The document's
+// room is owned by A; edits made through B are relayed to A and committed
+// there. Only A delivers: B, a relay, sends nothing.
+func TestWebhookClusterOwnerOnly(t *testing.T) {
+	cfg := testConfig(t, "postgres", "--webhook-allow-private", "--webhook-debounce", "300ms")
+	cfg.clusterSecret = "webhook-test-cluster-secret"
+	a := startServer(t, cfg)
+	b := startServer(t, cfg)
+	admin, _ := signup(t, a, "admin@example.com")
+	if err := a.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	r := admin.do("POST", "/api/apps", map[string]string{"name": "Wiki"})
+	admin.want(r, 201, "", "register an app")
+	var created auth.AppCreated
+	r.json(t, &created)
+	e := &appEnv{t: t, srv: a, admin: admin, appID: created.App.ID, secret: created.Secret}
+	rc := newReceiver(t, http.StatusOK, false)
+	e.hook(rc)
+	app := e.appClient()
+	app.want(app.do("PUT", "/api/apps/docs/shared", map[string]string{"title": "Shared"}), 201, "", "app creates a document")
+
+	onA := e.typer("shared", 0, 0)
+	onA.typeOne() // A's room takes the lease
+	onB := e.typer("shared", onA.version, onA.length)
+	onB.c.base = b.URL()
+	onB.n = 100 // op ids are per author: the same app account
+	for range 5 {
+		onB.typeOne()
+	}
+	got := rc.waitFor(1, 10*time.Second)
+	time.Sleep(time.Second)
+	got = rc.deliveries()
+	if last := got[len(got)-1]; last.event.Version != onB.version {
+		t.Errorf("last delivery %+v, want version %d", last, onB.version)
+	}
+	sent := func(s *server) float64 {
+		return metric(t, s.URL(), `tandem_webhook_attempts_total{outcome="delivered"}`)
+	}
+	if na, nb := sent(a), sent(b); na != float64(len(got)) || nb != 0 {
+		t.Errorf("deliveries sent by A: %v, by B: %v; want %d and 0 (the receiver got %d)", na, nb, len(got), len(got))
+	}
+	if n := metric(t, b.URL(), "tandem_cluster_links_out"); n != 1 {
+		t.Errorf("B has %v links out, want 1: it was not relaying", n)
 	}
 }

@@ -186,7 +186,11 @@ const (
 // attempt looks up the document's webhook and POSTs to it, and logs the
 // attempt.
 func (w *webhooks) attempt(doc string, version int64, attempt int) outcome {
-	h, err := w.store.DocWebhook(w.ctx, doc)
+	// Each store call and the POST are bounded, so that an attempt always
+	// ends (and close, which waits for attempts, does too).
+	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WebhookTimeout)
+	defer cancel()
+	h, err := w.store.DocWebhook(ctx, doc)
 	if errors.Is(err, store.ErrNotFound) {
 		return delivered // no app with a webhook owns it (or it is gone): nothing to send
 	}
@@ -196,7 +200,9 @@ func (w *webhooks) attempt(doc string, version int64, attempt int) outcome {
 		return retry
 	}
 	d := w.send(w.ctx, doc, h, max(version, h.Version), attempt)
-	if err := w.store.RecordDelivery(context.WithoutCancel(w.ctx), d); err != nil {
+	logCtx, cancelLog := context.WithTimeout(context.WithoutCancel(w.ctx), w.cfg.WebhookTimeout)
+	defer cancelLog()
+	if err := w.store.RecordDelivery(logCtx, d); err != nil {
 		w.log.Warn("webhook: record delivery", "app", h.AppID, "doc", doc, "err", err)
 	}
 	switch {

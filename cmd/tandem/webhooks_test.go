@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,5 +366,40 @@ func TestWebhookClusterOwnerOnly(t *testing.T) {
 	}
 	if n := metric(t, b.URL(), "tandem_cluster_links_out"); n != 1 {
 		t.Errorf("B has %v links out, want 1: it was not relaying", n)
+	}
+}
+
+// TestWebhookCommand: `tandem app create --webhook`, `tandem app webhook`
+// and `tandem app unhook`, with the URL rules.
+func TestWebhookCommand(t *testing.T) {
+	t.Setenv("TANDEM_DATABASE_URL", "")
+	dir := t.TempDir()
+	if code, _, errOut := tandem(t, "migrate", "up", "--data-dir", dir); code != 0 {
+		t.Fatalf("migrate up: %s", errOut)
+	}
+	code, out, errOut := tandem(t, "app", "create", "--data-dir", dir, "--name", "Wiki", "--webhook", "http://127.0.0.1:9000/hook")
+	if code == 0 || !strings.Contains(errOut, "not a public address") {
+		t.Errorf("a loopback webhook without --webhook-allow-private: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = tandem(t, "app", "create", "--data-dir", dir, "--name", "Wiki", "--webhook", "http://127.0.0.1:9000/hook", "--webhook-allow-private")
+	if code != 0 || !strings.Contains(out, "webhook secret: whsec_") {
+		t.Fatalf("app create --webhook: exit %d, %q %q", code, out, errOut)
+	}
+	id := strings.Fields(out[strings.Index(out, "id:"):])[1]
+	for _, step := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"app", "webhook", id, "https://hooks.example.com/tandem"}, 0, "webhook secret: whsec_"},
+		{[]string{"app", "webhook", id, "file:///etc/passwd"}, 2, "http:// or https://"},
+		{[]string{"app", "webhook", "no-such-app", "https://hooks.example.com/tandem"}, 1, "no-such-app"},
+		{[]string{"app", "unhook", id}, 0, "removed the webhook"},
+		{[]string{"app", "unhook", id}, 1, "has no webhook"},
+	} {
+		code, out, errOut := tandem(t, append(step.args, "--data-dir", dir)...)
+		if code != step.code || !strings.Contains(out+errOut, step.want) {
+			t.Errorf("tandem %s: exit %d, %q %q; want exit %d and %q", strings.Join(step.args, " "), code, out, errOut, step.code, step.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package collab
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"log/slog"
@@ -45,9 +46,11 @@ type webhooks struct {
 	wake   chan struct{} // capacity 1: the scheduler looks again
 	slots  chan struct{} // WebhookWorkers: attempts under way
 
-	mu      sync.Mutex
-	docs    map[string]*hookDoc
-	closing bool // no more retries: Close is delivering what is due
+	mu       sync.Mutex
+	docs     map[string]*hookDoc
+	queue    dueQueue  // the documents' due times, soonest first (stale ones skipped)
+	wakingAt time.Time // when the scheduler will look next (zero: not before a poke)
+	closing  bool      // no more retries: Close is delivering what is due
 }
 
 // hookDoc is one document's delivery state.
@@ -57,6 +60,7 @@ type hookDoc struct {
 	busy    bool      // an attempt is under way
 	attempt int       // attempts made at the delivery under way (0: a fresh one)
 	flush   bool      // the room closed while an attempt was under way: deliver what follows at once
+	gen     int       // numbers due times: a queue entry of an earlier one is stale
 }
 
 func newWebhooks(st store.Webhooks, cfg Config, log *slog.Logger, m *metrics) *webhooks {
@@ -86,8 +90,7 @@ func (w *webhooks) changed(doc string, version int64) {
 	}
 	e.version = max(e.version, version)
 	if e.due.IsZero() {
-		e.due = time.Now().Add(w.cfg.WebhookDebounce)
-		w.poke()
+		w.plan(doc, e, time.Now().Add(w.cfg.WebhookDebounce))
 	}
 }
 
@@ -102,8 +105,21 @@ func (w *webhooks) closed(doc string) {
 	case e.busy:
 		e.flush = true
 	case !e.due.IsZero() && e.attempt == 0:
-		e.due = time.Now()
-		w.poke()
+		w.plan(doc, e, time.Now())
+	}
+}
+
+// plan sets e's due time and queues it, waking the scheduler if it would
+// sleep past it; w.mu is held. An entry busy with an attempt is queued
+// again by finish.
+func (w *webhooks) plan(doc string, e *hookDoc, due time.Time) {
+	e.due = due
+	e.gen++
+	if !e.busy {
+		heap.Push(&w.queue, dueEntry{due: due, doc: doc, gen: e.gen})
+		if w.wakingAt.IsZero() || due.Before(w.wakingAt) {
+			w.poke()
+		}
 	}
 }
 
@@ -138,32 +154,38 @@ func (w *webhooks) schedule() {
 }
 
 // startDue starts every due delivery there is a slot for and returns when
-// the next one not yet due is (zero: none).
+// the next one not yet due is (zero: none). It looks at the due ones only:
+// the queue is a heap, so a wake costs O(log n) per entry it starts, not
+// a scan of every document.
 func (w *webhooks) startDue() (next time.Time) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	defer func() {
+		w.wakingAt = next
+		w.mu.Unlock()
+	}()
 	now := time.Now()
-	for doc, e := range w.docs {
-		if e.busy || e.due.IsZero() {
+	for w.queue.Len() > 0 {
+		top := w.queue[0]
+		e := w.docs[top.doc]
+		if e == nil || e.gen != top.gen || e.busy || e.due.IsZero() {
+			heap.Pop(&w.queue) // stale: planned again since, or under way
 			continue
 		}
-		if e.due.After(now) {
-			if next.IsZero() || e.due.Before(next) {
-				next = e.due
-			}
-			continue
+		if top.due.After(now) {
+			return top.due
 		}
 		select {
 		case w.slots <- struct{}{}:
 		default:
 			return time.Time{} // every slot is taken: a finishing attempt wakes us
 		}
+		heap.Pop(&w.queue)
 		e.busy, e.due, e.flush = true, time.Time{}, false
 		e.attempt++
 		w.wg.Add(1)
-		go w.deliver(doc, e.version, e.attempt)
+		go w.deliver(top.doc, e.version, e.attempt)
 	}
-	return next
+	return time.Time{}
 }
 
 // deliver makes one attempt to deliver the document's change at version.
@@ -228,7 +250,7 @@ func (w *webhooks) finish(doc string, version int64, attempt int, out outcome) {
 	e.busy = false
 	if out == retry && !w.closing {
 		if attempt < w.cfg.WebhookRetries {
-			e.due = time.Now().Add(w.cfg.WebhookBackoff << (attempt - 1))
+			w.plan(doc, e, time.Now().Add(w.cfg.WebhookBackoff<<(attempt-1)))
 			return
 		}
 		w.metrics.webhooks.WithLabelValues("abandoned").Inc()
@@ -237,10 +259,12 @@ func (w *webhooks) finish(doc string, version int64, attempt int, out outcome) {
 	e.attempt = 0
 	switch {
 	case e.version > version && (e.flush || w.closing):
-		e.due = time.Now()
+		w.plan(doc, e, time.Now())
 	case e.version > version && e.due.IsZero():
-		e.due = time.Now().Add(w.cfg.WebhookDebounce)
-	case e.version <= version:
+		w.plan(doc, e, time.Now().Add(w.cfg.WebhookDebounce))
+	case e.version > version:
+		w.plan(doc, e, e.due) // changed meanwhile: queued now that it is free
+	default:
 		delete(w.docs, doc)
 	}
 }
@@ -251,9 +275,9 @@ func (w *webhooks) close(ctx context.Context) {
 	w.mu.Lock()
 	w.closing = true
 	now := time.Now()
-	for _, e := range w.docs {
+	for doc, e := range w.docs {
 		if !e.busy {
-			e.due = now
+			w.plan(doc, e, now)
 		}
 	}
 	w.poke()
@@ -281,4 +305,25 @@ func (w *webhooks) pending() int {
 func (w *webhooks) stop() {
 	w.cancel()
 	w.wg.Wait()
+}
+
+// dueEntry is a document's due time in the queue.
+type dueEntry struct {
+	due time.Time
+	doc string
+	gen int
+}
+
+// dueQueue is a min-heap of due times (container/heap).
+type dueQueue []dueEntry
+
+func (q dueQueue) Len() int           { return len(q) }
+func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q dueQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *dueQueue) Push(x any)        { *q = append(*q, x.(dueEntry)) }
+func (q *dueQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
 }

@@ -242,7 +242,7 @@ func TestWebhookRoomClose(t *testing.T) {
 func TestWebhookReceiverDown(t *testing.T) {
 	const backoff = 200 * time.Millisecond
 	e := newAppEnv(t, "--webhook-allow-private", "--webhook-debounce", "100ms",
-		"--webhook-retries", "3", "--webhook-backoff", backoff.String(), "--webhook-timeout", "3s")
+		"--webhook-retries", "3", "--webhook-backoff", backoff.String(), "--webhook-timeout", "10s")
 
 	// Edits' latency with no webhook, for comparison.
 	ty := e.typer("a", 0, len("hello"))
@@ -300,9 +300,11 @@ func TestWebhookReceiverDown(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// A receiver that hangs (until its 3 s timeout) while a closed-loop
-	// writer types through many debounce windows: its edits are acked as
-	// fast as without a webhook.
+	// A receiver that hangs (for the whole phase; the attempt's timeout is
+	// 10 s) while a closed-loop writer types through many debounce windows:
+	// its edits are acked about as fast as without a webhook. Were the room
+	// waiting on the delivery, an ack would take seconds. (The bounds allow
+	// for a shared, loaded machine under -race.)
 	hung := newReceiver(t, http.StatusOK, true)
 	e.hook(hung)
 	var with []time.Duration
@@ -317,7 +319,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	slices.Sort(with)
 	p50b, p50w, maxw := base[len(base)/2], with[len(with)/2], with[len(with)-1]
 	t.Logf("ack latency without a webhook: p50 %s; with a hanging receiver: p50 %s, max %s", p50b, p50w, maxw)
-	if maxw > time.Second || p50w > 3*p50b+20*time.Millisecond {
+	if maxw > 3*time.Second || p50w > 3*p50b+30*time.Millisecond {
 		t.Errorf("edits slowed by a hanging receiver: p50 %s (without: %s), max %s", p50w, p50b, maxw)
 	}
 }

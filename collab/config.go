@@ -55,6 +55,14 @@ type Config struct {
 	MaxBehind         int                // how far behind the head an op's base version may be
 	PresenceEvery     time.Duration      // presence broadcasts are coalesced over this period
 	Origins           *auth.OriginPolicy // browser origins that may open a socket (nil: the server's own only)
+
+	// Host apps' webhooks (webhooks.go).
+	WebhookDebounce     time.Duration // a document's changes are delivered at most once per this
+	WebhookRetries      int           // attempts per delivery, the first included
+	WebhookBackoff      time.Duration // the wait before the first retry; it doubles for each next one
+	WebhookTimeout      time.Duration // one attempt's HTTP request, from dial to the end of the response
+	WebhookWorkers      int           // attempts under way at once
+	WebhookAllowPrivate bool          // allow webhook URLs on loopback and private addresses (tests, private networks)
 }
 
 // DefaultConfig returns the defaults.
@@ -91,6 +99,12 @@ func DefaultConfig() Config {
 		WindowBytes:       8 << 20,
 		MaxBehind:         10000,
 		PresenceEvery:     40 * time.Millisecond,
+
+		WebhookDebounce: 2 * time.Second,
+		WebhookRetries:  6,
+		WebhookBackoff:  time.Second,
+		WebhookTimeout:  10 * time.Second,
+		WebhookWorkers:  4,
 	}
 }
 
@@ -135,6 +149,11 @@ func (c Config) Validate() error {
 		{"max-behind", c.MaxBehind > 0},
 		{"presence-every", c.PresenceEvery > 0},
 		{"room-frames-per-second", c.RoomFrames > 0},
+		{"webhook-debounce", c.WebhookDebounce > 0},
+		{"webhook-retries", c.WebhookRetries > 0},
+		{"webhook-backoff", c.WebhookBackoff > 0},
+		{"webhook-timeout", c.WebhookTimeout > 0},
+		{"webhook-workers", c.WebhookWorkers > 0},
 	} {
 		if !s.ok {
 			return fmt.Errorf("--%s must be positive", s.flag)

@@ -42,6 +42,8 @@ type Hub struct {
 	cluster *clusterState  // nil: one node (JoinCluster)
 	renewer sync.WaitGroup // the lease renewer
 	bell    doorbell       // to the other nodes (doorbell.go); none if alone
+
+	hooks *webhooks // host apps' webhooks (webhooks.go)
 }
 
 // ErrClosing is returned once the hub has begun to shut down.
@@ -57,14 +59,16 @@ func NewHub(st store.Store, cfg Config, log *slog.Logger, reg prometheus.Registe
 		cfg.Origins, _ = auth.NewOriginPolicy("", nil, false, nil) // cannot fail without origins
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	m := newMetrics(reg)
 	return &Hub{
+		hooks:   newWebhooks(st, cfg, log, m),
 		ctx:     ctx,
 		cancel:  cancel,
 		store:   st,
 		cfg:     cfg,
 		writes:  auth.NewKeyedLimiter(rate.Limit(float64(cfg.WriteBytesPerMin)/60), cfg.WriteBytesPerMin),
 		log:     log,
-		metrics: newMetrics(reg),
+		metrics: m,
 		rooms:   make(map[string]*room),
 		conns:   make(map[*Conn]struct{}),
 		revoked: make(map[string]time.Time),
@@ -274,6 +278,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	if rerr := h.releaseAll(ctx); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("release leases: %w", rerr))
 	}
+	h.hooks.close(ctx) // what the rooms committed last is delivered, once
 
 	for _, c := range conns {
 		select {

@@ -19,6 +19,8 @@ type metrics struct {
 	failovers prometheus.Counter // links lost and found again
 	fenced    prometheus.Counter // commits refused for a lost lease
 	stepDowns prometheus.Counter // rooms that stopped sequencing
+
+	webhooks *prometheus.CounterVec // webhook attempts by outcome
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,6 +54,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		stepDowns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_cluster_step_downs_total", Help: "Rooms that stopped sequencing: their lease was lost, or a commit was fenced or failed."}),
 	}
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tandem_webhook_attempts_total",
+		Help: "Webhook delivery attempts by outcome: delivered (2xx), failed (to be retried), refused (a 4xx: not retried), abandoned (the last retry failed; counted besides its failure)."},
+		[]string{"outcome"})
+	for _, o := range []string{"delivered", "failed", "refused", "abandoned"} {
+		m.webhooks.WithLabelValues(o)
+	}
+	reg.MustRegister(m.webhooks)
 	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited,
 		m.leases, m.linksIn, m.linksOut, m.failovers, m.fenced, m.stepDowns)
 	return m

@@ -216,6 +216,7 @@ func (r *room) committedBatch() error {
 		r.hub.metrics.sequenced.Inc()
 		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
 	}
+	r.hub.hooks.changed(r.id, r.seq.committed) // no I/O: the dispatcher does that (webhooks.go)
 	r.inflight = nil
 	r.startCommit()
 	return nil

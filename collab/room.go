@@ -278,6 +278,7 @@ func (r *room) stop() {
 	}
 	r.hub.forget(r)
 	r.refuseQueued(errRoomClosed)
+	r.hub.hooks.closed(r.id) // a change waiting for its debounce is delivered now
 }
 
 // refuseQueued answers every request still in the inbox with err; on

@@ -65,6 +65,7 @@ type Store interface {
 	Invitations
 	History
 	Apps
+	Webhooks
 
 	// Ping checks that the storage is reachable.
 	Ping(ctx context.Context) error

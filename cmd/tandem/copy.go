@@ -70,14 +70,15 @@ type copyColumn struct {
 }
 
 // copyTable is one table that is copied, with the columns both dialects
-// give it (migrations/*/00001_init.sql, 00002_invitations.sql and 00004_apps.sql).
+// give it (migrations/*/00001_init.sql, 00002_invitations.sql, 00004_apps.sql
+// and 00005_webhooks.sql; the webhook delivery log is not copied).
 type copyTable struct {
 	name string
 	cols []copyColumn
 }
 
 // copyTables are the tables copied, parents before children. Sessions are
-// left out on purpose.
+// left out on purpose, and so is the webhook delivery log.
 var copyTables = []copyTable{
 	{"users", []copyColumn{{"id", textColumn}, {"email", textColumn}, {"email_key", textColumn},
 		{"name", textColumn}, {"password_hash", textColumn}, {"created_at", timeColumn}}},
@@ -86,6 +87,7 @@ var copyTables = []copyTable{
 	{"apps", []copyColumn{{"id", textColumn}, {"name", textColumn}, {"secret", textColumn},
 		{"public_key", nullTextColumn}, {"user_id", textColumn}, {"created_at", timeColumn}, {"revoked_at", nullTimeColumn}}},
 	{"app_users", []copyColumn{{"app_id", textColumn}, {"subject", textColumn}, {"user_id", textColumn}}},
+	{"webhooks", []copyColumn{{"app_id", textColumn}, {"url", textColumn}, {"secret", textColumn}, {"created_at", timeColumn}}},
 	{"documents", []copyColumn{{"id", textColumn}, {"title", textColumn}, {"version", intColumn},
 		{"created_by", textColumn}, {"created_at", timeColumn}, {"updated_at", timeColumn}}},
 	{"members", []copyColumn{{"doc_id", textColumn}, {"user_id", textColumn}, {"role", textColumn}}},

@@ -62,6 +62,9 @@ func TestMigrateCopy(t *testing.T) {
 	if _, err := src.AppUser(ctx, app.ID, "user-1", "Ulla"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.SetWebhook(ctx, app.ID, "https://wiki.example/hook", "whsec_copied"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Hundreds of real ops through the store, by two authors, in batches as
 	// the sequencer writes them: inserts of multi-byte text and deletions.

@@ -118,6 +118,15 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&c.hashParallel, "hash-concurrency", 2, "password hashes computed at once (each takes --argon2-memory-kib)")
 	e := &c.collab
+	fs.DurationVar(&e.WebhookDebounce, "webhook-debounce", e.WebhookDebounce,
+		"a host app's webhook hears of a document's changes at most once per this (and once when its room closes)")
+	fs.IntVar(&e.WebhookRetries, "webhook-retries", e.WebhookRetries, "attempts per webhook delivery, the first included")
+	fs.DurationVar(&e.WebhookBackoff, "webhook-backoff", e.WebhookBackoff,
+		"wait before a webhook delivery's first retry; it doubles for each next one")
+	fs.DurationVar(&e.WebhookTimeout, "webhook-timeout", e.WebhookTimeout, "one webhook attempt's HTTP request, from dial to response")
+	fs.IntVar(&e.WebhookWorkers, "webhook-workers", e.WebhookWorkers, "webhook attempts under way at once")
+	fs.BoolVar(&e.WebhookAllowPrivate, "webhook-allow-private", e.WebhookAllowPrivate,
+		"allow webhook URLs on loopback, private and link-local addresses (refused by default: server-side request forgery)")
 	fs.IntVar(&e.MaxDocBytes, "max-doc-bytes", e.MaxDocBytes, "largest document, in bytes of UTF-8")
 	fs.IntVar(&e.MaxPageOps, "max-page-ops", e.MaxPageOps, "most operations in one page of history")
 	fs.IntVar(&e.MaxPageBytes, "max-page-bytes", e.MaxPageBytes,

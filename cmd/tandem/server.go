@@ -178,6 +178,7 @@ func (s *server) handler() (http.Handler, error) {
 	authSvc.Register(mux)
 	authSvc.RegisterApps(mux, origins)
 	docsAPI.Register(mux)
+	docsAPI.RegisterWebhooks(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -28,19 +28,14 @@ type Doc struct {
 	gen     int    // the socket generation the last join was sent on
 	joined  bool   // a joined message arrived on the current socket
 	joining bool   // a join was sent and not answered
-	loaded  bool   // text is a version of the server's
-	version int64  // the last server version seen
+	loaded  bool   // st's text is a version of the server's
 	role    string
-	text    string
-	length  int // text's length in code points
+	st      State // version, text, outstanding op and buffer
 
-	outstanding  *pending // sent, not acknowledged
-	sent         bool     // outstanding was sent on the current membership
-	buffer       *ot.Op   // local edits made while awaiting the ack
-	counter      int      // op id counter
-	refusals     int      // refusals of pending edits since the last ack
-	caughtUp     bool     // a join was answered since the last refusal
-	rejoinWanted bool     // leave and join again once the pending join is answered
+	sent         bool // the outstanding op was sent on the current membership
+	refusals     int  // refusals of pending edits since the last ack
+	caughtUp     bool // a join was answered since the last refusal
+	rejoinWanted bool // leave and join again once the pending join is answered
 	joinFailures int
 	restFailures int
 
@@ -56,16 +51,6 @@ type Doc struct {
 	changes chan struct{} // Changes: one pending signal at most
 }
 
-// pending is an op on its way: as first sent (a re-send must be identical,
-// for the server's dedupe by id) and as transformed since (local state).
-type pending struct {
-	id      string
-	base    int64
-	orig    ot.Op
-	op      ot.Op
-	rebased bool // re-sent as a new op after its base got too old
-}
-
 // Presence is another connection in the document and its selection.
 type Presence struct {
 	Session   string
@@ -77,6 +62,7 @@ type Presence struct {
 // not exist or is not shared with the caller gives an *Error "not_found".
 func (c *Conn) Open(ctx context.Context, id string) (*Doc, error) {
 	d := &Doc{c: c, id: id, presence: map[string]Presence{}, wake: make(chan struct{}), changes: make(chan struct{}, 1)}
+	d.st.IDPrefix = c.prefix
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -107,14 +93,14 @@ func (d *Doc) ID() string { return d.id }
 func (d *Doc) Text() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.text
+	return d.st.Text()
 }
 
 // Version returns the last server version this client has seen.
 func (d *Doc) Version() int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.version
+	return d.st.Version()
 }
 
 // Role returns the caller's role in the document: owner, editor or viewer.
@@ -131,7 +117,7 @@ func (d *Doc) Synced() bool {
 	return d.synced()
 }
 
-func (d *Doc) synced() bool { return d.loaded && d.outstanding == nil && d.buffer == nil }
+func (d *Doc) synced() bool { return d.loaded && d.st.Synced() }
 
 // Err returns why the document can no longer be used (closed, deleted,
 // access removed, out of step with the server, connection ended), or nil.
@@ -160,26 +146,13 @@ func (d *Doc) Apply(op ot.Op) error {
 	if err := ot.CheckOp(op); err != nil {
 		return fmt.Errorf("client: doc %s: %w", d.id, err)
 	}
-	text, err := ot.Apply(d.text, op)
+	p, err := d.st.Edit(op)
 	if err != nil {
-		return fmt.Errorf("client: doc %s: local edit: %w", d.id, err)
+		return fmt.Errorf("client: doc %s: %w", d.id, err)
 	}
-	if op.IsNoop() {
-		return nil
-	}
-	d.text, d.length = text, op.TargetLen()
-	if d.outstanding == nil {
-		d.outstanding = &pending{id: d.nextID(), base: d.version, orig: op, op: op}
+	if p != nil {
 		d.refusals = 0
 		d.sendOutstanding()
-	} else if d.buffer == nil {
-		d.buffer = &op
-	} else {
-		b, err := ot.Compose(*d.buffer, op)
-		if err != nil {
-			return fmt.Errorf("client: doc %s: compose: %w", d.id, err) // cannot happen: op fits text
-		}
-		d.buffer = &b
 	}
 	d.notify()
 	return nil
@@ -207,7 +180,7 @@ func (d *Doc) Delete(pos, n int) error {
 func (d *Doc) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.length
+	return d.st.Len()
 }
 
 // WaitSynced waits until every local edit is acknowledged. It returns an
@@ -226,7 +199,7 @@ func (d *Doc) WaitSynced(ctx context.Context) error {
 
 // WaitVersion waits until the client has seen version v.
 func (d *Doc) WaitVersion(ctx context.Context, v int64) error {
-	return d.wait(ctx, func() bool { return d.loaded && d.version >= v })
+	return d.wait(ctx, func() bool { return d.loaded && d.st.Version() >= v })
 }
 
 // wait waits until cond (called under the lock) holds, the document fails
@@ -297,11 +270,6 @@ func (d *Doc) notify() {
 	case d.changes <- struct{}{}:
 	default:
 	}
-}
-
-func (d *Doc) nextID() string {
-	d.counter++
-	return fmt.Sprintf("%s-%d", d.c.prefix, d.counter)
 }
 
 // runeLen is s's length in code points.

@@ -141,7 +141,7 @@ func TestBadServerMessages(t *testing.T) {
 	}{
 		{"not json", `{"type":`, "bad frame from server"},
 		{"version gap", `{"type":"op","doc":"d","version":5,"id":"x","user":"u2","op":[3,"x"]}`, "out of step with the server: got version 5 (from 5) after 0"},
-		{"op too short", `{"type":"op","doc":"d","version":1,"id":"x","user":"u2","op":[2,"x"]}`, "out of step with the server: apply version 1"},
+		{"op too short", `{"type":"op","doc":"d","version":1,"id":"x","user":"u2","op":[2,"x"]}`, "out of step with the server: version 1: op of base length 2 on a text of 3"},
 		{"op without op", `{"type":"op","doc":"d","version":1,"id":"x","user":"u2"}`, "op message without version or op"},
 		{"bad op", `{"type":"op","doc":"d","version":1,"id":"x","user":"u2","op":[1.5]}`, "bad frame from server"},
 	} {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,7 +30,7 @@ func (d *Doc) receive(m *serverMsg) {
 			d.onJoined(m)
 		}
 	case "ack":
-		if d.outstanding != nil && m.ID == d.outstanding.id && m.Version != nil {
+		if o := d.st.Outstanding(); o != nil && m.ID == o.ID && m.Version != nil {
 			d.onAck(*m.Version)
 		}
 	case "op":
@@ -77,7 +78,7 @@ func (d *Doc) onJoined(m *serverMsg) {
 		d.afterJoin()
 		return
 	}
-	if !d.loaded || d.outstanding == nil {
+	if !d.loaded || d.st.Outstanding() == nil {
 		d.adopt(*m.Content, *m.Version)
 		d.setPresence(m.Presence)
 		d.afterJoin()
@@ -106,34 +107,35 @@ func (d *Doc) recover(to int64) error {
 		}
 		var recs []opRecord
 		ctx, cancel := context.WithTimeout(d.c.ctx, 30*time.Second)
-		recs, err = d.c.fetchOps(ctx, d.id, d.version+1, to)
+		recs, err = d.c.fetchOps(ctx, d.id, d.st.Version()+1, to)
 		cancel()
 		if err != nil {
 			continue
 		}
 		for _, rec := range recs {
-			if rec.Version <= d.version {
+			if rec.Version <= d.st.Version() {
 				continue
 			}
-			if rec.Version != d.version+1 {
-				return fmt.Errorf("history: version %d after %d", rec.Version, d.version)
+			if rec.Version != d.st.Version()+1 {
+				return fmt.Errorf("history: version %d after %d", rec.Version, d.st.Version())
 			}
 			d.onOp(rec.Version, nil, rec.ID, rec.User, rec.Op)
 			if d.err != nil || !d.loaded {
 				return d.err
 			}
 		}
-		if d.version != to {
-			return fmt.Errorf("history ends at %d, not %d", d.version, to)
+		if d.st.Version() != to {
+			return fmt.Errorf("history ends at %d, not %d", d.st.Version(), to)
 		}
 		return nil
 	}
-	return fmt.Errorf("history %d..%d: %w", d.version+1, to, err)
+	return fmt.Errorf("history %d..%d: %w", d.st.Version()+1, to, err)
 }
 
 // adopt takes the server's text at version.
 func (d *Doc) adopt(content string, version int64) {
-	d.text, d.length, d.version, d.loaded = content, runeLen(content), version, true
+	d.st.Reset(content, version)
+	d.loaded = true
 }
 
 func (d *Doc) setPresence(entries []presenceEntry) {
@@ -144,16 +146,13 @@ func (d *Doc) setPresence(entries []presenceEntry) {
 }
 
 func (d *Doc) onAck(version int64) {
-	done := d.outstanding
+	done := d.st.Outstanding()
 	for s, p := range d.presence {
-		p.Selection = ot.TransformRanges(p.Selection, done.op, p.User.ID == d.me)
+		p.Selection = ot.TransformRanges(p.Selection, done.Op, p.User.ID == d.me)
 		d.presence[s] = p
 	}
-	d.version = version
-	d.outstanding, d.sent, d.refusals = nil, false, 0
-	if d.buffer != nil {
-		d.outstanding = &pending{id: d.nextID(), base: d.version, orig: *d.buffer, op: *d.buffer}
-		d.buffer = nil
+	d.sent, d.refusals = false, 0
+	if d.st.Ack(version) != nil {
 		d.sendOutstanding()
 		return
 	}
@@ -162,7 +161,7 @@ func (d *Doc) onAck(version int64) {
 
 // onOp handles a remote op at version (from..version for a composed op).
 func (d *Doc) onOp(version int64, from *int64, id, user string, op ot.Op) {
-	if d.outstanding != nil && id == d.outstanding.id && user == d.me {
+	if o := d.st.Outstanding(); o != nil && id == o.ID && user == d.me {
 		d.onAck(version) // my own op, met in a catch-up or sent over REST
 		return
 	}
@@ -170,11 +169,8 @@ func (d *Doc) onOp(version int64, from *int64, id, user string, op ot.Op) {
 	if from != nil {
 		first = *from
 	}
-	if first != d.version+1 || version < first {
-		d.outOfStep(fmt.Sprintf("got version %d (from %d) after %d", version, first, d.version))
-		return
-	}
-	if version > first && d.outstanding != nil {
+	applied, err := d.st.Remote(first, version, op)
+	if errors.Is(err, ErrNeedHistory) {
 		// Pending edits cannot be moved over a composed op as the server
 		// moves them (over each op in turn), so take those ops one by one.
 		if err := d.recover(version); err != nil {
@@ -186,38 +182,15 @@ func (d *Doc) onOp(version int64, from *int64, id, user string, op ot.Op) {
 		d.afterJoin()
 		return
 	}
-	o := op
-	var err error
-	var out, buf ot.Op
-	if d.outstanding != nil {
-		if o, out, err = ot.Transform(o, d.outstanding.op); err != nil {
-			d.outOfStep(fmt.Sprintf("transform version %d over my pending op: %v", version, err))
-			return
-		}
-		if d.buffer != nil {
-			if o, buf, err = ot.Transform(o, *d.buffer); err != nil {
-				d.outOfStep(fmt.Sprintf("transform version %d over my buffer: %v", version, err))
-				return
-			}
-		}
-	}
-	text, err := ot.Apply(d.text, o)
 	if err != nil {
-		d.outOfStep(fmt.Sprintf("apply version %d: %v", version, err))
+		d.outOfStep(err.Error())
 		return
-	}
-	d.text, d.length, d.version = text, o.TargetLen(), version
-	if d.outstanding != nil {
-		d.outstanding.op = out
-		if d.buffer != nil {
-			d.buffer = &buf
-		}
 	}
 	for s, p := range d.presence {
 		p.Selection = ot.TransformRanges(p.Selection, op, p.User.ID == user)
 		d.presence[s] = p
 	}
-	d.selection = ot.TransformRanges(d.selection, o, false)
+	d.selection = ot.TransformRanges(d.selection, applied, false)
 }
 
 func (d *Doc) onPresence(m *serverMsg) {
@@ -243,7 +216,7 @@ func (d *Doc) outOfStep(why string) {
 func (d *Doc) onError(m *serverMsg) {
 	e := &Error{Code: m.Code, Message: m.Message}
 	if m.ID != "" {
-		if d.outstanding != nil && m.ID == d.outstanding.id {
+		if o := d.st.Outstanding(); o != nil && m.ID == o.ID {
 			d.onOpRefused(e)
 		}
 		return // about an op already settled
@@ -265,11 +238,11 @@ func (d *Doc) onError(m *serverMsg) {
 }
 
 func (d *Doc) onOpRefused(e *Error) {
-	o := d.outstanding
+	o := d.st.Outstanding()
 	if e.Code == "rate_limited" {
 		d.sent = false
 		d.after(d.c.opts.RateLimitWait, func() {
-			if d.outstanding == o && !d.sent {
+			if d.st.Outstanding() == o && !d.sent {
 				d.sendOutstanding()
 			}
 		})
@@ -281,10 +254,10 @@ func (d *Doc) onOpRefused(e *Error) {
 		return
 	}
 	d.refusals++
-	if (e.Code == "bad_request" || e.Code == "internal") && d.refusals >= 2 && d.caughtUp && d.joined && !o.rebased {
+	if (e.Code == "bad_request" || e.Code == "internal") && d.refusals >= 2 && d.caughtUp && d.joined && !o.Rebased {
 		// Refused again after a rejoin caught up without meeting it: its
 		// base is too old and it was never applied. Send it as a new op.
-		d.outstanding = &pending{id: d.nextID(), base: d.version, orig: o.op, op: o.op, rebased: true}
+		d.st.Rebase()
 		d.sent = false
 		d.sendOutstanding()
 		return
@@ -297,7 +270,7 @@ func (d *Doc) onOpRefused(e *Error) {
 		return
 	}
 	d.after(min(30*time.Second, 250*time.Millisecond<<d.refusals), func() {
-		if d.outstanding == o {
+		if d.st.Outstanding() == o {
 			d.rejoin()
 		}
 	})
@@ -320,10 +293,10 @@ func (d *Doc) onJoinRefused(e *Error) {
 // dropPending discards pending edits that will never apply, remembering
 // why for WaitSynced.
 func (d *Doc) dropPending(err error) {
-	if d.outstanding == nil {
+	if !d.st.Drop() {
 		return
 	}
-	d.outstanding, d.buffer, d.sent = nil, nil, false
+	d.sent = false
 	if d.dropped == nil {
 		d.dropped = fmt.Errorf("client: doc %s: edit refused, local edits dropped: %w", d.id, err)
 	}

@@ -44,7 +44,7 @@ func (d *Doc) join() {
 	}
 	msg := joinMsg{Type: "join", Doc: d.id}
 	if d.loaded {
-		v := d.version
+		v := d.st.Version()
 		msg.Version = &v
 	}
 	d.gen, d.joining = d.c.sendGen(msg)
@@ -64,8 +64,8 @@ func (d *Doc) rejoin() {
 
 // resync drops the local text and loads the server's.
 func (d *Doc) resync() {
-	d.outstanding, d.buffer, d.sent = nil, nil, false
-	d.loaded = false
+	d.st.Drop()
+	d.sent, d.loaded = false, false
 	clear(d.presence)
 	d.rejoin()
 }
@@ -73,7 +73,7 @@ func (d *Doc) resync() {
 // afterJoin re-sends the outstanding op unchanged (§10 step 3) and my
 // selection.
 func (d *Doc) afterJoin() {
-	if d.outstanding != nil && !d.sent {
+	if d.st.Outstanding() != nil && !d.sent {
 		d.sendOutstanding()
 	}
 	if d.selection != nil {
@@ -88,28 +88,28 @@ func (d *Doc) sendOutstanding() {
 	if !d.joined {
 		return // sent after the next join
 	}
-	o := d.outstanding
-	if o.orig.WireSize()+len(d.id)+len(o.id)+64 > d.c.opts.RESTBytes {
+	o := d.st.Outstanding()
+	if o.Orig.WireSize()+len(d.id)+len(o.ID)+64 > d.c.opts.RESTBytes {
 		d.submitOverREST(o)
 		return
 	}
-	d.sent = d.c.send(opMsg{Type: "op", Doc: d.id, Version: o.base, ID: o.id, Op: o.orig})
+	d.sent = d.c.send(opMsg{Type: "op", Doc: d.id, Version: o.Base, ID: o.ID, Op: o.Orig})
 	if d.sent && d.c.onSent != nil {
-		d.c.onSent(o.id)
+		d.c.onSent(o.ID)
 	}
 }
 
 // submitOverREST sends a large op with the same id and base over REST. The
 // socket then brings it as an op with my id, which is its ack.
-func (d *Doc) submitOverREST(o *pending) {
+func (d *Doc) submitOverREST(o *Pending) {
 	d.sent = true
 	go func() {
 		ctx, cancel := context.WithTimeout(d.c.ctx, time.Minute)
-		err := d.c.submitOp(ctx, d.id, o.base, o.id, o.orig)
+		err := d.c.submitOp(ctx, d.id, o.Base, o.ID, o.Orig)
 		cancel()
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.outstanding != o || d.err != nil {
+		if d.st.Outstanding() != o || d.err != nil {
 			return
 		}
 		if err == nil {
@@ -125,7 +125,7 @@ func (d *Doc) submitOverREST(o *pending) {
 		default: // network, rate limits, server faults: try again later
 			d.restFailures++
 			d.after(min(30*time.Second, time.Second<<d.restFailures), func() {
-				if d.outstanding == o && !d.sent {
+				if d.st.Outstanding() == o && !d.sent {
 					d.sendOutstanding()
 				}
 			})
@@ -154,7 +154,7 @@ func (d *Doc) SetSelection(ranges []ot.Range) {
 // flushPresence sends my selection when synchronized, at most every
 // presenceEvery: only then are local and server texts the same.
 func (d *Doc) flushPresence() {
-	if !d.presenceDirty || !d.joined || !d.loaded || d.outstanding != nil || d.presenceTimer != nil || d.err != nil {
+	if !d.presenceDirty || !d.joined || !d.loaded || d.st.Outstanding() != nil || d.presenceTimer != nil || d.err != nil {
 		return
 	}
 	if wait := time.Until(d.lastPresence.Add(presenceEvery)); wait > 0 {
@@ -168,7 +168,7 @@ func (d *Doc) flushPresence() {
 	}
 	d.presenceDirty = false
 	d.lastPresence = time.Now()
-	d.c.send(presenceMsg{Type: "presence", Doc: d.id, Version: d.version, Selection: d.selection})
+	d.c.send(presenceMsg{Type: "presence", Doc: d.id, Version: d.st.Version(), Selection: d.selection})
 }
 
 // Presence lists the other connections in the document, with their
@@ -179,11 +179,11 @@ func (d *Doc) Presence() []Presence {
 	out := make([]Presence, 0, len(d.presence))
 	for _, p := range d.presence {
 		sel := p.Selection
-		if d.outstanding != nil {
-			sel = ot.TransformRanges(sel, d.outstanding.op, false)
+		if o := d.st.Outstanding(); o != nil {
+			sel = ot.TransformRanges(sel, o.Op, false)
 		}
-		if d.buffer != nil {
-			sel = ot.TransformRanges(sel, *d.buffer, false)
+		if b := d.st.Buffer(); b != nil {
+			sel = ot.TransformRanges(sel, *b, false)
 		}
 		out = append(out, Presence{Session: p.Session, User: p.User, Selection: sel})
 	}

@@ -133,10 +133,33 @@ func (d *Doc) Err() error {
 func (d *Doc) Changes() <-chan struct{} { return d.changes }
 
 // Apply applies a local edit, an op against the current local text, and
-// sends it (or buffers it while an earlier edit awaits its ack).
+// sends it (or buffers it while an earlier edit awaits its ack). A remote op
+// may change the text at any time: to make an op from the text, use Edit.
 func (d *Doc) Apply(op ot.Op) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.apply(op)
+}
+
+// Edit makes a local edit from the current local text: fn gets the text and
+// its length in code points and returns the op to apply (as Apply), or an
+// error, which Edit returns. fn runs under the Doc's lock, so no remote op
+// changes the text meanwhile; it must not call the Doc's methods.
+func (d *Doc) Edit(fn func(text string, length int) (ot.Op, error)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	op, err := fn(d.st.Text(), d.st.Len())
+	if err != nil {
+		return err
+	}
+	return d.apply(op)
+}
+
+// apply is Apply under the lock.
+func (d *Doc) apply(op ot.Op) error {
 	if d.err != nil {
 		return d.err
 	}
@@ -158,22 +181,24 @@ func (d *Doc) Apply(op ot.Op) error {
 	return nil
 }
 
-// Insert inserts s at pos (in code points).
+// Insert inserts s at pos (in code points of the local text).
 func (d *Doc) Insert(pos int, s string) error {
-	n := d.Len()
-	if pos < 0 || pos > n {
-		return fmt.Errorf("client: doc %s: insert at %d outside 0..%d", d.id, pos, n)
-	}
-	return d.Apply(ot.Insertion(n, pos, s))
+	return d.Edit(func(_ string, n int) (ot.Op, error) {
+		if pos < 0 || pos > n {
+			return ot.Op{}, fmt.Errorf("client: doc %s: insert at %d outside 0..%d", d.id, pos, n)
+		}
+		return ot.Insertion(n, pos, s), nil
+	})
 }
 
 // Delete deletes n code points at pos.
 func (d *Doc) Delete(pos, n int) error {
-	l := d.Len()
-	if pos < 0 || n < 0 || pos+n > l {
-		return fmt.Errorf("client: doc %s: delete %d at %d outside 0..%d", d.id, n, pos, l)
-	}
-	return d.Apply(ot.Deletion(l, pos, n))
+	return d.Edit(func(_ string, l int) (ot.Op, error) {
+		if pos < 0 || n < 0 || pos+n > l {
+			return ot.Op{}, fmt.Errorf("client: doc %s: delete %d at %d outside 0..%d", d.id, n, pos, l)
+		}
+		return ot.Deletion(l, pos, n), nil
+	})
 }
 
 // Len returns the local text's length in code points.

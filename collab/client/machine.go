@@ -103,7 +103,11 @@ func (d *Doc) recover(to int64) error {
 	var err error
 	for _, wait := range recoveryWaits {
 		if wait > 0 {
-			time.Sleep(wait)
+			select {
+			case <-time.After(wait):
+			case <-d.c.ctx.Done():
+				return fmt.Errorf("history: %w", ErrClosed)
+			}
 		}
 		var recs []opRecord
 		ctx, cancel := context.WithTimeout(d.c.ctx, 30*time.Second)

@@ -173,12 +173,14 @@ func (c *Conn) Close() error {
 	for _, d := range docs {
 		_ = d.Close()
 	}
-	c.cancel()
 	c.mu.Lock()
-	if ws := c.ws; ws != nil {
-		_ = ws.Close(websocket.StatusNormalClosure, "")
-	}
+	ws := c.ws
 	c.mu.Unlock()
+	if ws != nil {
+		// Not under the lock: the reader needs it to finish.
+		go ws.Close(websocket.StatusNormalClosure, "")
+	}
+	c.cancel()
 	<-c.done
 	return nil
 }

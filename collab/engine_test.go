@@ -47,12 +47,12 @@ func (e *editor) pump() {
 // reached version (or has failed: see check).
 func (e *editor) settle(version int64) {
 	deadline := time.After(30 * time.Second)
-	for e.err == nil && (!e.synced() || e.version < version) {
+	for e.err == nil && (!e.synced() || e.st.Version() < version) {
 		select {
 		case m := <-e.s.msgs:
 			e.handle(m)
 		case <-deadline:
-			e.failf("not settled at %d: version %d, outstanding %v", version, e.version, e.outstanding)
+			e.failf("not settled at %d: version %d, outstanding %v", version, e.st.Version(), e.st.Outstanding())
 		}
 	}
 }
@@ -86,7 +86,7 @@ func TestConvergence(t *testing.T) {
 							return
 						}
 						e.pump()
-						e.edit(randomEdit(r, e.text))
+						e.edit(randomEdit(r, e.st.Text()))
 						time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
 					}
 					e.settle(0)
@@ -105,8 +105,8 @@ func TestConvergence(t *testing.T) {
 			for _, e := range eds {
 				e.settle(head)
 				e.check()
-				if e.text != text {
-					t.Errorf("%s diverged:\n got %q\nwant %q", e.name, e.text, text)
+				if e.st.Text() != text {
+					t.Errorf("%s diverged:\n got %q\nwant %q", e.name, e.st.Text(), text)
 				}
 			}
 			recs, err := env.st.Ops(context.Background(), doc, 1, head, store.Page{})

@@ -69,15 +69,15 @@ func (e *editor) pumpThroughFailure() {
 func (e *editor) rejoin(u *user) {
 	e.t.Helper()
 	e.s = u.dial()
-	j := e.s.join(e.doc, e.version)
+	j := e.s.join(e.doc, e.st.Version())
 	ops, ok := j["ops"].([]any)
 	if j["type"] != "joined" || !ok {
-		e.t.Fatalf("%s: rejoin at %d: %v", e.name, e.version, j)
+		e.t.Fatalf("%s: rejoin at %d: %v", e.name, e.st.Version(), j)
 	}
 	for _, o := range ops {
 		e.remote(o.(map[string]any))
 	}
-	if e.outstanding != nil {
+	if e.st.Outstanding() != nil {
 		e.resend()
 	}
 	e.check()
@@ -128,7 +128,7 @@ func testCommitFailure(t *testing.T, kind string, mode int32) {
 		t.Helper()
 		for i, e := range eds {
 			e.pumpThroughFailure()
-			e.edit(randomEdit(rngs[i], e.text))
+			e.edit(randomEdit(rngs[i], e.st.Text()))
 			e.check()
 		}
 	}
@@ -155,7 +155,7 @@ func testCommitFailure(t *testing.T, kind string, mode int32) {
 			}
 			open++
 			e.pumpThroughFailure()
-			e.edit(randomEdit(rngs[i], e.text))
+			e.edit(randomEdit(rngs[i], e.st.Text()))
 			e.check()
 		}
 		if open == 0 {
@@ -211,8 +211,8 @@ func testCommitFailure(t *testing.T, kind string, mode int32) {
 	for _, e := range eds {
 		e.settle(head)
 		e.check()
-		if e.text != text {
-			t.Errorf("%s diverged:\n got %q\nwant %q", e.name, e.text, text)
+		if e.st.Text() != text {
+			t.Errorf("%s diverged:\n got %q\nwant %q", e.name, e.st.Text(), text)
 		}
 	}
 

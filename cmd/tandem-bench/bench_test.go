@@ -24,7 +24,7 @@ func TestCheckConvergence(t *testing.T) {
 	docs := map[string]docState{
 		"d1": {text: "abc", version: 2, stored: []storedOp{{1, "e0-1"}, {2, "e1-1"}}},
 	}
-	good := []*editor{{name: "e0", doc: "d1", full: true, text: "abc", version: 2}, {name: "e1", doc: "d1", length: 3, version: 2}}
+	good := []final{{name: "e0", doc: "d1", full: true, text: "abc", version: 2}, {name: "e1", doc: "d1", length: 3, version: 2}}
 	acked := map[string]int64{"e0-1": 1, "e1-1": 2}
 	if p := checkConvergence(docs, good, acked); len(p) != 0 {
 		t.Fatalf("a converged run has problems: %v", p)
@@ -32,14 +32,14 @@ func TestCheckConvergence(t *testing.T) {
 	cases := []struct {
 		name  string
 		docs  map[string]docState
-		eds   []*editor
+		eds   []final
 		acked map[string]int64
 		want  string
 	}{
-		{"diverged text", docs, []*editor{{name: "e0", doc: "d1", full: true, text: "abd", length: 3, version: 2}}, acked, "e0 diverged"},
-		{"behind", docs, []*editor{{name: "e0", doc: "d1", full: true, text: "abc", version: 1}}, acked, "e0 diverged"},
-		{"light, diverged length", docs, []*editor{{name: "e1", doc: "d1", length: 4, version: 2}}, acked, "e1 (light) diverged: version 2, 4 code points"},
-		{"light, behind", docs, []*editor{{name: "e1", doc: "d1", length: 3, version: 1}}, acked, "e1 (light) diverged"},
+		{"diverged text", docs, []final{{name: "e0", doc: "d1", full: true, text: "abd", length: 3, version: 2}}, acked, "e0 diverged"},
+		{"behind", docs, []final{{name: "e0", doc: "d1", full: true, text: "abc", version: 1}}, acked, "e0 diverged"},
+		{"light, diverged length", docs, []final{{name: "e1", doc: "d1", length: 4, version: 2}}, acked, "e1 (light) diverged: version 2, 4 code points"},
+		{"light, behind", docs, []final{{name: "e1", doc: "d1", length: 3, version: 1}}, acked, "e1 (light) diverged"},
 		{"acked op lost", docs, good, map[string]int64{"e0-1": 1, "e1-1": 2, "e0-2": 3}, "e0-2 acked as version 3 but not stored"},
 		{"acked at another version", docs, good, map[string]int64{"e0-1": 2, "e1-1": 2}, "e0-1 acked as version 2, stored as 1"},
 		{"stored twice", map[string]docState{"d1": {text: "abc", version: 2, stored: []storedOp{{1, "e0-1"}, {2, "e0-1"}}}}, good, map[string]int64{"e0-1": 1}, "stored twice"},

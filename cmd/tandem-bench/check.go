@@ -25,6 +25,15 @@ func nodesAgree(ctx context.Context, a *api, nodes []string, doc, text string, v
 	return problems
 }
 
+// final is an editor as it ends a run, for checkConvergence.
+type final struct {
+	name, doc string
+	full      bool   // text is kept; else only length
+	text      string // a full editor's
+	length    int    // in code points
+	version   int64
+}
+
 // docState is a document as the server has it at the end.
 type docState struct {
 	text    string
@@ -36,7 +45,7 @@ type docState struct {
 // the server's version, a full editor whose text is not the server's, a
 // light one whose length is not, an acknowledged op missing, stored twice
 // or at another version, and a stored op nobody had acknowledged.
-func checkConvergence(docs map[string]docState, eds []*editor, acked map[string]int64) []string {
+func checkConvergence(docs map[string]docState, eds []final, acked map[string]int64) []string {
 	var problems []string
 	for _, e := range eds {
 		d := docs[e.doc]

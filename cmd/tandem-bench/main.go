@@ -356,7 +356,11 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	}
 	ackedIDs := map[string]int64{}
 	r.acked.Range(func(k, v any) bool { ackedIDs[k.(string)] = v.(int64); return true })
-	res.Problems = append(res.Problems, checkConvergence(states, eds, ackedIDs)...)
+	finals := make([]final, len(eds))
+	for i, e := range eds {
+		finals[i] = e.final()
+	}
+	res.Problems = append(res.Problems, checkConvergence(states, finals, ackedIDs)...)
 	res.Converged = len(res.Problems) == 0
 	if !res.Converged {
 		return res, errors.New("editors diverged, ops were lost or nodes disagree")

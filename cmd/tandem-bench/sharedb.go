@@ -219,6 +219,14 @@ type sdbEditor struct {
 	early    map[int64]sdbMsg // remote ops that came before the ones they follow
 }
 
+// pending is an op in flight to ShareDB.
+type pending struct {
+	id  string
+	op  ot.Op
+	at  time.Time
+	ver int64
+}
+
 // sdbJoin connects an editor to doc.
 func sdbJoin(ctx context.Context, url, doc, name string, r *run, seed uint64) (*sdbEditor, error) {
 	c, err := sdbDial(ctx, url, name)
@@ -395,6 +403,6 @@ func (e *sdbEditor) loop(rate float64, stop <-chan struct{}) error {
 
 // final is the editor as checkConvergence sees it, counting edits (the
 // creation, ShareDB's version 0, left out).
-func (e *sdbEditor) final() *editor {
-	return &editor{name: e.name, doc: e.doc, full: true, text: e.text, version: e.version - 1}
+func (e *sdbEditor) final() final {
+	return final{name: e.name, doc: e.doc, full: true, text: e.text, version: e.version - 1}
 }

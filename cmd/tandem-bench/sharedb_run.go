@@ -101,7 +101,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 		snapshotV[d] = v
 		res.FinalOps += v - 1
 	}
-	finals := make([]*editor, len(eds))
+	finals := make([]final, len(eds))
 	for i, e := range eds {
 		v := snapshotV[e.doc]
 		if err := e.pump().await(func() bool { return e.version >= v }, func() string {

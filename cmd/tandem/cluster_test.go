@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,11 +22,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 
+	tclient "tandem/collab/client"
 	"tandem/ot"
 	"tandem/store/postgres/pgtest"
 )
@@ -269,7 +270,9 @@ func signUp(t *testing.T, base, email string) rest {
 // faultEditor is a client that keeps typing through faults: when its
 // socket closes it reconnects to a node that is up, rejoins at its version
 // (catching up on the ops it missed) and re-sends its outstanding op with
-// its original id and base, as docs/protocol.md asks of clients.
+// its original id and base, as docs/protocol.md asks of clients. Its state
+// machine is collab/client.State; it keeps its own sockets (not a Conn) to
+// choose the node, time recoveries and record every close.
 type faultEditor struct {
 	name, doc, token, user string
 	nodes                  []*clusterNode
@@ -279,10 +282,7 @@ type faultEditor struct {
 	mu        sync.Mutex
 	node      int // the node of the current socket (-1: none)
 	joined    bool
-	version   int64 // -1 until the first join
-	text      string
-	out       *sent
-	seq       int
+	st        *tclient.State   // nil until the first join
 	acked     map[string]int64 // op id → version
 	closes    []editorClose
 	lastAck   time.Time
@@ -293,12 +293,6 @@ type faultEditor struct {
 	ws        *websocket.Conn
 	rejoinDue time.Time
 	goHome    bool // its home node is back: move there (not a fault)
-}
-
-type sent struct {
-	id       string
-	base     int64
-	orig, op ot.Op
 }
 
 // editorClose is a socket of an editor that closed, and on which node.
@@ -385,11 +379,11 @@ func (e *faultEditor) session(ctx context.Context, ws *websocket.Conn, node int)
 			if !e.joined && !e.rejoinDue.IsZero() && time.Now().After(e.rejoinDue) {
 				e.sendJoin()
 			}
-			if e.goHome && e.node != e.home && e.out == nil {
+			if e.goHome && e.node != e.home && e.out() == nil {
 				e.mu.Unlock()
 				return goingHome
 			}
-			if e.joined && e.out == nil && !e.paused && e.err == nil {
+			if e.joined && e.out() == nil && !e.paused && e.err == nil {
 				e.type1()
 			}
 			e.mu.Unlock()
@@ -417,34 +411,48 @@ func (e *faultEditor) send(m map[string]any) {
 func (e *faultEditor) sendJoin() {
 	e.rejoinDue = time.Time{}
 	m := map[string]any{"type": "join", "doc": e.doc}
-	if e.version >= 0 {
-		m["version"] = e.version
+	if e.st != nil {
+		m["version"] = e.st.Version()
 	}
 	e.send(m)
 }
 
 // type1 makes one random edit and sends it.
 func (e *faultEditor) type1() {
-	n := utf8.RuneCountInString(e.text)
+	n := e.st.Len()
 	var op ot.Op
 	if n > 20 && e.rng.IntN(3) == 0 {
 		op = ot.Deletion(n, e.rng.IntN(n), 1)
 	} else {
 		op = ot.Insertion(n, e.rng.IntN(n+1), string(rune('a'+e.rng.IntN(26))))
 	}
-	text, err := ot.Apply(e.text, op)
-	if err != nil {
-		e.failf("local edit: %v", err)
+	if _, err := e.st.Edit(op); err != nil {
+		e.failf("%v", err)
 		return
 	}
-	e.text = text
-	e.seq++
-	e.out = &sent{id: fmt.Sprintf("%s-%d", e.name, e.seq), base: e.version, orig: op, op: op}
 	e.resend()
 }
 
+// resend sends the outstanding op as first sent.
 func (e *faultEditor) resend() {
-	e.send(map[string]any{"type": "op", "doc": e.doc, "version": e.out.base, "id": e.out.id, "op": e.out.orig})
+	o := e.st.Outstanding()
+	e.send(map[string]any{"type": "op", "doc": e.doc, "version": o.Base, "id": o.ID, "op": o.Orig})
+}
+
+// version is the last server version seen (-1 before the first join).
+func (e *faultEditor) version() int64 {
+	if e.st == nil {
+		return -1
+	}
+	return e.st.Version()
+}
+
+// out is the op awaiting its ack, or nil.
+func (e *faultEditor) out() *tclient.Pending {
+	if e.st == nil {
+		return nil
+	}
+	return e.st.Outstanding()
 }
 
 func num(v any) int64 {
@@ -461,11 +469,19 @@ func (e *faultEditor) handle(m map[string]any) {
 	case "joined":
 		v := num(m["version"])
 		if content, ok := m["content"].(string); ok {
-			if e.version >= 0 && e.out != nil {
-				e.failf("rejoined at %d with content while op %s is outstanding", e.version, e.out.id)
+			if o := e.out(); o != nil {
+				e.failf("rejoined at %d with content while op %s is outstanding", e.st.Version(), o.ID)
 				return
 			}
-			e.text, e.version = content, v
+			if e.st == nil {
+				e.st = tclient.NewState(content, v)
+				e.st.IDPrefix = e.name
+			}
+			e.st.Reset(content, v)
+		}
+		if e.st == nil {
+			e.failf("joined without content at the first join")
+			return
 		}
 		if ops, ok := m["ops"].([]any); ok {
 			for _, o := range ops {
@@ -473,15 +489,15 @@ func (e *faultEditor) handle(m map[string]any) {
 				e.remote(om)
 			}
 		}
-		if e.version != v {
-			e.failf("joined at %d, but at %d after its ops", v, e.version)
+		if e.st.Version() != v {
+			e.failf("joined at %d, but at %d after its ops", v, e.st.Version())
 		}
 		e.joined = true
-		if e.out != nil {
+		if e.out() != nil {
 			e.resend()
 		}
 	case "ack":
-		if e.out == nil || m["id"] != e.out.id {
+		if o := e.out(); o == nil || m["id"] != o.ID {
 			return // a re-send's second answer
 		}
 		e.ack(num(m["version"]))
@@ -491,7 +507,7 @@ func (e *faultEditor) handle(m map[string]any) {
 		code, _ := m["code"].(string)
 		id, _ := m["id"].(string)
 		switch {
-		case id != "" && (e.out == nil || id != e.out.id):
+		case id != "" && (e.out() == nil || id != e.out().ID):
 			// About an op already settled.
 		case code == "unavailable" || (code == "bad_request" && strings.Contains(fmt.Sprint(m["message"]), "join")):
 			// The room restarted or the node is going: rejoin shortly.
@@ -506,13 +522,13 @@ func (e *faultEditor) handle(m map[string]any) {
 }
 
 func (e *faultEditor) ack(version int64) {
-	if version != e.version+1 {
-		e.failf("ack of %s at %d, but at version %d", e.out.id, version, e.version)
+	o := e.out()
+	if version != e.st.Version()+1 {
+		e.failf("ack of %s at %d, but at version %d", o.ID, version, e.st.Version())
 		return
 	}
-	e.acked[e.out.id] = version
-	e.version = version
-	e.out = nil
+	e.acked[o.ID] = version
+	e.st.Ack(version) // nothing buffered: it types only when synced
 	e.lastAck = time.Now()
 	if e.recovered.IsZero() && e.lastAck.After(e.mark) {
 		e.recovered = e.lastAck
@@ -521,22 +537,25 @@ func (e *faultEditor) ack(version int64) {
 
 func (e *faultEditor) remote(m map[string]any) {
 	v := num(m["version"])
-	if e.out != nil && m["id"] == e.out.id && m["user"] == e.user {
+	if o := e.out(); o != nil && m["id"] == o.ID && m["user"] == e.user {
 		e.ack(v) // our own op, seen in a catch-up
 		return
 	}
-	if v <= e.version {
+	if v <= e.st.Version() {
 		return // seen already
 	}
 	from := v
 	if f, ok := m["from"]; ok {
 		from = num(f) // a composed op: versions from..v
 	}
-	if from != e.version+1 {
-		e.failf("op version %d (from %d) after %d", v, from, e.version)
+	raw, _ := json.Marshal(m["op"])
+	var op ot.Op
+	if err := json.Unmarshal(raw, &op); err != nil {
+		e.failf("bad op: %v", err)
 		return
 	}
-	if v > from && e.out != nil {
+	_, err := e.st.Remote(from, v, op)
+	if errors.Is(err, tclient.ErrNeedHistory) {
 		// The outstanding op cannot be moved over a composed op as the
 		// server moves it (one op at a time): take those ops one by one.
 		recs, err := e.history(from, v)
@@ -550,22 +569,8 @@ func (e *faultEditor) remote(m map[string]any) {
 		}
 		return
 	}
-	raw, _ := json.Marshal(m["op"])
-	var op ot.Op
-	if err := json.Unmarshal(raw, &op); err != nil {
-		e.failf("bad op: %v", err)
-		return
-	}
-	e.version = v
-	var err error
-	if e.out != nil {
-		if op, e.out.op, err = ot.Transform(op, e.out.op); err != nil {
-			e.failf("transform: %v", err)
-			return
-		}
-	}
-	if e.text, err = ot.Apply(e.text, op); err != nil {
-		e.failf("apply remote: %v", err)
+	if err != nil {
+		e.failf("remote op: %v", err)
 	}
 }
 
@@ -750,7 +755,7 @@ func (f *faultRun) check(name string) {
 				synced := true
 				for _, e := range f.editors {
 					e.mu.Lock()
-					if e.doc == doc && (e.out != nil || !e.joined || e.version != c.Version || e.text != c.Content) {
+					if e.doc == doc && (e.out() != nil || !e.joined || e.st.Version() != c.Version || e.st.Text() != c.Content) {
 						synced = false
 					}
 					e.mu.Unlock()
@@ -762,7 +767,7 @@ func (f *faultRun) check(name string) {
 			if time.Now().After(deadline) {
 				for _, e := range f.editors {
 					e.mu.Lock()
-					t.Logf("%s: version %d joined %v outstanding %v node %d, err %v", e.name, e.version, e.joined, e.out != nil, e.node, e.err)
+					t.Logf("%s: version %d joined %v outstanding %v node %d, err %v", e.name, e.version(), e.joined, e.out() != nil, e.node, e.err)
 					e.mu.Unlock()
 				}
 				t.Fatalf("%s: document %s: the editors did not converge on the stored text (at %d) within 60s", name, doc, c.Version)
@@ -868,7 +873,7 @@ func TestClusterFaults(t *testing.T) {
 		for k := range 6 {
 			u := users[k%3]
 			e := &faultEditor{name: fmt.Sprintf("d%de%d", d, k), doc: doc, token: u.token, user: u.userID, nodes: nodes,
-				home: k % 3, rng: rand.New(rand.NewPCG(uint64(d), uint64(k))), node: -1, version: -1, acked: map[string]int64{}}
+				home: k % 3, rng: rand.New(rand.NewPCG(uint64(d), uint64(k))), node: -1, acked: map[string]int64{}}
 			f.editors = append(f.editors, e)
 			wg.Go(func() { e.run(ctx) })
 		}
@@ -901,7 +906,7 @@ func TestClusterFaults(t *testing.T) {
 					e.mu.Lock()
 					defer e.mu.Unlock()
 					t.Fatalf("%s did not come back to node %d: on node %d, joined %v, outstanding %v, going home %v, closes %v",
-						e.name, i, e.node, e.joined, e.out != nil, e.goHome, e.closes)
+						e.name, i, e.node, e.joined, e.out() != nil, e.goHome, e.closes)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}

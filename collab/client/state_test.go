@@ -1,0 +1,60 @@
+package client
+
+import (
+	"errors"
+	"testing"
+
+	"tandem/ot"
+)
+
+// TestState walks the three states of §9 with one remote op in each.
+func TestState(t *testing.T) {
+	s := NewState("abc", 0)
+	s.IDPrefix = "me"
+	p, err := s.Edit(ot.Insertion(3, 0, "X")) // Synchronized → AwaitingAck
+	if err != nil || p == nil || p.ID != "me-1" || p.Base != 0 {
+		t.Fatalf("first edit: %+v, %v", p, err)
+	}
+	if p, err := s.Edit(ot.Insertion(4, 4, "Y")); err != nil || p != nil { // → with buffer
+		t.Fatalf("second edit: %+v, %v", p, err)
+	}
+	if _, err := s.Remote(1, 2, ot.Insertion(3, 1, "zz")); !errors.Is(err, ErrNeedHistory) {
+		t.Fatalf("composed op while pending: %v", err)
+	}
+	applied, err := s.Remote(1, 1, ot.Insertion(3, 1, "r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Text(); got != "XarbcY" || !applied.Equal(ot.Insertion(5, 2, "r")) {
+		t.Fatalf("after remote: %q, applied %v", got, applied)
+	}
+	if o := s.Outstanding(); !o.Orig.Equal(ot.Insertion(3, 0, "X")) || !o.Op.Equal(ot.Insertion(4, 0, "X")) {
+		t.Fatalf("outstanding %+v", o)
+	}
+	next := s.Ack(2) // the buffer goes out, at the ack's version
+	if next == nil || next.ID != "me-2" || next.Base != 2 || !next.Orig.Equal(ot.Insertion(5, 5, "Y")) {
+		t.Fatalf("after ack: %+v", next)
+	}
+	if _, err := s.Remote(2, 2, ot.Identity(6)); err == nil {
+		t.Fatal("a version already seen was accepted")
+	}
+	if s.Ack(3) != nil || !s.Synced() || s.Version() != 3 {
+		t.Fatalf("not synced at 3: %+v", s)
+	}
+	if _, err := s.Remote(4, 5, ot.Insertion(6, 6, "!")); err != nil || s.Text() != "XarbcY!" {
+		t.Fatalf("composed op while synced: %v, %q", err, s.Text())
+	}
+}
+
+func TestLengthState(t *testing.T) {
+	s := NewLengthState(3, 7)
+	if err := s.RemoteLen(8, 8, 3, 5); err != nil || s.Len() != 5 {
+		t.Fatalf("RemoteLen: %v, %d", err, s.Len())
+	}
+	if err := s.RemoteLen(9, 9, 4, 5); err == nil {
+		t.Fatal("a wrong base length was accepted")
+	}
+	if _, err := s.Edit(ot.Deletion(5, 0, 2)); err != nil || s.Len() != 3 || s.Text() != "" {
+		t.Fatalf("edit: %v, %d", err, s.Len())
+	}
+}

@@ -117,6 +117,10 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		control:  rate.NewLimiter(rate.Limit(h.cfg.JoinsPerSecond), 2*int(max(1, h.cfg.JoinsPerSecond))),
 	}
 	c.tokenGrants = caller.Grants
+	// A flooding client's refusals (one per message refused, until
+	// --flood-strikes of them close it) come on top of the queue: it is
+	// closed for flooding, with them, not as too slow without them.
+	c.out.maxPlain = h.cfg.OutQueue + h.cfg.FloodStrikes
 	if err := h.addConn(c); err != nil {
 		code, _ := store.ErrorCode(err)
 		switch {

@@ -36,6 +36,7 @@ type outbox struct {
 	// cost a compaction per message.
 	compactAt int
 	plain     int           // messages queued that compaction cannot merge
+	maxPlain  int           // and at most this many of them (default: limit)
 	ready     chan struct{} // holds a token while msgs may be non-empty
 	window    atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
 	lingering bool          // the writer is gathering a frame (startLinger): wake it only for an ack or a full frame
@@ -109,7 +110,7 @@ type remoteOp struct {
 const compactedLimit = 64
 
 func newOutbox(limit int, compact bool) *outbox {
-	return &outbox{limit: limit, compact: compact, compactAt: limit, ready: make(chan struct{}, 1)}
+	return &outbox{limit: limit, compact: compact, compactAt: limit, maxPlain: limit, ready: make(chan struct{}, 1)}
 }
 
 // push queues a message, and reports false when the outbox is full.
@@ -132,7 +133,7 @@ func (o *outbox) push(q queued) bool {
 		hard = compactedLimit * o.limit
 	}
 	mergeable := q.op != nil || q.run != nil || q.key != ""
-	if len(o.msgs) >= hard || (!mergeable && o.plain >= o.limit) {
+	if len(o.msgs) >= hard || (!mergeable && o.plain >= o.maxPlain) {
 		// Full of what cannot be merged (errors for a client that floods
 		// and does not read them, say): given up.
 		o.mu.Unlock()

@@ -276,7 +276,6 @@ func TestFlood(t *testing.T) {
 	// within one token's time even on a loaded machine (a message let
 	// through resets the strikes); the calm client stays within its burst.
 	cfg.OpsPerSecond, cfg.OpsBurst, cfg.FloodStrikes = 5, 20, 200
-	cfg.OutQueue = 256 // above the strikes: the refusals all fit in the queue (Config.Validate)
 	forEachBackend(t, cfg, func(t *testing.T, env *env) {
 		ann, bob, doc := env.shared("", store.RoleEditor)
 		flood := bob.dial()

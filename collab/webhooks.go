@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/store"
@@ -30,10 +31,19 @@ import (
 // Which app, if any, a document belongs to is looked up when a delivery
 // is due (store.DocWebhook: one indexed query per document per
 // WebhookDebounce at most), not on the room's path: documents of people,
-// or of apps without a webhook, cost that query and nothing else.
+// or of apps without a webhook, cost that query and nothing else; and
+// nothing at all on a server where no app has a webhook (webhookPoll).
+
+// webhookPoll is how often a server looks whether any app has a webhook.
+// While none has, a commit costs the dispatcher one atomic load: nothing is
+// scheduled or looked up. A webhook set on this node counts at once; one set
+// elsewhere (another node, `tandem app webhook`) within webhookPoll.
+const webhookPoll = 5 * time.Second
 
 // webhooks is the hub's dispatcher.
 type webhooks struct {
+	active atomic.Bool // some app has a webhook (as of the last look)
+
 	store   store.Webhooks
 	cfg     Config
 	log     *slog.Logger
@@ -73,14 +83,44 @@ func newWebhooks(st store.Webhooks, cfg Config, log *slog.Logger, m *metrics) *w
 		docs:  make(map[string]*hookDoc),
 	}
 	w.send = newSender(cfg).send
-	w.wg.Add(1)
+	w.wg.Add(2)
 	go w.schedule()
+	go w.watch()
 	return w
 }
+
+// watch looks every webhookPoll whether any app has a webhook.
+func (w *webhooks) watch() {
+	defer w.wg.Done()
+	tick := time.NewTicker(webhookPoll)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(w.ctx, webhookPoll)
+		any, err := w.store.AnyWebhooks(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			w.active.Store(any)
+		case w.ctx.Err() == nil:
+			w.log.Warn("webhook: look for webhooks", "err", err) // keep what was known
+		}
+		select {
+		case <-tick.C:
+		case <-w.ctx.Done():
+			return
+		}
+	}
+}
+
+// activate notes that a webhook was just set on this node.
+func (w *webhooks) activate() { w.active.Store(true) }
 
 // changed reports that the document's committed head is now version. It
 // never blocks on I/O: the room calls it after each commit.
 func (w *webhooks) changed(doc string, version int64) {
+	if !w.active.Load() {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.docs[doc]

@@ -65,6 +65,9 @@ func (api *DocsAPI) handleSetWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	created, err := SetWebhook(r.Context(), api.store, r.PathValue("id"), req.URL, api.cfg.WebhookAllowPrivate)
+	if err == nil {
+		api.hub.hooks.activate()
+	}
 	if err != nil {
 		api.fail(w, r, err)
 		return

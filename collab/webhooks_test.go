@@ -84,9 +84,12 @@ func TestWebhookSignature(t *testing.T) {
 // fakeHooks is a store.Webhooks in memory: every document whose id starts
 // with "app/" has a webhook.
 type fakeHooks struct {
-	mu  sync.Mutex
-	log []store.Delivery
+	mu   sync.Mutex
+	log  []store.Delivery
+	none bool // no app has a webhook
 }
+
+func (f *fakeHooks) AnyWebhooks(context.Context) (bool, error) { return !f.none, nil }
 
 func (f *fakeHooks) SetWebhook(context.Context, string, string, string) (store.Webhook, error) {
 	return store.Webhook{}, nil
@@ -124,6 +127,7 @@ func newTestWebhooks(t *testing.T, status func(attempt int) int, gate chan struc
 	cfg.WebhookDebounce, cfg.WebhookBackoff, cfg.WebhookRetries, cfg.WebhookWorkers = 200*time.Millisecond, 50*time.Millisecond, 3, 1
 	f := &fakeHooks{}
 	w := newWebhooks(f, cfg, slog.New(slog.DiscardHandler), newMetrics(prometheus.NewRegistry()))
+	w.activate() // as the watcher will find
 	w.mu.Lock()
 	w.send = func(ctx context.Context, doc string, h store.DocHook, version int64, attempt int) store.Delivery {
 		if gate != nil {
@@ -222,5 +226,20 @@ func TestWebhookNeverBlocks(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("100,000 changes took %s with the workers stuck", took)
+	}
+}
+
+// TestWebhooksIdleWithoutAny: on a server where no app has a webhook, a
+// commit schedules nothing and looks nothing up.
+func TestWebhooksIdleWithoutAny(t *testing.T) {
+	cfg := DefaultConfig()
+	f := &fakeHooks{none: true}
+	w := newWebhooks(f, cfg, slog.New(slog.DiscardHandler), newMetrics(prometheus.NewRegistry()))
+	defer w.stop()
+	for v := range int64(100) {
+		w.changed(fmt.Sprint("app/doc", v), v+1)
+	}
+	if n := w.pending(); n != 0 {
+		t.Fatalf("%d documents scheduled with no webhook anywhere", n)
 	}
 }

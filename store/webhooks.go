@@ -22,6 +22,9 @@ type Webhooks interface {
 	// owns the document, with the document's title and version; ErrNotFound
 	// if the document does not exist or no such app has a webhook.
 	DocWebhook(ctx context.Context, docID string) (DocHook, error)
+	// AnyWebhooks reports whether any app that is not revoked has a
+	// webhook: a server without one looks nothing up when documents change.
+	AnyWebhooks(ctx context.Context) (bool, error)
 	// RecordDelivery appends an attempt to the log, and prunes the app's
 	// log to its newest MaxDeliveries entries.
 	RecordDelivery(ctx context.Context, d Delivery) error

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"os"
+
+	"tandem/auth"
 )
 
 // exampleTB is a tb for examples: failures panic, cleanups run at Stop.
@@ -33,7 +36,10 @@ type ExampleServer struct {
 	URL   string // the server's base URL
 	Token string // an API token of its one user, ann
 	DocID string // a document of ann's, holding "Hello"
-	tb    *exampleTB
+	// AppID and AppSecret are a host app registered on the server, as
+	// `tandem app create --name crm` prints them.
+	AppID, AppSecret string
+	tb               *exampleTB
 }
 
 // StartExampleServer starts a server on loopback with one user and one
@@ -42,7 +48,12 @@ func StartExampleServer() *ExampleServer {
 	e := &exampleTB{}
 	s := startServer(e, nil)
 	ann := s.signup("ann@example.com")
-	return &ExampleServer{URL: s.URL, Token: ann.token(), DocID: ann.createDoc("Hello"), tb: e}
+	app, err := auth.CreateApp(context.Background(), s.st, auth.AppRequest{Name: "crm"})
+	if err != nil {
+		panic(err)
+	}
+	return &ExampleServer{URL: s.URL, Token: ann.token(), DocID: ann.createDoc("Hello"),
+		AppID: app.App.ID, AppSecret: app.Secret, tb: e}
 }
 
 // Stop stops the server.

@@ -59,6 +59,15 @@ func (db *DB) Webhook(ctx context.Context, appID string) (store.Webhook, error) 
 	return w, nil
 }
 
+// AnyWebhooks implements store.Webhooks.
+func (db *DB) AnyWebhooks(ctx context.Context) (bool, error) {
+	var any bool
+	if err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks w JOIN apps a ON a.id = w.app_id WHERE a.revoked_at IS NULL)`).Scan(&any); err != nil {
+		return false, fmt.Errorf("any webhooks: %w", translate(err))
+	}
+	return any, nil
+}
+
 // DocWebhook implements store.Webhooks.
 func (db *DB) DocWebhook(ctx context.Context, docID string) (store.DocHook, error) {
 	if err := store.CheckKeys(docID); err != nil {

@@ -24,6 +24,9 @@ func testWebhooks(t *testing.T, open Opener) {
 	wantErr(t, err, store.ErrInvalid, "webhook without a URL")
 	_, err = s.SetWebhook(ctx, "no-such-app", "https://x.example/hook", "s")
 	wantErr(t, err, store.ErrNotFound, "webhook of a missing app")
+	if any, err := s.AnyWebhooks(ctx); err != nil || any {
+		t.Errorf("AnyWebhooks before any is set = %v, %v", any, err)
+	}
 	_, err = s.SetWebhook(ctx, a.ID, "https://wiki.example/hook", "whsec-1")
 	must(t, err, "set webhook")
 	w, err := s.SetWebhook(ctx, a.ID, "https://wiki.example/hook2", "whsec-2")
@@ -80,8 +83,14 @@ func testWebhooks(t *testing.T, open Opener) {
 		t.Errorf("other app's log = %+v, %v", log, err)
 	}
 
+	if any, err := s.AnyWebhooks(ctx); err != nil || !any {
+		t.Errorf("AnyWebhooks with one set = %v, %v", any, err)
+	}
 	// A revoked app's webhook is silent; a deleted one is gone.
 	must(t, s.RevokeApp(ctx, a.ID), "revoke")
+	if any, err := s.AnyWebhooks(ctx); err != nil || any {
+		t.Errorf("AnyWebhooks with only a revoked app's = %v, %v", any, err)
+	}
 	_, err = s.DocWebhook(ctx, d.ID)
 	wantErr(t, err, store.ErrNotFound, "document of a revoked app")
 	_, err = s.SetWebhook(ctx, a.ID, "https://x.example/", "s")

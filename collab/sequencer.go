@@ -115,7 +115,7 @@ func (s *sequencer) place(user, id string, base int64, op ot.Op, since []store.O
 		}
 	}
 	for _, r := range since {
-		if _, op, err = ot.Transform(r.Op, op); err != nil {
+		if op, err = ot.TransformOver(op, r.Op); err != nil {
 			return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
 		}
 	}

@@ -31,6 +31,25 @@ func BenchmarkTransformInsertDelete(b *testing.B) {
 	}
 }
 
+// BenchmarkTransformOverHistory brings a late keystroke over 64 others, as
+// a room's sequencer does (TransformOver: only the late op is built).
+func BenchmarkTransformOverHistory(b *testing.B) {
+	history := make([]Op, 64)
+	for i := range history {
+		history[i] = Insertion(10_000+i, (i*7919)%(10_000+i), "x")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		op := keyB
+		for _, h := range history {
+			var err error
+			if op, err = TransformOver(op, h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 func BenchmarkComposeKeystrokes(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {

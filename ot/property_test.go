@@ -1,6 +1,7 @@
 package ot
 
 import (
+	"errors"
 	"flag"
 	"math/rand/v2"
 	"strings"
@@ -98,6 +99,25 @@ func TestPropertyTP1(t *testing.T) {
 			t.Errorf("doc %q, a %s, b %s: a then b' = %q, b then a' = %q", doc, a, b, left, right)
 		}
 	})
+}
+
+// TestPropertyTransformOver: TransformOver is Transform's second result.
+func TestPropertyTransformOver(t *testing.T) {
+	forCases(t, func(t *testing.T, r *rand.Rand) {
+		n := utf8.RuneCountInString(randText(r, 30))
+		a, b := randOp(r, n), randOp(r, n)
+		_, want, err := Transform(a, b)
+		if err != nil {
+			t.Fatalf("Transform(%s, %s): %v", a, b, err)
+		}
+		got, err := TransformOver(b, a)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("TransformOver(%s, %s) = %s, %v; want %s", b, a, got, err, want)
+		}
+	})
+	if _, err := TransformOver(Insertion(1, 0, "x"), Insertion(2, 0, "y")); !errors.Is(err, ErrMismatch) {
+		t.Errorf("mismatched lengths: %v", err)
+	}
 }
 
 func TestPropertyTransformKeepsInsertOrder(t *testing.T) {

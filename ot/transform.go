@@ -109,38 +109,64 @@ func Transform(a, b Op) (aPrime, bPrime Op, err error) {
 		return Op{}, Op{}, fmt.Errorf("%w: cannot transform: ops expect %d and %d code points", ErrMismatch, a.base, b.base)
 	}
 	ap, bp := sized(len(a.comps)+len(b.comps)), sized(len(a.comps)+len(b.comps))
+	transform(a, b, &ap, &bp)
+	return ap.Op(), bp.Op(), nil
+}
+
+// TransformOver is Transform(a, b)'s bPrime alone: b brought over a, which
+// was sequenced first (a's inserts come first at a tie). It builds nothing
+// for a, which makes it the cheaper way to bring an op over a history.
+func TransformOver(b, a Op) (Op, error) {
+	if a.base != b.base {
+		return Op{}, fmt.Errorf("%w: cannot transform: ops expect %d and %d code points", ErrMismatch, a.base, b.base)
+	}
+	bp := sized(len(a.comps) + len(b.comps))
+	transform(a, b, nil, &bp)
+	return bp.Op(), nil
+}
+
+// transform is Transform's walk over a and b, building aPrime in ap (unless
+// nil) and bPrime in bp.
+func transform(a, b Op, ap, bp *Builder) {
 	ca, cb := cursor{comps: a.comps}, cursor{comps: b.comps}
 	for {
 		// Inserts first, a's before b's: that is the tie-break.
 		if pa := ca.peek(); pa.isInsert() {
 			ins := ca.takeAll()
-			ap.Insert(ins.s)
+			if ap != nil {
+				ap.Insert(ins.s)
+			}
 			bp.Retain(ins.n)
 			continue
 		}
 		if pb := cb.peek(); pb.isInsert() {
 			ins := cb.takeAll()
-			ap.Retain(ins.n)
+			if ap != nil {
+				ap.Retain(ins.n)
+			}
 			bp.Insert(ins.s)
 			continue
 		}
 		if ca.done() || cb.done() {
-			break
+			return
 		}
 		n := min(ca.remaining(), cb.remaining())
 		pa, pb := ca.take(n), cb.take(n)
 		switch {
 		case pa.isRetain() && pb.isRetain():
-			ap.Retain(n)
+			if ap != nil {
+				ap.Retain(n)
+			}
 			bp.Retain(n)
 		case pa.isDelete() && pb.isRetain():
-			ap.Delete(n)
+			if ap != nil {
+				ap.Delete(n)
+			}
 		case pa.isRetain() && pb.isDelete():
 			bp.Delete(n)
 			// Both deleted the same text: neither needs to delete it again.
 		}
 	}
-	return ap.Op(), bp.Op(), nil
 }
 
 // TransformIndex moves a position (in code points) through op, as an editor

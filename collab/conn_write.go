@@ -79,7 +79,8 @@ func (c *Conn) isKicked() bool {
 // what is queued, and ends the connection (the run that does so leaves
 // writing true, so that no other starts).
 func (c *Conn) writeLoop() {
-	var batch [][]byte // grows to maxFrameMsgs only if a burst needs it
+	var batch [][]byte   // grows to maxFrameMsgs only if a burst needs it
+	var park *time.Timer // made on the run's first wait
 	for {
 		if c.isKicked() {
 			if c.flushes() {
@@ -91,7 +92,10 @@ func (c *Conn) writeLoop() {
 		}
 		batch = c.out.take(batch[:0], maxFrameMsgs)
 		if len(batch) == 0 {
-			if c.parked() || !c.idle() {
+			if park == nil {
+				park = time.NewTimer(writerPark)
+			}
+			if c.parked(park) || !c.idle() {
 				continue
 			}
 			return
@@ -115,10 +119,11 @@ func (c *Conn) writeLoop() {
 // and an idle one lets it go.
 const writerPark = time.Second
 
-// parked waits up to writerPark for something to write; it reports whether
-// something came (or the connection was kicked).
-func (c *Conn) parked() bool {
-	timer := time.NewTimer(writerPark)
+// parked waits up to writerPark for something to write, on the run's
+// timer (one per run, not one per wait); it reports whether something came
+// (or the connection was kicked).
+func (c *Conn) parked(timer *time.Timer) bool {
+	timer.Reset(writerPark)
 	defer timer.Stop()
 	select {
 	case <-c.out.ready:

@@ -65,18 +65,11 @@ func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return usageError(fs, "tandem app: want create, list, revoke ID, webhook ID URL or unhook ID")
 	}
-	b, err := db.open(ctx)
+	b, err := db.openCurrent(ctx)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	m, err := b.migrator()
-	if err != nil {
-		return err
-	}
-	if err := m.CheckCurrent(ctx); err != nil {
-		return err
-	}
 	switch pos[0] {
 	case "create":
 		created, err := auth.CreateApp(ctx, b.store, auth.AppRequest{Name: *name, PublicKey: *publicKey})

@@ -98,6 +98,24 @@ func (f *dbFlags) openWaiting(ctx context.Context, wait time.Duration, log *slog
 }
 
 // open connects to the chosen database and checks that it answers.
+// openCurrent opens the store for an admin command, which works only on a
+// database whose schema is up to date (`tandem migrate up`).
+func (f *dbFlags) openCurrent(ctx context.Context) (*backend, error) {
+	b, err := f.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := b.migrator()
+	if err == nil {
+		err = m.CheckCurrent(ctx)
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
 func (f *dbFlags) open(ctx context.Context) (*backend, error) {
 	if f.snapshotEvery < 1 {
 		return nil, fmt.Errorf("--snapshot-every must be at least 1")

@@ -47,18 +47,11 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return usageError(fs, "tandem user: unknown subcommand %q", sub)
 	}
 
-	b, err := db.open(ctx)
+	b, err := db.openCurrent(ctx)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	m, err := b.migrator()
-	if err != nil {
-		return err
-	}
-	if err := m.CheckCurrent(ctx); err != nil {
-		return err
-	}
 	hasher := auth.NewHasher(auth.DefaultArgon2, 1)
 
 	switch sub {

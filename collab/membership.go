@@ -35,6 +35,15 @@ func (r *room) join(q joinReq) error {
 		}
 		m.role, m.grants = role, c.grants()
 	}
+	if q.version > r.seq.committed && r.relaying() {
+		// The editor saw more than this copy has: it came from an owner
+		// whose last ops had not reached this relay (it stopped, say).
+		// They are in the store; the copy catches up there rather than
+		// sending the content, which would cost the editor its pending op.
+		if _, err := r.advanceFromStore(q.version); err != nil {
+			r.hub.log.Warn("a relay's copy could not catch up from the store", "doc", r.id, "err", err)
+		}
+	}
 	msg := joinedMsg{Type: "joined", Doc: r.id, Version: r.seq.committed, Role: m.role, Presence: r.pres.list(c.sessionID())}
 	ops, ok := r.catchUp(q.version)
 	if ok {

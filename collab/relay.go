@@ -533,23 +533,16 @@ func (r *room) becomeOwner(lease *store.Lease) bool {
 		r.fail(err)
 		return true
 	}
-	if behind := head.Version - r.seq.committed; behind > 0 {
-		recs, err := r.hub.store.Ops(r.hub.ctx, r.id, r.seq.committed+1, head.Version,
-			store.Page{Limit: r.hub.cfg.WindowOps, MaxBytes: historyBudget * r.hub.cfg.MaxDocBytes})
+	if head.Version > r.seq.committed {
+		caughtUp, err := r.advanceFromStore(head.Version)
 		if err != nil {
 			r.fail(err)
 			return true
 		}
-		caughtUp := int64(len(recs)) == behind
-		for _, rec := range recs {
-			if caughtUp = caughtUp && r.applyOwned(rec, nil); !caughtUp {
-				break
-			}
-		}
 		if !caughtUp {
 			r.resync(head.Version, head.Text)
 		}
-	} else if behind < 0 || r.seq.stable != head.Text {
+	} else if head.Version < r.seq.committed || r.seq.stable != head.Text {
 		r.resync(head.Version, head.Text)
 	}
 	// The other nodes' editors were here through the old owner: their
@@ -567,6 +560,32 @@ func (r *room) becomeOwner(lease *store.Lease) bool {
 		}
 	}
 	return false
+}
+
+// advanceFromStore brings the room's copy up to version with the ops the
+// store holds, passing each on as the owner's link would have; ops the
+// link brings later are then known and skipped. It reports false if the
+// store could not give them all within the window (the caller resyncs, or
+// sends the content).
+func (r *room) advanceFromStore(version int64) (bool, error) {
+	behind := version - r.seq.committed
+	if behind <= 0 {
+		return true, nil
+	}
+	recs, err := r.hub.store.Ops(r.hub.ctx, r.id, r.seq.committed+1, version,
+		store.Page{Limit: r.hub.cfg.WindowOps, MaxBytes: historyBudget * r.hub.cfg.MaxDocBytes})
+	if err != nil {
+		return false, fmt.Errorf("ops the copy missed: %w", err)
+	}
+	if int64(len(recs)) != behind {
+		return false, nil
+	}
+	for _, rec := range recs {
+		if !r.applyOwned(rec, nil) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // stepDown ends sequencing under a lease that is lost: nothing accepted

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tandem/ot"
+	"tandem/store"
 )
 
 // TestRelayAcrossServers: two servers on one database; the documents are
@@ -224,5 +227,54 @@ func TestTakeoverClearsPresence(t *testing.T) {
 	send(bobB, `{"type":"op","doc":"`+d.ID+`","version":0,"id":"b1","op":[5,"!"]}`)
 	if m := bobB.next(t, "ack", 10*time.Second); m["id"] != "b1" || m["version"] != 1.0 {
 		t.Fatalf("ack after the takeover: %v", m)
+	}
+}
+
+// TestRelayJoinAheadOfCopy: an editor that saw ops the relay's copy has
+// not had yet (it was on the owner, which stopped before they reached the
+// relay) rejoins on the relay: the copy catches up from the store and the
+// editor gets the ops it missed (none), not the content, which would cost
+// it the op it has outstanding. The store is written to directly here to
+// put it ahead of the copy deterministically.
+func TestRelayJoinAheadOfCopy(t *testing.T) {
+	a, b := startPair(t)
+	ann, annU := signup(t, a, "ann@example.com")
+	var d docBody
+	r := ann.do("POST", "/api/docs", map[string]string{"title": "t", "content": "hello"})
+	ann.want(r, 201, "", "create")
+	r.json(t, &d)
+	send := func(s *peerSocket, msg string) {
+		t.Helper()
+		if err := s.ws.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	onA := dialPeer(t, a, ann.http.Jar) // joins first: A owns the document
+	send(onA, `{"type":"join","doc":"`+d.ID+`"}`)
+	onA.next(t, "joined", 5*time.Second)
+	relayed := dialPeer(t, b, ann.http.Jar) // B's room is a relay at version 0
+	send(relayed, `{"type":"join","doc":"`+d.ID+`"}`)
+	if m := relayed.next(t, "joined", 5*time.Second); m["version"] != 0.0 {
+		t.Fatalf("joined on B: %v", m)
+	}
+
+	err := a.backend.store.AppendOps(context.Background(), d.ID, 0, []store.NewOp{
+		{ID: "direct1", UserID: annU.ID, Op: ot.Insertion(5, 5, "!")},
+		{ID: "direct2", UserID: annU.ID, Op: ot.Insertion(6, 0, ">")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := dialPeer(t, b, ann.http.Jar)
+	send(late, `{"type":"join","doc":"`+d.ID+`","version":2}`)
+	m := late.next(t, "joined", 5*time.Second)
+	if _, ok := m["content"]; ok || m["version"] != 2.0 {
+		t.Fatalf("joined at 2 on B: %v, want version 2 and no content", m)
+	}
+	// The relay's other editor was passed the ops on the way.
+	for _, want := range []float64{1, 2} {
+		if m := relayed.next(t, "op", 5*time.Second); m["version"] != want {
+			t.Fatalf("op on B: %v, want version %v", m, want)
+		}
 	}
 }

@@ -209,6 +209,9 @@ type History interface {
 	// nearest snapshot at or before it plus at most the snapshot interval of
 	// operations. ErrNotFound if there is no such document or version.
 	ContentAt(ctx context.Context, docID string, version int64) (Content, error)
+	// OpVersion returns the version at which the user's operation with id
+	// is stored in the document; ErrNotFound if it is not.
+	OpVersion(ctx context.Context, docID, userID, id string) (int64, error)
 	// Load returns a document's metadata and its text at its current version,
 	// read in one consistent view; ErrNotFound if none.
 	Load(ctx context.Context, docID string) (Document, Content, error)

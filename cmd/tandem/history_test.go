@@ -21,11 +21,9 @@ import (
 func historyDoc(t *testing.T, srv *server, title, content string) (ann, bob, cat, dan *client, ids map[string]string, doc string) {
 	t.Helper()
 	ids = map[string]string{}
-	var u struct{ ID string }
 	clients := make([]*client, 4)
 	for i, name := range []string{"ann", "bob", "cat", "dan"} {
 		c, view := signup(t, srv, name+"@example.com")
-		_ = u
 		clients[i], ids[name] = c, view.ID
 	}
 	ann, bob, cat, dan = clients[0], clients[1], clients[2], clients[3]
@@ -299,7 +297,7 @@ func TestRestoreRoute(t *testing.T) {
 		r = ann.do("GET", "/api/docs/"+doc+"/ops?from=3", nil)
 		var ops struct {
 			Ops []struct {
-				Version int64
+				Version  int64
 				ID, User string
 				Op       ot.Op
 			}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"tandem/ot"
@@ -30,49 +31,93 @@ func InitialBlame(text, creator string) []Span {
 // spans is not changed. An op whose base length is not the spans' total is
 // an error wrapping ErrInvalid.
 func ApplyBlame(spans []Span, op ot.Op, user string) ([]Span, error) {
+	if total := blameLen(spans); total != op.BaseLen() {
+		return nil, fmt.Errorf("%w: an op on %d code points does not apply to a blame of %d", ErrInvalid, op.BaseLen(), total)
+	}
+	return applyBlame(slices.Clone(spans), op, user), nil
+}
+
+func blameLen(spans []Span) int {
 	total := 0
 	for _, s := range spans {
 		total += s.Length
 	}
-	if total != op.BaseLen() {
-		return nil, fmt.Errorf("%w: an op on %d code points does not apply to a blame of %d", ErrInvalid, op.BaseLen(), total)
-	}
-	out := make([]Span, 0, len(spans)+2)
-	add := func(n int, u string) {
-		if n == 0 {
-			return
-		}
-		if last := len(out) - 1; last >= 0 && out[last].UserID == u {
-			out[last].Length += n
-			return
-		}
-		out = append(out, Span{Length: n, UserID: u})
-	}
-	i, off := 0, 0 // the current span and the code points of it consumed
-	take := func(n int, keep bool) {
-		for n > 0 {
-			k := min(n, spans[i].Length-off)
-			if keep {
-				add(k, spans[i].UserID)
-			}
-			n -= k
-			off += k
-			if off == spans[i].Length {
-				i, off = i+1, 0
-			}
-		}
-	}
+	return total
+}
+
+// applyBlame is ApplyBlame in place, for an op whose base length is the
+// spans' total: it edits spans where op changes the text, and only there
+// (a keystroke in a long text costs a walk over the spans before it and a
+// move of those after, never a copy of all of them).
+func applyBlame(spans []Span, op ot.Op, user string) []Span {
+	i, off := 0, 0 // the current span, and how much of it is behind us
+	deleted := false
 	for c := range op.Components() {
 		switch {
-		case c.Insert != "":
-			add(utf8.RuneCountInString(c.Insert), user)
 		case c.Retain > 0:
-			take(c.Retain, true)
+			for n := c.Retain; n > 0; {
+				k := min(n, spans[i].Length-off)
+				n, off = n-k, off+k
+				if off == spans[i].Length {
+					i, off = i+1, 0
+				}
+			}
+		case c.Insert != "":
+			n := utf8.RuneCountInString(c.Insert)
+			switch {
+			case i < len(spans) && spans[i].UserID == user:
+				// Into the user's own span: it grows, and the inserted
+				// part is behind us.
+				spans[i].Length += n
+				off += n
+			case off == 0 && i > 0 && spans[i-1].UserID == user:
+				spans[i-1].Length += n
+			case off == 0:
+				spans = slices.Insert(spans, i, Span{Length: n, UserID: user})
+				i++
+			default:
+				// In someone else's span: split it around the insert.
+				rest := Span{Length: spans[i].Length - off, UserID: spans[i].UserID}
+				spans[i].Length = off
+				spans = slices.Insert(spans, i+1, Span{Length: n, UserID: user}, rest)
+				i, off = i+2, 0
+			}
 		default:
-			take(c.Delete, false)
+			deleted = true
+			n := c.Delete
+			if off > 0 {
+				// Within one span, or from its middle on.
+				k := min(n, spans[i].Length-off)
+				spans[i].Length -= k
+				n -= k
+				if off == spans[i].Length {
+					i, off = i+1, 0
+				}
+			}
+			j := i // spans[i:j] go whole
+			for n > 0 && n >= spans[j].Length {
+				n -= spans[j].Length
+				j++
+			}
+			if n > 0 {
+				spans[j].Length -= n
+			}
+			spans = slices.Delete(spans, i, j)
 		}
 	}
-	return out, nil
+	if deleted {
+		// A deletion may leave two spans of one author side by side.
+		out := spans[:0]
+		for _, s := range spans {
+			if k := len(out) - 1; k >= 0 && out[k].UserID == s.UserID {
+				out[k].Length += s.Length
+				continue
+			}
+			out = append(out, s)
+		}
+		spans = out
+	}
+	return spans
 }
 
 // blameForm is how a blame is stored: each author once, and the spans as
@@ -126,23 +171,22 @@ type BlameCheckpoint struct {
 }
 
 // ReplayBlame applies ops, which must follow version `from` without a gap,
-// to spans (the blame at from), and returns the blame after the last, with
-// the blames at the versions past from that are multiples of every, which
-// the store keeps as checkpoints.
+// to spans (the blame at from, which it may change), and returns the blame
+// after the last, with the blames at the versions past from that are
+// multiples of every, which the store keeps as checkpoints.
 func ReplayBlame(spans []Span, from int64, ops []OpRecord, every int64) ([]Span, []BlameCheckpoint, error) {
 	var due []BlameCheckpoint
-	v := from
+	v, total := from, blameLen(spans)
 	for _, rec := range ops {
 		if rec.Version != v+1 {
 			return nil, nil, fmt.Errorf("%w: history has a gap: version %d follows %d", ErrInvalid, rec.Version, v)
 		}
-		next, err := ApplyBlame(spans, rec.Op, rec.UserID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("blame at version %d: %w", rec.Version, err)
+		if rec.Op.BaseLen() != total {
+			return nil, nil, fmt.Errorf("%w: version %d: an op on %d code points does not apply to a blame of %d", ErrInvalid, rec.Version, rec.Op.BaseLen(), total)
 		}
-		spans, v = next, rec.Version
+		spans, v, total = applyBlame(spans, rec.Op, rec.UserID), rec.Version, rec.Op.TargetLen()
 		if every > 0 && v%every == 0 {
-			due = append(due, BlameCheckpoint{Version: v, Spans: spans})
+			due = append(due, BlameCheckpoint{Version: v, Spans: slices.Clone(spans)})
 		}
 	}
 	return spans, due, nil

@@ -13,9 +13,9 @@ import (
 // chunk is store.ActivityChunk in SQL.
 var chunk = strconv.Itoa(store.ActivityChunk)
 
-// missingChunksSQL reads how many chunks of a document's history are
-// complete, and how many are summarised.
-var missingChunksSQL = `SELECT d.version / ` + chunk + `,
+// missingChunksSQL reads a document's version and how many chunks of its
+// history are summarised.
+var missingChunksSQL = `SELECT d.version,
 	(SELECT coalesce(max(c.chunk) + 1, 0) FROM history_chunks c WHERE c.doc_id = d.id)
 FROM documents d WHERE d.id = $1`
 
@@ -47,11 +47,11 @@ func (db *DB) Timeline(ctx context.Context, docID string, buckets int) (int64, [
 	if buckets < 1 {
 		return 0, nil, fmt.Errorf("%w: a timeline needs at least one bucket", store.ErrInvalid)
 	}
-	var complete, summarised int64
-	if err := db.pool.QueryRow(ctx, missingChunksSQL, docID).Scan(&complete, &summarised); err != nil {
+	var version, summarised int64
+	if err := db.pool.QueryRow(ctx, missingChunksSQL, docID).Scan(&version, &summarised); err != nil {
 		return 0, nil, fmt.Errorf("timeline of document %s: %w", docID, translate(err))
 	}
-	if complete > summarised && store.TimelineStep(complete*store.ActivityChunk, buckets)%store.ActivityChunk == 0 {
+	if version/store.ActivityChunk > summarised && store.TimelineStep(version, buckets)%store.ActivityChunk == 0 {
 		if _, err := db.pool.Exec(ctx, fillChunksSQL, docID); err != nil {
 			return 0, nil, fmt.Errorf("summarise the history of document %s: %w", docID, translate(err))
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDiff(t *testing.T) {
@@ -153,4 +154,20 @@ func BenchmarkDiff(b *testing.B) {
 	for b.Loop() {
 		Diff(a, c)
 	}
+}
+
+// FuzzDiff: for any two valid texts, Diff(a, b) applied to a is b.
+func FuzzDiff(f *testing.F) {
+	for _, seed := range [][2]string{{"", ""}, {"a\nb\n", "b\na\n"}, {"é😀\n", "😀é"}, {"x\ny\nz", "x\nz\ny\n"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if !utf8.ValidString(a) || !utf8.ValidString(b) {
+			return
+		}
+		op := Diff(a, b)
+		if got, err := Apply(a, op); err != nil || got != b {
+			t.Fatalf("Apply(%q, Diff(…, %q) = %s) = %q, %v", a, b, op, got, err)
+		}
+	})
 }

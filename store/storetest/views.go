@@ -324,4 +324,22 @@ func testBlame(t *testing.T, open Opener) {
 		}
 	}
 	t.Logf("%d blames in %v", len(recs)+1, time.Since(start))
+
+	// First blames of a document, many at once: they all write the same
+	// checkpoints, and must neither fail nor wait on each other for good
+	// (as blames holding a connection each while waiting for another to
+	// write would, once they outnumber a pool's connections).
+	fresh := mustDoc(t, s, ann, "x")
+	more := randomHistory(t, s, fresh, "x", 300, []store.User{ann, bob}, 5)
+	want := wantBlame("x", ann.ID, more)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			got, err := s.Blame(ctx, fresh.ID, int64(len(more)))
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("a concurrent first blame: %v, %v", got, err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -50,8 +50,14 @@ func (l *lockedBuffer) String() string {
 
 func newAppEnv(t *testing.T, args ...string) *appEnv {
 	t.Helper()
+	return newAppEnvOn(t, "sqlite", args...)
+}
+
+// newAppEnvOn is newAppEnv on the store kind ("sqlite" or "postgres").
+func newAppEnvOn(t *testing.T, kind string, args ...string) *appEnv {
+	t.Helper()
 	logs := &lockedBuffer{}
-	srv := startServerLogging(t, testConfig(t, "sqlite", append([]string{"--allowed-origins", "https://app.example.com"}, args...)...), logs)
+	srv := startServerLogging(t, testConfig(t, kind, append([]string{"--allowed-origins", "https://app.example.com"}, args...)...), logs)
 	admin, _ := signup(t, srv, "admin@example.com")
 	stranger, _ := signup(t, srv, "someone@example.com")
 	if err := srv.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
@@ -378,5 +384,34 @@ func TestSocketTickets(t *testing.T) {
 	r.json(t, &list)
 	if len(list.Apps) != 1 || list.Apps[0].RevokedAt == nil {
 		t.Errorf("apps after revoking: %+v", list.Apps)
+	}
+}
+
+// TestAppRevokeFromCLI: on Postgres, `tandem app revoke` in another
+// process tells the running servers, which close the app's open sockets
+// at once (1008), not when their tokens expire.
+func TestAppRevokeFromCLI(t *testing.T) {
+	e := newAppEnvOn(t, "postgres")
+	if e.srv.doorbell == nil {
+		t.Fatal("no doorbell on Postgres")
+	}
+	select {
+	case <-e.srv.doorbell.listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the doorbell does not listen")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _ := e.dial(ctx, "", http.Header{"Authorization": {"Bearer " + e.sign(e.claims())}})
+	code, out, errOut := tandem(t, "app", "revoke", e.appID, "--database-url", e.srv.cfg.db.url)
+	if code != 0 || !strings.Contains(out, "revoked app "+e.appID) || errOut != "" {
+		t.Fatalf("tandem app revoke: %d %q %q", code, out, errOut)
+	}
+	start := time.Now()
+	if code, reason := closeOf(ctx, t, ws); code != websocket.StatusPolicyViolation {
+		t.Errorf("after the CLI revoked the app: closed with %d %q, want 1008", code, reason)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the socket closed %s after the revocation", took)
 	}
 }

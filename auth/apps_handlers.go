@@ -175,7 +175,8 @@ func (s *Service) handleTicket(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "socket tickets are for host apps' tokens: send one as Authorization: Bearer"))
 		return
 	}
-	secret, expires, err := s.tickets.issue(c, s.now())
+	raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret, expires, err := s.issueTicket(r.Context(), c, raw)
 	if err != nil {
 		httpapi.WriteError(w, r, s.log, err)
 		return

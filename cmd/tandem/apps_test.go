@@ -415,3 +415,64 @@ func TestAppRevokeFromCLI(t *testing.T) {
 		t.Errorf("the socket closed %s after the revocation", took)
 	}
 }
+
+// TestTicketOnAnyNode: socket tickets are kept in the database, so a
+// ticket issued by one node opens a socket on another (no sticky routing
+// needed), once; and the database holds neither the ticket nor the JWT in
+// the clear.
+func TestTicketOnAnyNode(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	created, err := auth.CreateApp(ctx, a.backend.store, auth.AppRequest{Name: "Wiki"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &appEnv{t: t, srv: a, appID: created.App.ID, secret: created.Secret}
+	app := e.appClient()
+	app.want(app.do("PUT", "/api/apps/docs/a", map[string]string{"title": "A", "content": "hello"}), 201, "", "app creates a")
+	jwtRaw := e.sign(e.claims())
+	c := newClient(t, a)
+	c.http.Jar = nil
+	c.token = jwtRaw
+	r := c.do("POST", "/api/socket-tickets", nil)
+	c.want(r, 201, "", "a ticket from node A")
+	var tk auth.TicketView
+	r.json(t, &tk)
+
+	var rows int
+	var sealed string
+	if err := a.backend.pg.Pool().QueryRow(ctx, `SELECT count(*), string_agg(encode(sealed, 'escape'), '') FROM socket_tickets`).Scan(&rows, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || strings.Contains(sealed, jwtRaw) || strings.Contains(sealed, tk.Ticket) {
+		t.Errorf("socket_tickets: %d rows, sealed %q: want one row holding neither the JWT nor the ticket", rows, sealed)
+	}
+
+	onB := &appEnv{t: t, srv: b}
+	ws, status := onB.dial(ctx, "?ticket="+tk.Ticket, nil)
+	if ws == nil {
+		t.Fatalf("the ticket from A on B: %d", status)
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","doc":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(`"joined"`)) {
+			if !bytes.Contains(data, []byte(`"content":"hello"`)) {
+				t.Errorf("joined on B: %s", data)
+			}
+			break
+		}
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+	for _, node := range []*appEnv{e, onB} {
+		if ws, status := node.dial(ctx, "?ticket="+tk.Ticket, nil); ws != nil || status != 401 {
+			t.Errorf("the ticket used again: %d, want 401", status)
+		}
+	}
+}

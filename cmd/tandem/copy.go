@@ -78,7 +78,8 @@ type copyTable struct {
 }
 
 // copyTables are the tables copied, parents before children. Sessions are
-// left out on purpose, and so is the webhook delivery log.
+// left out on purpose, and so are the webhook delivery log and socket
+// tickets (which live for seconds).
 var copyTables = []copyTable{
 	{"users", []copyColumn{{"id", textColumn}, {"email", textColumn}, {"email_key", textColumn},
 		{"name", textColumn}, {"password_hash", textColumn}, {"created_at", timeColumn}}},

@@ -58,24 +58,32 @@ func newAppEnvOn(t *testing.T, kind string, args ...string) *appEnv {
 	t.Helper()
 	logs := &lockedBuffer{}
 	srv := startServerLogging(t, testConfig(t, kind, append([]string{"--allowed-origins", "https://app.example.com"}, args...)...), logs)
-	admin, _ := signup(t, srv, "admin@example.com")
+	e := registerApp(t, srv, "Wiki")
+	e.logs = logs
 	stranger, _ := signup(t, srv, "someone@example.com")
-	if err := srv.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
-		t.Fatal(err)
-	}
 	stranger.want(stranger.do("POST", "/api/apps", map[string]string{"name": "Wiki"}), 403, "forbidden", "a non-admin registers an app")
-	r := admin.do("POST", "/api/apps", map[string]string{"name": "Wiki"})
-	admin.want(r, 201, "", "admin registers an app")
-	var created auth.AppCreated
-	r.json(t, &created)
-	e := &appEnv{t: t, srv: srv, admin: admin, appID: created.App.ID, secret: created.Secret, logs: logs}
 	app := e.appClient()
 	app.want(app.do("PUT", "/api/apps/docs/a", map[string]string{"title": "A", "content": "hello"}), 201, "", "app creates a")
 	app.want(app.do("PUT", "/api/apps/docs/a", map[string]string{"title": "A"}), 200, "", "app puts a again")
 	app.want(app.do("PUT", "/api/apps/docs/team-b", map[string]string{"title": "B"}), 201, "", "app creates team-b")
 	app.want(app.do("PUT", "/api/apps/docs/bad*id", map[string]string{"title": "X"}), 400, "bad_request", "an id with *")
-	admin.want(admin.do("PUT", "/api/apps/docs/c", map[string]string{"title": "C"}), 403, "forbidden", "a person puts an app document")
+	e.admin.want(e.admin.do("PUT", "/api/apps/docs/c", map[string]string{"title": "C"}), 403, "forbidden", "a person puts an app document")
 	return e
+}
+
+// registerApp makes admin@example.com an admin of srv, who registers an
+// app called name over REST.
+func registerApp(t *testing.T, srv *server, name string) *appEnv {
+	t.Helper()
+	admin, _ := signup(t, srv, "admin@example.com")
+	if err := srv.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	r := admin.do("POST", "/api/apps", map[string]string{"name": name})
+	admin.want(r, 201, "", "an admin registers an app")
+	var created auth.AppCreated
+	r.json(t, &created)
+	return &appEnv{t: t, srv: srv, admin: admin, appID: created.App.ID, secret: created.Secret}
 }
 
 // appClient sends the app's own credentials.

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Tandem inside another app (docs/embedding.md): a host app on another
+// origin serves a page that loads @tandem/client straight from
+// frontend/client, gets a JWT from the host's own server, and edits a
+// document the app created, together with a Tandem account on Tandem's own
+// page.
+
+// hostApp is a fake host app: its server mints tokens for its one user and
+// serves a page with a <textarea> bound to a Tandem document.
+type hostApp struct {
+	t        *testing.T
+	tandem   string // Tandem's URL
+	appID    string
+	secret   string
+	docID    string
+	tokens   atomic.Int32 // tokens minted
+	userName string
+}
+
+// hostPage is the host's page: the textarea example of
+// frontend/client/README.md, plus a window.tandem handle for the test with
+// the same shape as Tandem's own page's (text, pending), and the fetch
+// failures the package met.
+var hostPage = template.Must(template.New("host").Parse(`<!doctype html>
+<meta charset="utf-8">
+<title>Host app</title>
+<textarea rows="12" cols="80" readonly></textarea>
+<script type="module">
+import { connect } from '/client/index.js';
+
+const cfg = {{.}};
+const fetchErrors = [];
+const area = document.querySelector('textarea');
+const session = connect({
+  url: cfg.tandem,
+  token: () => fetch('/token').then((r) => r.text()),
+  // The page's own fetch, noting what fails (a CORS refusal is a TypeError).
+  fetch: (url, init) => fetch(url, init).catch((err) => { fetchErrors.push(new URL(url).pathname + ': ' + err.name); throw err; }),
+});
+const doc = session.open(cfg.doc);
+
+const mapPos = (pos, changes) => changes.reduce((d, c) => (c.from >= pos ? d
+  : d + (c.to <= pos ? c.insert.length - (c.to - c.from) : c.from + c.insert.length - pos)), 0) + pos;
+
+doc.on('change', ({ changes, text, remote }) => {
+  if (!remote) return;
+  const [s, e] = [mapPos(area.selectionStart, changes), mapPos(area.selectionEnd, changes)];
+  area.value = text;
+  area.setSelectionRange(s, e);
+});
+const lock = () => { area.readOnly = !doc.editable; };
+doc.on('status', lock);
+doc.on('role', lock);
+area.addEventListener('input', () => {
+  const old = doc.text, now = area.value;
+  let a = 0, b = 0;
+  while (a < old.length && a < now.length && old[a] === now[a]) a++;
+  while (b < old.length - a && b < now.length - a && old.at(-1 - b) === now.at(-1 - b)) b++;
+  doc.applyLocal([{ from: a, to: old.length - b, insert: now.slice(a, now.length - b) }]);
+  if (doc.text !== area.value) area.value = doc.text;
+});
+document.addEventListener('selectionchange', () => doc.setSelection([{ anchor: area.selectionStart, head: area.selectionEnd }]));
+
+window.tandem = {
+  text: () => area.value,
+  docText: () => doc.text,
+  pending: () => doc.pending,
+  status: () => session.status,
+  editable: () => !area.readOnly,
+  me: () => session.user?.name ?? null,
+  others: () => doc.presence.map((p) => p.user.name).sort(),
+  fetchErrors: () => fetchErrors.slice(),
+};
+</script>
+`))
+
+// ServeHTTP serves the page, the package's files and the token endpoint.
+func (h *hostApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := hostPage.Execute(w, map[string]string{"tandem": h.tandem, "doc": h.docID}); err != nil {
+			h.t.Errorf("host page: %v", err)
+		}
+	case strings.HasPrefix(r.URL.Path, "/client/"):
+		// The package as it is in the repository: plain ES modules.
+		http.StripPrefix("/client/", http.FileServer(http.Dir("../../frontend/client"))).ServeHTTP(w, r)
+	case r.URL.Path == "/token":
+		// The host's own authentication would come first; its one user
+		// gets a short token for the one document, as an editor.
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"iss": h.appID, "sub": "host-user-7", "name": h.userName, "color": "#117755",
+			"docs": map[string]string{h.docID: "editor"},
+			"exp":  time.Now().Add(2 * time.Minute).Unix(),
+		}).SignedString([]byte(h.secret))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h.tokens.Add(1)
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, tok)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// startHost serves h on a port of its own (another origin than Tandem's)
+// and returns its URL. It listens on 127.0.0.1 but is reached as
+// localhost, so that it is another site too, as a real host app would be.
+func startHost(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+}
+
+// TestBrowserHostApp: a person on a host app's page (another origin, in
+// --allowed-origins) and a Tandem account on Tandem's page edit the app's
+// document at once, see each other's edits and presence, and end with the
+// server's text. A page on an origin not allowed gets no socket ticket.
+func TestBrowserHostApp(t *testing.T) {
+	browserPath := chromiumPath(t)
+	host := &hostApp{t: t, docID: "deal-42", userName: "Hana Host"}
+	hostURL := startHost(t, host)
+	refusedURL := startHost(t, host) // the same app on an origin Tandem does not allow
+	srv := startServer(t, testConfig(t, "postgres", "--allowed-origins", hostURL))
+	host.tandem = srv.URL()
+
+	// An admin registers the app over REST; the app creates its document
+	// under its own id and invites a Tandem account to it by email.
+	e := registerApp(t, srv, "CRM")
+	host.appID, host.secret = e.appID, e.secret
+	app := e.appClient()
+	app.want(app.do("PUT", "/api/apps/docs/"+host.docID, map[string]string{"title": "Deal 42", "content": "Notes:\n"}), 201, "", "the app creates its document")
+	app.want(app.do("PUT", "/api/docs/"+host.docID+"/members", map[string]string{"email": "pat@example.com", "role": "editor"}), 202, "", "the app invites Pat")
+
+	browser := startBrowser(t, browserPath)
+	pat := openPage(t, browser, "pat")
+	hana := openPage(t, browser, "hana")
+	hana.editor = "textarea"
+
+	// Pat signs up on Tandem's page, follows a link to the document and
+	// accepts the app's invitation there.
+	pat.signUp(srv.URL(), "Pat Person", "pat@example.com")
+	pat.do(chromedp.Navigate(srv.URL() + "/d/" + host.docID))
+	pat.waitFor(fmt.Sprintf(`!!document.querySelector('.invitation[data-invite=%q] button.primary')`, host.docID), "the app's invitation", 10*time.Second)
+	pat.do(chromedp.Click(".invitation button.primary"))
+	pat.waitJoined()
+
+	// Hana opens the host app's page: the package gets her token from the
+	// host, trades it for a ticket at Tandem and joins.
+	hana.do(chromedp.Navigate(hostURL + "/"))
+	hana.waitFor(`window.tandem?.status() === "online" && window.tandem.editable() && window.tandem.text() === "Notes:\n"`, "the host page to join", 15*time.Second)
+	if host.tokens.Load() == 0 {
+		t.Error("the page joined without a token from its host")
+	}
+	if me := eval[string](hana, "window.tandem.me()"); me != host.userName {
+		t.Errorf("the host page's user is %q, want %q", me, host.userName)
+	}
+	converge(t, srv, host.docID, pat, hana)
+
+	// Both type at once, at both ends and then at one place.
+	concurrently(t,
+		func() error { return pat.typeAt("end", "Pat: call Friday 📞. ") },
+		func() error { return hana.typeAt("start", "Hana: budget ok ✅. ") },
+	)
+	text := converge(t, srv, host.docID, pat, hana)
+	for _, s := range []string{"Pat: call Friday 📞. ", "Hana: budget ok ✅. ", "Notes:\n"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text %q lacks %q", text, s)
+		}
+	}
+	patSame, hanaSame := "[p1👩‍💻p2]", "[h1🚀h2]"
+	concurrently(t,
+		func() error { return pat.typeAt("end", patSame) },
+		func() error { return hana.typeAt("end", hanaSame) },
+	)
+	text = converge(t, srv, host.docID, pat, hana)
+	if !isSubsequence(patSame, text) || !isSubsequence(hanaSame, text) {
+		t.Errorf("typing at one place lost order: %q", text)
+	}
+	if got := eval[string](hana, "window.tandem.docText()"); got != text {
+		t.Errorf("the host's textarea and its doc differ: doc has %q", got)
+	}
+
+	// Each sees the other here: Hana's name on Pat's page, with her caret,
+	// and Pat in the host page's presence.
+	pat.waitFor(fmt.Sprintf(`!!document.querySelector('.people .avatar[title=%q]')`, host.userName), "Hana among the people on Pat's page", 10*time.Second)
+	pat.waitFor(fmt.Sprintf(`[...document.querySelectorAll(".cm-remote-label")].some((e) => e.textContent === %q)`, host.userName), "Hana's caret on Pat's page", 10*time.Second)
+	hana.waitFor(`window.tandem.others().includes("Pat Person")`, "Pat in the host page's presence", 10*time.Second)
+	pat.screenshot("host-app-tandem")
+	hana.screenshot("host-app-host")
+
+	// The same page on an origin not in --allowed-origins: the browser
+	// refuses the ticket request (no CORS headers), so no socket opens.
+	refused := openPage(t, browser, "refused")
+	refused.do(chromedp.Navigate(refusedURL + "/"))
+	refused.waitFor(`window.tandem?.fetchErrors().includes("/api/socket-tickets: TypeError")`, "the ticket request to fail", 10*time.Second)
+	if s := eval[string](refused, "window.tandem.status()"); s == "online" {
+		t.Errorf("a page on an origin not allowed is %s", s)
+	}
+	if got := eval[string](refused, "window.tandem.text()"); got != "" {
+		t.Errorf("a page on an origin not allowed reads %q", got)
+	}
+}

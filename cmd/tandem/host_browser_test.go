@@ -85,6 +85,16 @@ window.tandem = {
   me: () => session.user?.name ?? null,
   others: () => doc.presence.map((p) => p.user.name).sort(),
   fetchErrors: () => fetchErrors.slice(),
+  // rest calls Tandem as the package does with a token, and returns the
+  // status, or the error's name (TypeError when CORS refuses).
+  rest: async (method, path) => {
+    try {
+      const token = await (await fetch('/token')).text();
+      return String((await fetch(cfg.tandem + path, { method, headers: { Authorization: 'Bearer ' + token } })).status);
+    } catch (err) {
+      return err.name;
+    }
+  },
 };
 </script>
 `))
@@ -207,15 +217,52 @@ func TestBrowserHostApp(t *testing.T) {
 	pat.screenshot("host-app-tandem")
 	hana.screenshot("host-app-host")
 
+	// A paste too large for a socket message (over 64 KiB) goes over REST
+	// (POST /api/docs/{id}/ops), from the host's origin too. One long line:
+	// Chromium enters pasted line breaks one by one, for seconds.
+	paste := strings.Repeat("A pasted sentence from the host 📋. ", 2100)
+	if err := hana.typeAt("end", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := insertText(hana.ctx, paste); err != nil {
+		t.Fatal(err)
+	}
+	if text := converge(t, srv, host.docID, pat, hana); !strings.HasSuffix(text, paste) {
+		t.Errorf("the host's big paste did not land whole (%d bytes of text)", len(text))
+	}
+
+	// The package's other REST calls (who am I, the history) answer the
+	// host's origin.
+	for _, path := range []string{"/api/me", "/api/docs/" + host.docID + "/ops?from=1&to=2"} {
+		if got := restFrom(hana, "GET", path); got != "200" {
+			t.Errorf("GET %s from the host page: %s, want 200", path, got)
+		}
+	}
+
 	// The same page on an origin not in --allowed-origins: the browser
-	// refuses the ticket request (no CORS headers), so no socket opens.
+	// refuses the ticket request (no CORS headers), so no socket opens, and
+	// the other routes refuse it too.
 	refused := openPage(t, browser, "refused")
 	refused.do(chromedp.Navigate(refusedURL + "/"))
 	refused.waitFor(`window.tandem?.fetchErrors().includes("/api/socket-tickets: TypeError")`, "the ticket request to fail", 10*time.Second)
+	if got := restFrom(refused, "GET", "/api/me"); got != "TypeError" {
+		t.Errorf("GET /api/me from an origin not allowed: %s, want a TypeError", got)
+	}
 	if s := eval[string](refused, "window.tandem.status()"); s == "online" {
 		t.Errorf("a page on an origin not allowed is %s", s)
 	}
 	if got := eval[string](refused, "window.tandem.text()"); got != "" {
 		t.Errorf("a page on an origin not allowed reads %q", got)
 	}
+}
+
+// restFrom calls a Tandem route from p's host page with a fresh token (its
+// window.tandem.rest) and returns the status or the error's name.
+func restFrom(p *page, method, path string) string {
+	p.t.Helper()
+	got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](fmt.Sprintf("window.tandem.rest(%q, %q)", method, path), chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("%s: %s %s: %v", p.name, method, path, err)
+	}
+	return got
 }

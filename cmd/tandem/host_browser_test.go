@@ -29,6 +29,7 @@ type hostApp struct {
 	secret   string
 	docID    string
 	tokens   atomic.Int32 // tokens minted
+	lifetime atomic.Int64 // of the tokens it mints, in ns; 0 is 2 minutes
 	userName string
 }
 
@@ -53,6 +54,8 @@ const session = connect({
   fetch: (url, init) => fetch(url, init).catch((err) => { fetchErrors.push(new URL(url).pathname + ': ' + err.name); throw err; }),
 });
 const doc = session.open(cfg.doc);
+let reconnects = -1; // sockets opened after the first
+session.on('hello', () => { reconnects++; });
 
 const mapPos = (pos, changes) => changes.reduce((d, c) => (c.from >= pos ? d
   : d + (c.to <= pos ? c.insert.length - (c.to - c.from) : c.from + c.insert.length - pos)), 0) + pos;
@@ -81,6 +84,7 @@ window.tandem = {
   docText: () => doc.text,
   pending: () => doc.pending,
   status: () => session.status,
+  reconnects: () => reconnects,
   editable: () => !area.readOnly,
   me: () => session.user?.name ?? null,
   others: () => doc.presence.map((p) => p.user.name).sort(),
@@ -116,7 +120,7 @@ func (h *hostApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 			"iss": h.appID, "sub": "host-user-7", "name": h.userName, "color": "#117755",
 			"docs": map[string]string{h.docID: "editor"},
-			"exp":  time.Now().Add(2 * time.Minute).Unix(),
+			"exp":  time.Now().Add(h.tokenLifetime()).Unix(),
 		}).SignedString([]byte(h.secret))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -128,6 +132,14 @@ func (h *hostApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// tokenLifetime is how long the tokens minted now last.
+func (h *hostApp) tokenLifetime() time.Duration {
+	if d := time.Duration(h.lifetime.Load()); d > 0 {
+		return d
+	}
+	return 2 * time.Minute
 }
 
 // startHost serves h on a port of its own (another origin than Tandem's)
@@ -238,6 +250,24 @@ func TestBrowserHostApp(t *testing.T) {
 			t.Errorf("GET %s from the host page: %s, want 200", path, got)
 		}
 	}
+
+	// Tokens of a few seconds: at each exp Tandem closes the socket, and
+	// the package gets a fresh token from the host and carries on.
+	host.lifetime.Store(int64(3 * time.Second))
+	minted := host.tokens.Load()
+	hana.do(chromedp.Navigate(hostURL + "/"))
+	hana.waitFor(`window.tandem?.status() === "online" && window.tandem.editable()`, "the host page to join again", 15*time.Second)
+	hana.waitFor(`window.tandem.reconnects() >= 1 && window.tandem.status() === "online"`, "a reconnect after the token's exp", 15*time.Second)
+	if n := host.tokens.Load() - minted; n < 2 {
+		t.Errorf("%d tokens minted across an expiry, want a fresh one for the reconnect", n)
+	}
+	if err := hana.typeAt("start", "After a fresh token. "); err != nil {
+		t.Fatal(err)
+	}
+	if text := converge(t, srv, host.docID, pat, hana); !strings.HasPrefix(text, "After a fresh token. ") {
+		t.Errorf("the edit after a reconnect is missing: %.80q", text)
+	}
+	host.lifetime.Store(0)
 
 	// The same page on an origin not in --allowed-origins: the browser
 	// refuses the ticket request (no CORS headers), so no socket opens, and

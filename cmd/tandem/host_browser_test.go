@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,54 +34,34 @@ type hostApp struct {
 	tokens   atomic.Int32 // tokens minted
 	lifetime atomic.Int64 // of the tokens it mints, in ns; 0 is 2 minutes
 	userName string
+	example  template.JS // the README's example, adapted (readmeTextarea)
 }
 
-// hostPage is the host's page: the textarea example of
-// frontend/client/README.md, plus a window.tandem handle for the test with
-// the same shape as Tandem's own page's (text, pending), and the fetch
-// failures the package met.
+// hostPage is the host's page: the <textarea> example of
+// frontend/client/README.md as it is written (readmeTextarea), plus a
+// window.tandem handle for the test with the same shape as Tandem's own
+// page's (text, pending), and the fetch failures the package met.
 var hostPage = template.Must(template.New("host").Parse(`<!doctype html>
 <meta charset="utf-8">
 <title>Host app</title>
 <textarea rows="12" cols="80" readonly></textarea>
 <script type="module">
-import { connect } from '/client/index.js';
-
-const cfg = {{.}};
+const cfg = {{.Config}};
+// What the example takes from the host app: the document, and a token
+// from the host's own server.
+const documentId = cfg.doc;
+const myApp = { getJwt: () => fetch('/token').then((r) => r.text()) };
+// The page's own fetch, noting what fails (a CORS refusal is a TypeError).
 const fetchErrors = [];
-const area = document.querySelector('textarea');
-const session = connect({
-  url: cfg.tandem,
-  token: () => fetch('/token').then((r) => r.text()),
-  // The page's own fetch, noting what fails (a CORS refusal is a TypeError).
-  fetch: (url, init) => fetch(url, init).catch((err) => { fetchErrors.push(new URL(url).pathname + ': ' + err.name); throw err; }),
+const notedFetch = (url, init) => fetch(url, init).catch((err) => {
+  fetchErrors.push(new URL(url).pathname + ': ' + err.name);
+  throw err;
 });
-const doc = session.open(cfg.doc);
+
+{{.Example}}
+
 let reconnects = -1; // sockets opened after the first
 session.on('hello', () => { reconnects++; });
-
-const mapPos = (pos, changes) => changes.reduce((d, c) => (c.from >= pos ? d
-  : d + (c.to <= pos ? c.insert.length - (c.to - c.from) : c.from + c.insert.length - pos)), 0) + pos;
-
-doc.on('change', ({ changes, text, remote }) => {
-  if (!remote) return;
-  const [s, e] = [mapPos(area.selectionStart, changes), mapPos(area.selectionEnd, changes)];
-  area.value = text;
-  area.setSelectionRange(s, e);
-});
-const lock = () => { area.readOnly = !doc.editable; };
-doc.on('status', lock);
-doc.on('role', lock);
-area.addEventListener('input', () => {
-  const old = doc.text, now = area.value;
-  let a = 0, b = 0;
-  while (a < old.length && a < now.length && old[a] === now[a]) a++;
-  while (b < old.length - a && b < now.length - a && old.at(-1 - b) === now.at(-1 - b)) b++;
-  doc.applyLocal([{ from: a, to: old.length - b, insert: now.slice(a, now.length - b) }]);
-  if (doc.text !== area.value) area.value = doc.text;
-});
-document.addEventListener('selectionchange', () => doc.setSelection([{ anchor: area.selectionStart, head: area.selectionEnd }]));
-
 window.tandem = {
   text: () => area.value,
   docText: () => doc.text,
@@ -93,7 +76,7 @@ window.tandem = {
   // status, or the error's name (TypeError when CORS refuses).
   rest: async (method, path) => {
     try {
-      const token = await (await fetch('/token')).text();
+      const token = await myApp.getJwt();
       return String((await fetch(cfg.tandem + path, { method, headers: { Authorization: 'Bearer ' + token } })).status);
     } catch (err) {
       return err.name;
@@ -103,12 +86,44 @@ window.tandem = {
 </script>
 `))
 
+// readmeTextarea is the <textarea> example of the package's README, made to
+// run on the host page: the package from /client/, Tandem at tandem, and
+// the page's noting fetch. It fails the test if the README changed so
+// that the example can no longer be found or adapted.
+func readmeTextarea(t *testing.T, tandem string) template.JS {
+	t.Helper()
+	readme, err := os.ReadFile("../../frontend/client/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "## A plain `<textarea>`\n\n```js\n")
+	code, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("frontend/client/README.md has no <textarea> example")
+	}
+	for _, r := range [][2]string{
+		{"from '@tandem/client'", "from '/client/index.js'"},
+		{"'https://tandem.example'", strconv.Quote(tandem)},
+		{"token: () => myApp.getJwt() }", "token: () => myApp.getJwt(), fetch: notedFetch }"},
+	} {
+		if !strings.Contains(code, r[0]) {
+			t.Fatalf("the README's <textarea> example has no %s", r[0])
+		}
+		code = strings.Replace(code, r[0], r[1], 1)
+	}
+	return template.JS(code) // the repository's own text
+}
+
 // ServeHTTP serves the page, the package's files and the token endpoint.
 func (h *hostApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := hostPage.Execute(w, map[string]string{"tandem": h.tandem, "doc": h.docID}); err != nil {
+		err := hostPage.Execute(w, map[string]any{
+			"Config":  map[string]string{"tandem": h.tandem, "doc": h.docID},
+			"Example": h.example,
+		})
+		if err != nil {
 			h.t.Errorf("host page: %v", err)
 		}
 	case strings.HasPrefix(r.URL.Path, "/client/"):
@@ -142,14 +157,15 @@ func (h *hostApp) tokenLifetime() time.Duration {
 	return 2 * time.Minute
 }
 
-// startHost serves h on a port of its own (another origin than Tandem's)
-// and returns its URL. It listens on 127.0.0.1 but is reached as
-// localhost, so that it is another site too, as a real host app would be.
-func startHost(t *testing.T, h http.Handler) string {
+// newHost makes a server for h on a port of its own (another origin than
+// Tandem's), to Start once h is ready, and returns its URL. It listens on
+// 127.0.0.1 but is reached as localhost, so that it is another site too,
+// as a real host app would be.
+func newHost(t *testing.T, h http.Handler) (*httptest.Server, string) {
 	t.Helper()
-	s := httptest.NewServer(h)
+	s := httptest.NewUnstartedServer(h)
 	t.Cleanup(s.Close)
-	return strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+	return s, "http://localhost:" + strconv.Itoa(s.Listener.Addr().(*net.TCPAddr).Port)
 }
 
 // TestBrowserHostApp: a person on a host app's page (another origin, in
@@ -159,15 +175,18 @@ func startHost(t *testing.T, h http.Handler) string {
 func TestBrowserHostApp(t *testing.T) {
 	browserPath := chromiumPath(t)
 	host := &hostApp{t: t, docID: "deal-42", userName: "Hana Host"}
-	hostURL := startHost(t, host)
-	refusedURL := startHost(t, host) // the same app on an origin Tandem does not allow
+	hostSrv, hostURL := newHost(t, host)
+	refusedSrv, refusedURL := newHost(t, host) // the same app on an origin Tandem does not allow
 	srv := startServer(t, testConfig(t, "postgres", "--allowed-origins", hostURL))
 	host.tandem = srv.URL()
+	host.example = readmeTextarea(t, srv.URL())
 
 	// An admin registers the app over REST; the app creates its document
 	// under its own id and invites a Tandem account to it by email.
 	e := registerApp(t, srv, "CRM")
 	host.appID, host.secret = e.appID, e.secret
+	hostSrv.Start()
+	refusedSrv.Start()
 	app := e.appClient()
 	app.want(app.do("PUT", "/api/apps/docs/"+host.docID, map[string]string{"title": "Deal 42", "content": "Notes:\n"}), 201, "", "the app creates its document")
 	app.want(app.do("PUT", "/api/docs/"+host.docID+"/members", map[string]string{"email": "pat@example.com", "role": "editor"}), 202, "", "the app invites Pat")
@@ -219,6 +238,12 @@ func TestBrowserHostApp(t *testing.T) {
 	}
 	if got := eval[string](hana, "window.tandem.docText()"); got != text {
 		t.Errorf("the host's textarea and its doc differ: doc has %q", got)
+	}
+	var content struct{ Content string }
+	r := app.do("GET", "/api/docs/"+host.docID+"/content", nil)
+	app.want(r, 200, "", "the app reads its document")
+	if r.json(t, &content); content.Content != text {
+		t.Errorf("the app reads %q over REST, the pages show %q", content.Content, text)
 	}
 
 	// Each sees the other here: Hana's name on Pat's page, with her caret,

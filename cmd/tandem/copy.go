@@ -80,8 +80,9 @@ type copyTable struct {
 }
 
 // copyTables are the tables copied, parents before children. Sessions are
-// left out on purpose, and so are the webhook delivery log and the derived
-// history tables (history_chunks, blame_checkpoints).
+// left out on purpose, and so are the webhook delivery log, socket tickets
+// (which live for seconds) and the derived history tables (history_chunks,
+// blame_checkpoints).
 var copyTables = []copyTable{
 	{"users", []copyColumn{{"id", textColumn}, {"email", textColumn}, {"email_key", textColumn},
 		{"name", textColumn}, {"password_hash", textColumn}, {"created_at", timeColumn}}},

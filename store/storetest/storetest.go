@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Members", testMembers},
 		{"Invitations", testInvitations},
 		{"Apps", testApps},
+		{"Tickets", testTickets},
 		{"Webhooks", testWebhooks},
 		{"AppendAndRead", testAppendAndRead},
 		{"AppendErrors", testAppendErrors},

@@ -25,7 +25,7 @@ type State struct {
 	unapplied   *ot.Op // ops made or received since text, composed
 	nUnapplied  int    // how many
 	length      int    // in code points
-	lengthOnly  bool // text is not kept
+	lengthOnly  bool   // text is not kept
 	counter     int
 	outstanding *Pending
 	buffer      *ot.Op

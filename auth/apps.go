@@ -137,6 +137,11 @@ var colorPattern = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 // closes every socket its tokens opened.
 func appCredential(appID string) string { return "app:" + appID }
 
+// AppCredential is what the sockets an app's tokens opened are known by
+// (Caller.Credential): a process that revokes the app without this
+// Service (the CLI) tells the servers to close them with it.
+func AppCredential(appID string) string { return appCredential(appID) }
+
 // looksLikeJWT reports whether a bearer value has a JWT's three parts.
 func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
 

@@ -52,33 +52,12 @@ func (s *Service) RequireAdmin(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // RegisterApps adds the host app routes to mux: the admins' /api/apps and
-// the socket tickets, whose CORS preflight is answered for origins only.
-func (s *Service) RegisterApps(mux *http.ServeMux, origins *OriginPolicy) {
+// the socket tickets (whose CORS is CORS's, with the other EmbeddedRoutes).
+func (s *Service) RegisterApps(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/apps", s.RequireAdmin(s.handleCreateApp))
 	mux.HandleFunc("GET /api/apps", s.RequireAdmin(s.handleListApps))
 	mux.HandleFunc("DELETE /api/apps/{id}", s.RequireAdmin(s.handleRevokeApp))
-	mux.HandleFunc("OPTIONS /api/socket-tickets", cors(origins, func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	mux.HandleFunc("POST /api/socket-tickets", cors(origins, s.RequireUser(s.handleTicket)))
-}
-
-// cors answers a request from one of the allowed origins (--allowed-origins,
-// not any other) with the headers that let a page there call the route
-// with an Authorization header. No cookies: credentials are not allowed.
-func cors(origins *OriginPolicy, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Add("Vary", "Origin")
-		if o := r.Header.Get("Origin"); o != "" && origins.Allowed(o) {
-			w.Header().Set("Access-Control-Allow-Origin", o)
-			if r.Method == http.MethodOptions {
-				w.Header().Set("Access-Control-Allow-Methods", "POST")
-				w.Header().Set("Access-Control-Allow-Headers", "Authorization")
-				w.Header().Set("Access-Control-Max-Age", "600")
-			}
-		}
-		h(w, r)
-	}
+	mux.HandleFunc("POST /api/socket-tickets", s.RequireUser(s.handleTicket))
 }
 
 // AppRequest is the body of POST /api/apps.
@@ -175,7 +154,8 @@ func (s *Service) handleTicket(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, s.log, store.Errorf(store.CodeForbidden, "socket tickets are for host apps' tokens: send one as Authorization: Bearer"))
 		return
 	}
-	secret, expires, err := s.tickets.issue(c, s.now())
+	raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret, expires, err := s.issueTicket(r.Context(), c, raw)
 	if err != nil {
 		httpapi.WriteError(w, r, s.log, err)
 		return

@@ -43,9 +43,8 @@ type Service struct {
 
 	onRevoke []func(credential string)
 
-	now     func() time.Time // the clock app tokens and tickets are checked on
-	tickets *tickets         // socket tickets (tickets.go)
-	admins  map[string]bool  // user ids of the server's admins (SetAdmins)
+	now    func() time.Time // the clock app tokens and tickets are checked on
+	admins map[string]bool  // user ids of the server's admins (SetAdmins)
 }
 
 // OnRevoke registers fn to be called with a Caller.Credential when it stops
@@ -144,7 +143,6 @@ func New(st store.Store, sessions *scs.SessionManager, hasher *Hasher, cfg Confi
 		cfg:      cfg,
 		uses:     newTokenUses(st, log, cfg.TokenUseFlush),
 		now:      time.Now,
-		tickets:  newTickets(cfg.TicketTTL),
 	}, nil
 }
 

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"tandem/store"
@@ -20,91 +22,84 @@ import (
 // JWT in a URL would end up in proxy logs for as long as it is valid. So a
 // browser trades its app's JWT (POST /api/socket-tickets, with the header)
 // for a ticket that opens one socket (GET /api/socket?ticket=...), once,
-// within seconds. Tickets live in this process's memory: with several
-// nodes, the socket must reach the node that issued its ticket (see
-// docs/security.md).
+// within seconds, on any node of the cluster: tickets are kept in the
+// store. A row holds a hash of the ticket and the JWT sealed (AES-GCM)
+// under a key derived from the ticket, so the database alone opens
+// nothing; redeeming unseals the JWT and checks it again, so a token that
+// expired or an app revoked meanwhile opens nothing either.
 
-// maxTickets bounds the tickets waiting at once.
-const maxTickets = 100_000
+const ticketPrefix = "tkt_"
 
-type tickets struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]ticket // by ticketKey
-}
-
-type ticket struct {
-	caller  Caller
-	expires time.Time
-}
-
-func newTickets(ttl time.Duration) *tickets {
-	return &tickets{ttl: ttl, m: make(map[string]ticket)}
-}
-
-// ticketKey is how a ticket is kept: a hash, so that a memory dump holds
-// no usable ticket.
+// ticketKey is how a ticket is found in the store: a hash, never the
+// ticket.
 func ticketKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
+	sum := sha256.Sum256([]byte("tandem socket ticket id\x00" + secret))
 	return hex.EncodeToString(sum[:])
 }
 
-// issue stores a fresh ticket for c, valid until now+ttl (and never past
-// the token's own expiry), and returns it.
-func (t *tickets) issue(c Caller, now time.Time) (string, time.Time, error) {
+// ticketAEAD is the cipher that seals a ticket's JWT: its key is derived
+// from the ticket (another hash than ticketKey's).
+func ticketAEAD(secret string) cipher.AEAD {
+	key := sha256.Sum256([]byte("tandem socket ticket key\x00" + secret))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // cannot happen: a 32-byte key
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err) // cannot happen: AES has a 16-byte block
+	}
+	return aead
+}
+
+// issueTicket stores a fresh ticket for the app token raw (whose caller
+// is c), valid for the ticket TTL and never past the token's own expiry,
+// and returns it.
+func (s *Service) issueTicket(ctx context.Context, c Caller, raw string) (string, time.Time, error) {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
-	secret := "tkt_" + base64.RawURLEncoding.EncodeToString(b[:])
-	expires := now.Add(t.ttl)
+	secret := ticketPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	expires := s.now().Add(s.cfg.TicketTTL)
 	if c.Grants != nil && c.Grants.Expires.Before(expires) {
 		expires = c.Grants.Expires
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, v := range t.m {
-		if !now.Before(v.expires) {
-			delete(t.m, k)
-		}
+	aead := ticketAEAD(secret)
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	sealed := aead.Seal(nonce, nonce, []byte(raw), nil)
+	if err := s.store.PutTicket(ctx, ticketKey(secret), sealed, expires); err != nil {
+		return "", time.Time{}, httpapi.Unavailable(fmt.Errorf("store the socket ticket: %w", err))
 	}
-	if len(t.m) >= maxTickets {
-		return "", time.Time{}, store.Errorf(store.CodeRateLimited, "too many socket tickets waiting")
-	}
-	t.m[ticketKey(secret)] = ticket{caller: c, expires: expires}
 	return secret, expires, nil
 }
 
-// take returns the ticket's caller and forgets the ticket: false if it is
-// unknown, used, or expired.
-func (t *tickets) take(secret string, now time.Time) (Caller, bool) {
-	k := ticketKey(secret)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	v, ok := t.m[k]
-	delete(t.m, k)
-	if !ok || !now.Before(v.expires) {
-		return Caller{}, false
-	}
-	return v.caller, true
-}
-
-// redeemTicket returns the caller a ticket was issued to, once. The app
-// must still be registered: a ticket issued just before a revocation
-// opens nothing.
+// redeemTicket returns the caller a ticket was issued to, once: the
+// token it was issued for, checked again now.
 func (s *Service) redeemTicket(ctx context.Context, secret string) (Caller, error) {
-	c, ok := s.tickets.take(secret, s.now())
-	if !ok {
-		return Caller{}, store.Errorf(store.CodeUnauthorized, "unknown, used or expired socket ticket")
+	bad := store.Errorf(store.CodeUnauthorized, "unknown, used or expired socket ticket")
+	if !strings.HasPrefix(secret, ticketPrefix) || len(secret) > 128 {
+		return Caller{}, bad
 	}
-	if c.Grants != nil {
-		_, err := s.store.App(ctx, c.Grants.AppID)
-		if errors.Is(err, store.ErrNotFound) {
-			return Caller{}, store.Errorf(store.CodeUnauthorized, "the ticket's app was revoked")
-		}
-		if err != nil {
-			return Caller{}, httpapi.Unavailable(fmt.Errorf("look up the ticket's app: %w", err))
-		}
+	sealed, err := s.store.TakeTicket(ctx, ticketKey(secret), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return Caller{}, bad
 	}
-	return c, nil
+	if err != nil {
+		return Caller{}, httpapi.Unavailable(fmt.Errorf("take the socket ticket: %w", err))
+	}
+	aead := ticketAEAD(secret)
+	if len(sealed) < aead.NonceSize() {
+		return Caller{}, bad
+	}
+	raw, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	if err != nil {
+		return Caller{}, bad
+	}
+	c, err := s.jwtCaller(ctx, string(raw))
+	if code, _ := store.ErrorCode(err); code == store.CodeUnauthorized {
+		return Caller{}, store.Errorf(store.CodeUnauthorized, "the ticket's token no longer holds: %v", err)
+	}
+	return c, err
 }
 
 // SocketTicket wraps the socket route: a request with a ticket query

@@ -114,10 +114,15 @@ func (s *sequencer) place(user, id string, base int64, op ot.Op, since []store.O
 			return rec, r.Version, nil
 		}
 	}
-	for _, r := range since {
-		if op, err = ot.TransformOver(op, r.Op); err != nil {
-			return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
+	history := func(yield func(ot.Op) bool) {
+		for _, r := range since {
+			if !yield(r.Op) {
+				return
+			}
 		}
+	}
+	if op, err = ot.TransformOverAll(op, history); err != nil {
+		return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
 	}
 	text, err := ot.Apply(s.text, op)
 	if err != nil {

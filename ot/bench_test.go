@@ -1,6 +1,7 @@
 package ot
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,21 @@ func BenchmarkTransformOverHistory(b *testing.B) {
 			if op, err = TransformOver(op, h); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// BenchmarkTransformOverAllHistory is BenchmarkTransformOverHistory with
+// TransformOverAll, the sequencer's way: keystrokes move by arithmetic.
+func BenchmarkTransformOverAllHistory(b *testing.B) {
+	history := make([]Op, 64)
+	for i := range history {
+		history[i] = Insertion(10_000+i, (i*7919)%(10_000+i), "x")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := TransformOverAll(keyB, slices.Values(history)); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

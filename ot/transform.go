@@ -102,8 +102,9 @@ func Compose(a, b Op) (Op, error) {
 // have the same base length.
 //
 // To bring an op over a history, transform it over each op in turn, as the
-// clients do: transforming over the history composed into one op is not always
-// the same (an insert that a later op deletes no longer anchors a tie-break).
+// clients do (TransformOverAll does, cheaply): transforming over the history
+// composed into one op is not always the same (an insert that a later op
+// deletes no longer anchors a tie-break).
 func Transform(a, b Op) (aPrime, bPrime Op, err error) {
 	if a.base != b.base {
 		return Op{}, Op{}, fmt.Errorf("%w: cannot transform: ops expect %d and %d code points", ErrMismatch, a.base, b.base)

@@ -27,6 +27,15 @@ type Apps interface {
 	// first use with name, and renaming it when name has changed. ErrNotFound
 	// if the app does not exist; ErrInvalid for an empty subject or name.
 	AppUser(ctx context.Context, appID, subject, name string) (User, error)
+	// PutTicket stores a socket ticket until expires: key names it (a hash
+	// of the ticket, never the ticket), sealed is what it opens. Expired
+	// tickets are deleted along the way. ErrInvalid for an empty key or
+	// sealed; ErrConflict if key is taken.
+	PutTicket(ctx context.Context, key string, sealed []byte, expires time.Time) error
+	// TakeTicket deletes the ticket key and returns what it opens, so that
+	// it opens once, on whichever node asks first; ErrNotFound if there is
+	// none or it expired before now.
+	TakeTicket(ctx context.Context, key string, now time.Time) ([]byte, error)
 }
 
 // App is a registered host app. Secret is its HS256 key (stored as is: an

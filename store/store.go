@@ -66,6 +66,8 @@ type Store interface {
 	History
 	Apps
 	Webhooks
+	NamedVersions
+	Timelines
 
 	// Ping checks that the storage is reachable.
 	Ping(ctx context.Context) error
@@ -86,6 +88,9 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetPasswordHash replaces a user's password hash; ErrNotFound if no user.
 	SetPasswordHash(ctx context.Context, id, hash string) error
+	// UserNames returns the names of the users with the given ids, in one
+	// read; ids with no account (or not Storable) are left out of the map.
+	UserNames(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Tokens are API tokens for programs. Only a hash of each secret is stored.
@@ -204,6 +209,9 @@ type History interface {
 	// nearest snapshot at or before it plus at most the snapshot interval of
 	// operations. ErrNotFound if there is no such document or version.
 	ContentAt(ctx context.Context, docID string, version int64) (Content, error)
+	// OpVersion returns the version at which the user's operation with id
+	// is stored in the document; ErrNotFound if it is not.
+	OpVersion(ctx context.Context, docID, userID, id string) (int64, error)
 	// Load returns a document's metadata and its text at its current version,
 	// read in one consistent view; ErrNotFound if none.
 	Load(ctx context.Context, docID string) (Document, Content, error)

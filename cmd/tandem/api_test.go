@@ -279,6 +279,10 @@ func TestMembersAndAuthorization(t *testing.T) {
 			{"GET", doc + "/content", nil, auth.NeedRead},
 			{"GET", doc + "/ops", nil, auth.NeedRead},
 			{"GET", doc + "/members", nil, auth.NeedRead},
+			{"GET", doc + "/timeline", nil, auth.NeedRead},
+			{"GET", doc + "/blame", nil, auth.NeedRead},
+			{"GET", doc + "/export", nil, auth.NeedRead},
+			{"GET", doc + "/versions", nil, auth.NeedRead},
 			{"PATCH", doc, map[string]string{"title": "Mine"}, auth.NeedManage},
 			{"PUT", doc + "/members", map[string]string{"email": "dan@example.com", "role": "owner"}, auth.NeedManage},
 			{"DELETE", doc + "/members/" + annU.ID, nil, auth.NeedManage},
@@ -295,6 +299,16 @@ func TestMembersAndAuthorization(t *testing.T) {
 			} else {
 				cat.want(cat.do(rt.method, rt.path, rt.body), 200, "", "viewer "+what)
 			}
+		}
+		// Saving a version and restoring: editors may, viewers may not.
+		for _, rt := range []struct{ path, what string }{{doc + "/versions", "save a version"}, {doc + "/restore", "restore"}} {
+			body := map[string]any{"name": "v", "version": 0}
+			if strings.HasSuffix(rt.path, "/restore") {
+				body = map[string]any{"version": 0}
+			}
+			stranger.want(stranger.do("POST", rt.path, body), 404, "not_found", "stranger "+rt.what)
+			anon.want(anon.do("POST", rt.path, body), 401, "unauthorized", "anonymous "+rt.what)
+			cat.want(cat.do("POST", rt.path, body), 403, "forbidden", "viewer "+rt.what)
 		}
 		anon.want(anon.do("GET", "/api/docs", nil), 401, "unauthorized", "anonymous list")
 		anon.want(anon.do("POST", "/api/docs", map[string]string{"title": "x"}), 401, "unauthorized", "anonymous create")

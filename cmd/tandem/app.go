@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -21,9 +22,10 @@ const appUsage = `Usage:
 An app's server signs JWTs for its users with the secret (HS256), or with
 the Ed25519 key whose public half is --public-key (EdDSA): see
 docs/security.md. The secret is shown once. A revocation here takes effect
-at the next request; sockets already open on a running server stay open
-until their token expires (revoke over REST, DELETE /api/apps/{id}, to
-close them at once).
+at the next request. On Postgres the running servers are told and close
+the app's open sockets at once; on the embedded store they stay open until
+their tokens expire (revoke over REST, DELETE /api/apps/{id}, to close
+them at once).
 
 A webhook gets {doc, version, title} when one of the app's documents
 changes, signed with its own secret (shown once; setting the webhook again
@@ -118,6 +120,15 @@ func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("no app %s to revoke (or revoked already): %w", pos[1], err)
 		}
 		fmt.Fprintf(stdout, "revoked app %s\n", pos[1])
+		if b.pg != nil {
+			// The servers on this database close the app's sockets when
+			// they hear it; on the embedded store, until their tokens
+			// expire (or revoke over REST).
+			ev := collab.Event{Kind: collab.EventSignout, Node: "cli-" + rand.Text(), Credential: auth.AppCredential(pos[1])}
+			if err := collab.NotifyDoorbell(b.pg, doorbellChannel).Ring(ctx, ev); err != nil {
+				fmt.Fprintf(stderr, "the servers were not told (their app sockets stay open until their tokens expire): %v\n", err)
+			}
+		}
 		return nil
 	}
 }

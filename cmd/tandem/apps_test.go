@@ -50,26 +50,40 @@ func (l *lockedBuffer) String() string {
 
 func newAppEnv(t *testing.T, args ...string) *appEnv {
 	t.Helper()
+	return newAppEnvOn(t, "sqlite", args...)
+}
+
+// newAppEnvOn is newAppEnv on the store kind ("sqlite" or "postgres").
+func newAppEnvOn(t *testing.T, kind string, args ...string) *appEnv {
+	t.Helper()
 	logs := &lockedBuffer{}
-	srv := startServerLogging(t, testConfig(t, "sqlite", append([]string{"--allowed-origins", "https://app.example.com"}, args...)...), logs)
-	admin, _ := signup(t, srv, "admin@example.com")
+	srv := startServerLogging(t, testConfig(t, kind, append([]string{"--allowed-origins", "https://app.example.com"}, args...)...), logs)
+	e := registerApp(t, srv, "Wiki")
+	e.logs = logs
 	stranger, _ := signup(t, srv, "someone@example.com")
-	if err := srv.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
-		t.Fatal(err)
-	}
 	stranger.want(stranger.do("POST", "/api/apps", map[string]string{"name": "Wiki"}), 403, "forbidden", "a non-admin registers an app")
-	r := admin.do("POST", "/api/apps", map[string]string{"name": "Wiki"})
-	admin.want(r, 201, "", "admin registers an app")
-	var created auth.AppCreated
-	r.json(t, &created)
-	e := &appEnv{t: t, srv: srv, admin: admin, appID: created.App.ID, secret: created.Secret, logs: logs}
 	app := e.appClient()
 	app.want(app.do("PUT", "/api/apps/docs/a", map[string]string{"title": "A", "content": "hello"}), 201, "", "app creates a")
 	app.want(app.do("PUT", "/api/apps/docs/a", map[string]string{"title": "A"}), 200, "", "app puts a again")
 	app.want(app.do("PUT", "/api/apps/docs/team-b", map[string]string{"title": "B"}), 201, "", "app creates team-b")
 	app.want(app.do("PUT", "/api/apps/docs/bad*id", map[string]string{"title": "X"}), 400, "bad_request", "an id with *")
-	admin.want(admin.do("PUT", "/api/apps/docs/c", map[string]string{"title": "C"}), 403, "forbidden", "a person puts an app document")
+	e.admin.want(e.admin.do("PUT", "/api/apps/docs/c", map[string]string{"title": "C"}), 403, "forbidden", "a person puts an app document")
 	return e
+}
+
+// registerApp makes admin@example.com an admin of srv, who registers an
+// app called name over REST.
+func registerApp(t *testing.T, srv *server, name string) *appEnv {
+	t.Helper()
+	admin, _ := signup(t, srv, "admin@example.com")
+	if err := srv.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	r := admin.do("POST", "/api/apps", map[string]string{"name": name})
+	admin.want(r, 201, "", "an admin registers an app")
+	var created auth.AppCreated
+	r.json(t, &created)
+	return &appEnv{t: t, srv: srv, admin: admin, appID: created.App.ID, secret: created.Secret}
 }
 
 // appClient sends the app's own credentials.
@@ -336,21 +350,46 @@ func TestSocketTickets(t *testing.T) {
 		t.Errorf("a ticket was logged:\n%s", logs)
 	}
 
-	// CORS: the allowed origin gets the headers, another does not.
-	for origin, want := range map[string]string{"https://app.example.com": "https://app.example.com", "https://evil.example.com": ""} {
-		req, _ := http.NewRequest("OPTIONS", e.srv.URL()+"/api/socket-tickets", nil)
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "authorization")
+	// CORS: the allowed origin gets the headers on the routes the client
+	// package calls with a token (preflight and answer), another origin
+	// does not, and other routes have none.
+	preflights := []struct {
+		name, origin, method, path, allow, methods string
+		status                                     int
+	}{
+		{"tickets", "https://app.example.com", "POST", "/api/socket-tickets", "https://app.example.com", "POST", 204},
+		{"tickets, other origin", "https://evil.example.com", "POST", "/api/socket-tickets", "", "", 204},
+		{"me", "https://app.example.com", "GET", "/api/me", "https://app.example.com", "GET", 204},
+		{"ops", "https://app.example.com", "POST", "/api/docs/team%2Fx/ops", "https://app.example.com", "GET, POST", 204},
+		{"ops, other origin", "https://evil.example.com", "GET", "/api/docs/a/ops", "", "", 204},
+		{"not embedded", "https://app.example.com", "GET", "/api/docs", "", "", 404},
+		{"not embedded method", "https://app.example.com", "DELETE", "/api/docs/a/ops", "", "", 404},
+	}
+	for _, p := range preflights {
+		req, _ := http.NewRequest("OPTIONS", e.srv.URL()+p.path, nil)
+		req.Header.Set("Origin", p.origin)
+		req.Header.Set("Access-Control-Request-Method", p.method)
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want || resp.StatusCode != 204 {
-			t.Errorf("preflight from %s: %d, allow-origin %q, want %q", origin, resp.StatusCode, got, want)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != p.allow || resp.StatusCode != p.status ||
+			resp.Header.Get("Access-Control-Allow-Methods") != p.methods {
+			t.Errorf("preflight %s: %d, allow-origin %q, methods %q; want %d, %q, %q", p.name, resp.StatusCode, got,
+				resp.Header.Get("Access-Control-Allow-Methods"), p.status, p.allow, p.methods)
 		}
 	}
+	for origin, want := range map[string]string{"https://app.example.com": "https://app.example.com", "https://evil.example.com": ""} {
+		c.hdr["Origin"] = origin
+		r := c.do("GET", "/api/me", nil)
+		c.want(r, 200, "", "me from "+origin)
+		if got := r.header.Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("GET /api/me from %s: allow-origin %q, want %q", origin, got, want)
+		}
+	}
+	delete(c.hdr, "Origin")
 
 	// Expiry closes an open socket with 1008 at exp.
 	short := e.claims()
@@ -378,5 +417,95 @@ func TestSocketTickets(t *testing.T) {
 	r.json(t, &list)
 	if len(list.Apps) != 1 || list.Apps[0].RevokedAt == nil {
 		t.Errorf("apps after revoking: %+v", list.Apps)
+	}
+}
+
+// TestAppRevokeFromCLI: on Postgres, `tandem app revoke` in another
+// process tells the running servers, which close the app's open sockets
+// at once (1008), not when their tokens expire.
+func TestAppRevokeFromCLI(t *testing.T) {
+	e := newAppEnvOn(t, "postgres")
+	if e.srv.doorbell == nil {
+		t.Fatal("no doorbell on Postgres")
+	}
+	select {
+	case <-e.srv.doorbell.listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the doorbell does not listen")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _ := e.dial(ctx, "", http.Header{"Authorization": {"Bearer " + e.sign(e.claims())}})
+	code, out, errOut := tandem(t, "app", "revoke", e.appID, "--database-url", e.srv.cfg.db.url)
+	if code != 0 || !strings.Contains(out, "revoked app "+e.appID) || errOut != "" {
+		t.Fatalf("tandem app revoke: %d %q %q", code, out, errOut)
+	}
+	start := time.Now()
+	if code, reason := closeOf(ctx, t, ws); code != websocket.StatusPolicyViolation {
+		t.Errorf("after the CLI revoked the app: closed with %d %q, want 1008", code, reason)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the socket closed %s after the revocation", took)
+	}
+}
+
+// TestTicketOnAnyNode: socket tickets are kept in the database, so a
+// ticket issued by one node opens a socket on another (no sticky routing
+// needed), once; and the database holds neither the ticket nor the JWT in
+// the clear.
+func TestTicketOnAnyNode(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	created, err := auth.CreateApp(ctx, a.backend.store, auth.AppRequest{Name: "Wiki"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &appEnv{t: t, srv: a, appID: created.App.ID, secret: created.Secret}
+	app := e.appClient()
+	app.want(app.do("PUT", "/api/apps/docs/a", map[string]string{"title": "A", "content": "hello"}), 201, "", "app creates a")
+	jwtRaw := e.sign(e.claims())
+	c := newClient(t, a)
+	c.http.Jar = nil
+	c.token = jwtRaw
+	r := c.do("POST", "/api/socket-tickets", nil)
+	c.want(r, 201, "", "a ticket from node A")
+	var tk auth.TicketView
+	r.json(t, &tk)
+
+	var rows int
+	var sealed string
+	if err := a.backend.pg.Pool().QueryRow(ctx, `SELECT count(*), string_agg(encode(sealed, 'escape'), '') FROM socket_tickets`).Scan(&rows, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || strings.Contains(sealed, jwtRaw) || strings.Contains(sealed, tk.Ticket) {
+		t.Errorf("socket_tickets: %d rows, sealed %q: want one row holding neither the JWT nor the ticket", rows, sealed)
+	}
+
+	onB := &appEnv{t: t, srv: b}
+	ws, status := onB.dial(ctx, "?ticket="+tk.Ticket, nil)
+	if ws == nil {
+		t.Fatalf("the ticket from A on B: %d", status)
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","doc":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(`"joined"`)) {
+			if !bytes.Contains(data, []byte(`"content":"hello"`)) {
+				t.Errorf("joined on B: %s", data)
+			}
+			break
+		}
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+	for _, node := range []*appEnv{e, onB} {
+		if ws, status := node.dial(ctx, "?ticket="+tk.Ticket, nil); ws != nil || status != 401 {
+			t.Errorf("the ticket used again: %d, want 401", status)
+		}
 	}
 }

@@ -89,6 +89,9 @@ type page struct {
 	t    *testing.T
 	name string
 	ctx  context.Context
+	// editor is the selector of the element people type in; "" is
+	// Tandem's own editor (.cm-content).
+	editor string
 
 	mu         sync.Mutex
 	exceptions []string
@@ -211,11 +214,7 @@ func typeText(ctx context.Context, s string) error {
 		} else {
 			_, size := utf8.DecodeRuneInString(s)
 			n = size
-			chunk := s[:n]
-			err = chromedp.Do(ctx, func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-				_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: chunk})
-				return chromedp.Void{}, err
-			})
+			err = insertText(ctx, s[:n])
 		}
 		if err != nil {
 			return err
@@ -226,14 +225,27 @@ func typeText(ctx context.Context, s string) error {
 	return nil
 }
 
+// insertText enters s at the caret as text input, the way an input method
+// or a paste does: one input event, whatever its length.
+func insertText(ctx context.Context, s string) error {
+	return chromedp.Do(ctx, func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: s})
+		return chromedp.Void{}, err
+	})
+}
+
 // typeAt puts the caret at the start or the end of the document and types.
 func (p *page) typeAt(where, s string) error {
 	key := kb.End
 	if where == "start" {
 		key = kb.Home
 	}
+	editor := p.editor
+	if editor == "" {
+		editor = ".cm-content"
+	}
 	if err := chromedp.Do(p.ctx,
-		chromedp.Focus(".cm-content"),
+		chromedp.Focus(editor),
 		chromedp.KeyEvent(key, chromedp.KeyModifiers(chromedp.ModifierCtrl)),
 	); err != nil {
 		return err

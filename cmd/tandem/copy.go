@@ -70,15 +70,19 @@ type copyColumn struct {
 }
 
 // copyTable is one table that is copied, with the columns both dialects
-// give it (migrations/*/00001_init.sql, 00002_invitations.sql, 00004_apps.sql
-// and 00005_webhooks.sql; the webhook delivery log is not copied).
+// give it (migrations/*/00001_init.sql, 00002_invitations.sql, 00004_apps.sql,
+// 00005_webhooks.sql and 00006_history.sql; the webhook delivery log is not
+// copied, nor are the history summaries and blame checkpoints of 00006,
+// which the target rebuilds from the operations when first asked).
 type copyTable struct {
 	name string
 	cols []copyColumn
 }
 
 // copyTables are the tables copied, parents before children. Sessions are
-// left out on purpose, and so is the webhook delivery log.
+// left out on purpose, and so are the webhook delivery log, socket tickets
+// (which live for seconds) and the derived history tables (history_chunks,
+// blame_checkpoints).
 var copyTables = []copyTable{
 	{"users", []copyColumn{{"id", textColumn}, {"email", textColumn}, {"email_key", textColumn},
 		{"name", textColumn}, {"password_hash", textColumn}, {"created_at", timeColumn}}},
@@ -97,6 +101,8 @@ var copyTables = []copyTable{
 		{"user_id", textColumn}, {"op", textColumn}, {"created_at", timeColumn}}},
 	{"snapshots", []copyColumn{{"doc_id", textColumn}, {"version", intColumn},
 		{"content", contentColumn}, {"created_at", timeColumn}}},
+	{"named_versions", []copyColumn{{"id", textColumn}, {"doc_id", textColumn}, {"version", intColumn},
+		{"name", textColumn}, {"user_id", textColumn}, {"created_at", timeColumn}}},
 }
 
 func (t copyTable) names() []string {

@@ -102,6 +102,11 @@ func TestMigrateCopy(t *testing.T) {
 		}
 	}
 
+	saved, err := src.SaveVersion(ctx, store.NewNamedVersion{DocID: emoji.ID, Version: 100, Name: "hundred ✓", UserID: bobU.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	bulkFill(t, srv.backend.sqlDB, annU.ID, bobU.ID)
 
 	target := pgtest.Migrated(t)
@@ -166,6 +171,10 @@ func TestMigrateCopy(t *testing.T) {
 		if err != nil || c.Text != history[v] {
 			t.Errorf("emoji document at %d: %q, %v; want %q", v, c.Text, err, history[v])
 		}
+	}
+	if named, err := dst.NamedVersions(ctx, emoji.ID); err != nil || len(named) != 1 || named[0].ID != saved.ID ||
+		named[0].Version != 100 || named[0].Name != saved.Name || named[0].UserName != bobU.Name || !named[0].CreatedAt.Equal(saved.CreatedAt) {
+		t.Errorf("named versions in the copy: %+v, %v; want %+v", named, err, saved)
 	}
 	srcOps, err := src.Ops(ctx, emoji.ID, 1, realOps, store.Page{})
 	if err != nil {

@@ -61,10 +61,12 @@ func testMigrateSteps(t *testing.T, flag, value string) {
 		wantNot  []string
 		wantCode int
 	}{
-		{[]string{"migrate", "status", flag, value}, []string{"00001_init.sql", "00002_invitations.sql", "00003_cluster.sql", "00004_apps.sql", "00005_webhooks.sql", "pending"}, []string{"applied"}, 0},
-		{[]string{"migrate", "up", flag, value}, []string{"applied 00001_init.sql", "applied 00002_invitations.sql", "applied 00003_cluster.sql", "applied 00004_apps.sql", "applied 00005_webhooks.sql"}, nil, 0},
+		{[]string{"migrate", "status", flag, value}, []string{"00001_init.sql", "00002_invitations.sql", "00003_cluster.sql", "00004_apps.sql", "00005_webhooks.sql", "00006_history.sql", "00007_socket_tickets.sql", "pending"}, []string{"applied"}, 0},
+		{[]string{"migrate", "up", flag, value}, []string{"applied 00001_init.sql", "applied 00002_invitations.sql", "applied 00003_cluster.sql", "applied 00004_apps.sql", "applied 00005_webhooks.sql", "applied 00006_history.sql", "applied 00007_socket_tickets.sql"}, nil, 0},
 		{[]string{"migrate", flag, value, "status"}, []string{"00001_init.sql", "applied"}, []string{"pending"}, 0},
 		{[]string{"migrate", "up", flag, value}, []string{"already up to date"}, nil, 0},
+		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00007_socket_tickets.sql"}, nil, 0},
+		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00006_history.sql"}, nil, 0},
 		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00005_webhooks.sql"}, nil, 0},
 		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00004_apps.sql"}, nil, 0},
 		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00003_cluster.sql"}, nil, 0},
@@ -73,7 +75,7 @@ func testMigrateSteps(t *testing.T, flag, value string) {
 		{[]string{"migrate", "down", flag, value}, []string{"rolled back 00001_init.sql"}, nil, 0},
 		{[]string{"migrate", "status", flag, value}, []string{"pending"}, []string{"applied"}, 0},
 		{[]string{"migrate", "down", flag, value}, []string{"nothing to roll back"}, nil, 0},
-		{[]string{"migrate", "up", flag, value}, []string{"applied 00001_init.sql", "applied 00002_invitations.sql", "applied 00003_cluster.sql", "applied 00004_apps.sql", "applied 00005_webhooks.sql"}, nil, 0},
+		{[]string{"migrate", "up", flag, value}, []string{"applied 00001_init.sql", "applied 00002_invitations.sql", "applied 00003_cluster.sql", "applied 00004_apps.sql", "applied 00005_webhooks.sql", "applied 00006_history.sql", "applied 00007_socket_tickets.sql"}, nil, 0},
 	}
 	for _, s := range steps {
 		code, out, errOut := tandem(t, s.args...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"tandem/auth"
 	"tandem/collab"
 	"tandem/store"
 )
@@ -332,15 +330,7 @@ func TestWebhookClusterOwnerOnly(t *testing.T) {
 	cfg.clusterSecret = "webhook-test-cluster-secret"
 	a := startServer(t, cfg)
 	b := startServer(t, cfg)
-	admin, _ := signup(t, a, "admin@example.com")
-	if err := a.auth.SetAdmins(context.Background(), []string{"admin@example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	r := admin.do("POST", "/api/apps", map[string]string{"name": "Wiki"})
-	admin.want(r, 201, "", "register an app")
-	var created auth.AppCreated
-	r.json(t, &created)
-	e := &appEnv{t: t, srv: a, admin: admin, appID: created.App.ID, secret: created.Secret}
+	e := registerApp(t, a, "Wiki")
 	rc := newReceiver(t, http.StatusOK, false)
 	e.hook(rc)
 	app := e.appClient()

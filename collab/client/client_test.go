@@ -285,3 +285,38 @@ func TestRateLimited(t *testing.T) {
 		t.Fatalf("%d sends for 15 ops: none was rate limited", n)
 	}
 }
+
+// TestRestoreWhileTyping: bob types while ann restores older versions over
+// REST, several times; each restore reaches both editors as an op, and
+// they converge on the server's text.
+func TestRestoreWhileTyping(t *testing.T) {
+	s := startServer(t, nil)
+	ann, _, a, b, doc := twoEditors(t, s, "the first line\n", Options{})
+	if err := randomEdits(a, rand.New(rand.NewPCG(7, 1)), 30, 0); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, ann, doc, a, b)
+	old, at := ann.content(doc)
+	done := make(chan error, 1)
+	go func() { done <- randomEdits(b, rand.New(rand.NewPCG(8, 1)), 150, 2*time.Millisecond) }()
+	versions := []int64{0, at, 3}
+	for i, v := range versions {
+		var out struct{ Version int64 }
+		ann.call("POST", "/api/docs/"+doc+"/restore", map[string]any{"version": v, "id": fmt.Sprintf("restore-%d", i)}, http.StatusOK, &out)
+		if err := a.WaitVersion(ctxT(t), out.Version); err != nil {
+			t.Fatalf("ann's editor never reached her restore's version %d: %v", out.Version, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	converge(t, ann, doc, a, b)
+	// With bob done, one more restore lands exactly.
+	var out struct{ Version int64 }
+	ann.call("POST", "/api/docs/"+doc+"/restore", map[string]any{"version": at, "id": "restore-last"}, http.StatusOK, &out)
+	converge(t, ann, doc, a, b)
+	if got := a.Text(); got != old {
+		t.Errorf("after restoring %d: %q, want %q", at, got, old)
+	}
+}

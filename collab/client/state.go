@@ -21,9 +21,11 @@ type State struct {
 	IDPrefix string
 
 	version     int64
-	text        string
-	length      int  // in code points
-	lengthOnly  bool // text is not kept
+	text        string // the local text, but for unapplied
+	unapplied   *ot.Op // ops made or received since text, composed
+	nUnapplied  int    // how many
+	length      int    // in code points
+	lengthOnly  bool   // text is not kept
 	counter     int
 	outstanding *Pending
 	buffer      *ot.Op
@@ -64,6 +66,7 @@ func NewLengthState(length int, version int64) *State {
 // content, a resync).
 func (s *State) Reset(text string, version int64) {
 	s.text, s.length, s.version = text, runeLen(text), version
+	s.unapplied, s.nUnapplied = nil, 0
 	s.outstanding, s.buffer = nil, nil
 }
 
@@ -72,7 +75,10 @@ func (s *State) Version() int64 { return s.version }
 
 // Text is the local text: the server's with pending edits applied ("" for a
 // length-only state).
-func (s *State) Text() string { return s.text }
+func (s *State) Text() string {
+	s.catchUp()
+	return s.text
+}
 
 // Len is the local text's length in code points.
 func (s *State) Len() int { return s.length }
@@ -198,19 +204,47 @@ func (s *State) Rebase() *Pending {
 	return s.outstanding
 }
 
+// maxUnapplied is how many ops the text may lag behind: applying each op
+// rewrites the whole text, composing it does not, so ops are composed
+// and applied in one pass (a load generator's full editors receive every
+// op of a room; a program reading Text still sees every one).
+const maxUnapplied = 64
+
 // apply applies op to the text (or only checks its length).
 func (s *State) apply(op ot.Op) error {
 	if op.BaseLen() != s.length {
 		return fmt.Errorf("op of base length %d on a text of %d code points", op.BaseLen(), s.length)
 	}
 	if !s.lengthOnly {
-		t, err := ot.Apply(s.text, op)
-		if err != nil {
-			return err
+		if s.unapplied == nil {
+			s.unapplied = &op
+		} else {
+			c, err := ot.Compose(*s.unapplied, op)
+			if err != nil {
+				return err
+			}
+			s.unapplied = &c
 		}
-		s.text = t
+		if s.nUnapplied++; s.nUnapplied >= maxUnapplied {
+			if err := s.catchUp(); err != nil {
+				return err
+			}
+		}
 	}
 	s.length = op.TargetLen()
+	return nil
+}
+
+// catchUp applies the composed ops that the text lags behind.
+func (s *State) catchUp() error {
+	if s.unapplied == nil {
+		return nil
+	}
+	t, err := ot.Apply(s.text, *s.unapplied)
+	if err != nil {
+		return err // cannot happen: every op fit the length
+	}
+	s.text, s.unapplied, s.nUnapplied = t, nil, 0
 	return nil
 }
 

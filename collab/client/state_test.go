@@ -58,3 +58,38 @@ func TestLengthState(t *testing.T) {
 		t.Fatalf("edit: %v, %d", err, s.Len())
 	}
 }
+
+// TestStateTextAfterManyOps: the text, which takes ops in batches, is the
+// text with every op applied whenever it is read, local edits and remote
+// ops mixed, across more ops than one batch.
+func TestStateTextAfterManyOps(t *testing.T) {
+	s := NewState("", 0)
+	s.IDPrefix = "me"
+	want := ""
+	for i := range 3 * maxUnapplied {
+		n := len([]rune(want))
+		op := ot.Insertion(n, (i*7)%(n+1), string(rune('a'+i%26))+"é")
+		if i%3 == 0 {
+			if _, err := s.Edit(op); err != nil {
+				t.Fatal(err)
+			}
+			if s.Ack(s.Version()+1) != nil {
+				t.Fatal("a buffer appeared")
+			}
+		} else if _, err := s.Remote(s.Version()+1, s.Version()+1, op); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if want, err = ot.Apply(want, op); err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 0 || i == 3*maxUnapplied-1 {
+			if got := s.Text(); got != want {
+				t.Fatalf("after %d ops: %q, want %q", i+1, got, want)
+			}
+		}
+		if s.Len() != len([]rune(want)) {
+			t.Fatalf("after %d ops: length %d, want %d", i+1, s.Len(), len([]rune(want)))
+		}
+	}
+}

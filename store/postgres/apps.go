@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -125,4 +126,32 @@ func (db *DB) createAppUser(ctx context.Context, appID, subject, name string) (s
 		return store.User{}, fmt.Errorf("app %s user %q: %w", appID, subject, translate(err))
 	}
 	return u, nil
+}
+
+// PutTicket implements store.Apps.
+func (db *DB) PutTicket(ctx context.Context, key string, sealed []byte, expires time.Time) error {
+	if key == "" || len(sealed) == 0 {
+		return fmt.Errorf("put ticket: %w: empty key or content", store.ErrInvalid)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM socket_tickets WHERE expires_at <= $1`, db.now())
+	b.Queue(`INSERT INTO socket_tickets (key, sealed, expires_at) VALUES ($1, $2, $3)`, key, sealed, expires)
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("put ticket: %w", translate(err))
+	}
+	return nil
+}
+
+// TakeTicket implements store.Apps.
+func (db *DB) TakeTicket(ctx context.Context, key string, now time.Time) ([]byte, error) {
+	var sealed []byte
+	var live bool
+	err := db.pool.QueryRow(ctx, `DELETE FROM socket_tickets WHERE key = $1 RETURNING sealed, expires_at > $2`, key, now).Scan(&sealed, &live)
+	if err != nil {
+		return nil, fmt.Errorf("take ticket: %w", translate(err))
+	}
+	if !live {
+		return nil, fmt.Errorf("take ticket: expired: %w", store.ErrNotFound)
+	}
+	return sealed, nil
 }

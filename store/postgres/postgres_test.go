@@ -43,6 +43,9 @@ func TestOpenErrors(t *testing.T) {
 // BenchmarkStore: go test ./store/postgres -run '^$' -bench . -benchtime 3s
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, open) }
 
+// BenchmarkHistory: go test ./store/postgres -run '^$' -bench History -benchtime 200x
+func BenchmarkHistory(b *testing.B) { storetest.BenchHistory(b, open) }
+
 func TestSessions(t *testing.T) {
 	db := open(t, 0).(*postgres.DB)
 	s := pgxstore.NewWithCleanupInterval(db.Pool(), 0)

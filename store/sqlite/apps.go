@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"tandem/store"
 )
@@ -124,4 +125,36 @@ func (db *DB) AppUser(ctx context.Context, appID, subject, name string) (store.U
 		return store.User{}, fmt.Errorf("app %s user %q: %w", appID, subject, translate(err))
 	}
 	return u, nil
+}
+
+// PutTicket implements store.Apps.
+func (db *DB) PutTicket(ctx context.Context, key string, sealed []byte, expires time.Time) error {
+	if key == "" || len(sealed) == 0 {
+		return fmt.Errorf("put ticket: %w: empty key or content", store.ErrInvalid)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM socket_tickets WHERE expires_at <= ?`, millis(db.now())); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO socket_tickets (key, sealed, expires_at) VALUES (?, ?, ?)`, key, sealed, millis(expires))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put ticket: %w", translate(err))
+	}
+	return nil
+}
+
+// TakeTicket implements store.Apps.
+func (db *DB) TakeTicket(ctx context.Context, key string, now time.Time) ([]byte, error) {
+	var sealed []byte
+	var expires int64
+	err := db.write.QueryRowContext(ctx, `DELETE FROM socket_tickets WHERE key = ? RETURNING sealed, expires_at`, key).Scan(&sealed, &expires)
+	if err != nil {
+		return nil, fmt.Errorf("take ticket: %w", translate(err))
+	}
+	if expires <= millis(now) {
+		return nil, fmt.Errorf("take ticket: expired: %w", store.ErrNotFound)
+	}
+	return sealed, nil
 }

@@ -273,3 +273,18 @@ func contentAt(ctx context.Context, q querier, docID string, version int64) (sto
 	}
 	return store.ReplayTo(snap, recs, version)
 }
+
+// OpVersion implements store.History, on the unique key of (document,
+// author, op id).
+func (db *DB) OpVersion(ctx context.Context, docID, userID, id string) (int64, error) {
+	if err := store.CheckKeys(docID, userID, id); err != nil {
+		return 0, fmt.Errorf("op version: %w", err)
+	}
+	var v int64
+	err := db.read.QueryRowContext(ctx, `SELECT version FROM operations WHERE doc_id = ? AND user_id = ? AND op_id = ?`,
+		docID, userID, id).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("op %q of document %s: %w", id, docID, translate(err))
+	}
+	return v, nil
+}

@@ -42,6 +42,9 @@ func TestConformance(t *testing.T) { storetest.Run(t, open) }
 // BenchmarkStore: go test ./store/sqlite -run '^$' -bench . -benchtime 3s
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, open) }
 
+// BenchmarkHistory: go test ./store/sqlite -run '^$' -bench History -benchtime 200x
+func BenchmarkHistory(b *testing.B) { storetest.BenchHistory(b, open) }
+
 func TestSessions(t *testing.T) {
 	db := openDir(t, t.TempDir(), 0)
 	s := sqlite3store.NewWithCleanupInterval(db.SQLDB(), 0)

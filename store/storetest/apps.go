@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"tandem/store"
 )
@@ -72,5 +73,43 @@ func testApps(t *testing.T, open Opener) {
 	must(t, err, "list apps")
 	if len(list) != 2 || list[0].ID != a.ID || list[0].RevokedAt == nil || list[1].RevokedAt != nil {
 		t.Errorf("ListApps = %+v", list)
+	}
+}
+
+// testTickets: a socket ticket opens once, until it expires, and expired
+// ones are cleared as new ones come.
+func testTickets(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t, store.DefaultSnapshotEvery)
+	now := time.Now()
+
+	wantErr(t, s.PutTicket(ctx, "", []byte("x"), now.Add(time.Minute)), store.ErrInvalid, "a ticket without a key")
+	wantErr(t, s.PutTicket(ctx, "k0", nil, now.Add(time.Minute)), store.ErrInvalid, "a ticket without content")
+	must(t, s.PutTicket(ctx, "k1", []byte("sealed-1"), now.Add(time.Minute)), "put")
+	wantErr(t, s.PutTicket(ctx, "k1", []byte("other"), now.Add(time.Minute)), store.ErrConflict, "a taken key")
+	got, err := s.TakeTicket(ctx, "k1", now)
+	must(t, err, "take")
+	if string(got) != "sealed-1" {
+		t.Errorf("took %q, want sealed-1", got)
+	}
+	_, err = s.TakeTicket(ctx, "k1", now)
+	wantErr(t, err, store.ErrNotFound, "a ticket taken twice")
+	_, err = s.TakeTicket(ctx, "nope", now)
+	wantErr(t, err, store.ErrNotFound, "an unknown ticket")
+
+	// Expired: not given, and gone.
+	must(t, s.PutTicket(ctx, "k2", []byte("sealed-2"), now.Add(time.Second)), "put k2")
+	_, err = s.TakeTicket(ctx, "k2", now.Add(2*time.Second))
+	wantErr(t, err, store.ErrNotFound, "an expired ticket")
+	_, err = s.TakeTicket(ctx, "k2", now)
+	wantErr(t, err, store.ErrNotFound, "an expired ticket, asked again")
+
+	// A put clears what has expired by the store's clock.
+	must(t, s.PutTicket(ctx, "old", []byte("sealed-3"), now.Add(-time.Hour)), "put an expired ticket")
+	must(t, s.PutTicket(ctx, "k4", []byte("sealed-4"), now.Add(time.Minute)), "put k4")
+	_, err = s.TakeTicket(ctx, "old", now.Add(-2*time.Hour))
+	wantErr(t, err, store.ErrNotFound, "an expired ticket after a later put")
+	if got, err := s.TakeTicket(ctx, "k4", now); err != nil || string(got) != "sealed-4" {
+		t.Errorf("take k4: %q, %v", got, err)
 	}
 }

@@ -157,6 +157,21 @@ func testDuplicate(t *testing.T, open Opener) {
 	bob := mustUser(t, s, "bob@example.com")
 	sameID := []store.NewOp{{ID: "op-1", UserID: bob.ID, Op: ot.Insertion(3, 0, "b")}}
 	must(t, s.AppendOps(ctx, d.ID, 3, sameID), "another author's op with the same id")
+
+	// Where an author's op id is stored.
+	for _, tc := range []struct {
+		user, id string
+		want     int64
+	}{{ann.ID, "op-2", 2}, {bob.ID, "op-1", 4}, {ann.ID, "fresh", 0}, {bob.ID, "op-2", 0}, {ann.ID, "a\x00", 0}} {
+		v, err := s.OpVersion(ctx, d.ID, tc.user, tc.id)
+		if tc.want == 0 {
+			wantErr(t, err, store.ErrNotFound, "version of op "+tc.id)
+		} else if err != nil || v != tc.want {
+			t.Errorf("OpVersion(%s) = %d, %v; want %d", tc.id, v, err, tc.want)
+		}
+	}
+	_, err = s.OpVersion(ctx, "nope", ann.ID, "op-1")
+	wantErr(t, err, store.ErrNotFound, "op version in an unknown document")
 }
 
 func testSnapshots(t *testing.T, open Opener) {

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Members", testMembers},
 		{"Invitations", testInvitations},
 		{"Apps", testApps},
+		{"Tickets", testTickets},
 		{"Webhooks", testWebhooks},
 		{"AppendAndRead", testAppendAndRead},
 		{"AppendErrors", testAppendErrors},
@@ -40,6 +41,10 @@ func Run(t *testing.T, open Opener) {
 		{"ManyDocuments", testManyDocuments},
 		{"Cancelled", testCancelled},
 		{"BadStrings", testBadStrings},
+		{"NamedVersions", testNamedVersions},
+		{"UserNames", testUserNames},
+		{"Timeline", testTimeline},
+		{"Blame", testBlame},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

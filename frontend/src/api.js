@@ -56,4 +56,12 @@ export const api = {
   invitations: () => call('GET', '/api/invitations'),
   acceptInvitation: (id) => call('POST', `/api/invitations/${enc(id)}/accept`),
   declineInvitation: (id) => call('DELETE', `/api/invitations/${enc(id)}`),
+  // History (the history panel).
+  contentAt: (id, version) => call('GET', `/api/docs/${enc(id)}/content?version=${version}`),
+  opsBetween: (id, from, to) => call('GET', `/api/docs/${enc(id)}/ops?from=${from}&to=${to}`),
+  timeline: (id, buckets) => call('GET', `/api/docs/${enc(id)}/timeline?buckets=${buckets}`),
+  blame: (id, version) => call('GET', `/api/docs/${enc(id)}/blame?version=${version}`),
+  versions: (id) => call('GET', `/api/docs/${enc(id)}/versions`),
+  saveVersion: (id, name, version) => call('POST', `/api/docs/${enc(id)}/versions`, { name, version }),
+  deleteVersion: (id, vid) => call('DELETE', `/api/docs/${enc(id)}/versions/${enc(vid)}`),
 };

@@ -6,6 +6,7 @@ import { indentWithTab } from '@codemirror/commands';
 import { EditorState } from '@codemirror/state';
 import { EditorView, keymap, placeholder } from '@codemirror/view';
 import { tandemCollab } from '../client/codemirror.js';
+import { replacement } from './diff.js';
 
 /** DocEditor shows doc in an EditorView inside parent. */
 export class DocEditor {
@@ -36,6 +37,20 @@ export class DocEditor {
     return this.view.state.doc.toString();
   }
 
+  /**
+   * replaceAll makes the text equal to text as one edit of this person's,
+   * which undo takes back like any other: the stretch between the longest
+   * common prefix and suffix (whole code points) is replaced. It reports
+   * false if the editor is read only.
+   */
+  replaceAll(text) {
+    const state = this.view.state;
+    if (state.readOnly) return false;
+    const change = replacement(state.doc.toString(), text);
+    if (change) this.view.dispatch({ changes: change, userEvent: 'input.restore', scrollIntoView: true });
+    return true;
+  }
+
   focus() {
     this.view.focus();
   }
@@ -44,3 +59,4 @@ export class DocEditor {
     this.view.destroy();
   }
 }
+

@@ -4,6 +4,7 @@
 import { api } from '../api.js';
 import { h, initials, replace } from '../dom.js';
 import { DocEditor } from '../editor.js';
+import { historyPanel } from './history.js';
 import { invitationActions, invitedBy } from './invitations.js';
 import { shareDialog } from './share.js';
 import { topBar } from './shell.js';
@@ -19,14 +20,19 @@ export function docView(root, ctx, id) {
   const status = h('span.status', { role: 'status', 'aria-live': 'polite' });
   const people = h('ul.people', { 'aria-label': 'People here' });
   const shareBtn = h('button.secondary', { type: 'button', onclick: () => share() }, 'Share');
+  const historyBtn = h('button.secondary.history-button', {
+    type: 'button', title: 'History (Ctrl+Alt+H)', 'aria-keyshortcuts': 'Control+Alt+H', 'aria-pressed': 'false',
+    onclick: () => toggleHistory(),
+  }, 'History');
   const host = h('div.editor-host');
+  const page = h('main.editor-page', {}, host);
   const banner = h('div.banner', { hidden: true });
 
   replace(root,
     topBar(ctx, h('a.back', { href: '/', 'data-nav': true, title: 'All documents' }, '←', h('span.sr-only', {}, 'Documents')), titleEl, badge),
-    h('div.doc-bar', {}, status, people, shareBtn),
+    h('div.doc-bar', {}, status, people, historyBtn, shareBtn),
     banner,
-    h('main.editor-page', {}, host));
+    page);
 
   let doc = null; // the open document (a Doc of the client package), once meta is loaded
   let editor = null;
@@ -127,6 +133,45 @@ export function docView(root, ctx, id) {
       h('details', {}, h('summary', {}, 'Show my version'), h('pre.lost-text', {}, text)));
   }
 
+  // The history panel takes the editor's place while it is open; the
+  // document stays joined underneath, so the head moves on as others type.
+  let history = null;
+  function toggleHistory() {
+    if (history) {
+      closeHistory();
+      return;
+    }
+    if (!doc || !meta) return;
+    history = historyPanel(ctx, {
+      id,
+      title: () => meta.title,
+      live: doc,
+      canEdit: doc.role === 'owner' || doc.role === 'editor',
+      restore: (text) => editor.replaceAll(text),
+      close: () => closeHistory(),
+    });
+    host.hidden = true;
+    page.append(history.el);
+    historyBtn.setAttribute('aria-pressed', 'true');
+  }
+  function closeHistory() {
+    if (!history) return;
+    history.destroy();
+    history.el.remove();
+    history = null;
+    host.hidden = false;
+    historyBtn.setAttribute('aria-pressed', 'false');
+    editor?.focus();
+  }
+  const onKey = (e) => {
+    if (e.ctrlKey && e.altKey && !e.shiftKey && (e.key === 'h' || e.key === 'H' || e.code === 'KeyH')) {
+      e.preventDefault();
+      toggleHistory();
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  offs.push(() => document.removeEventListener('keydown', onKey));
+
   async function share() {
     if (!meta) return;
     shareDialog(ctx, meta, doc?.role === 'owner');
@@ -182,6 +227,7 @@ export function docView(root, ctx, id) {
     state: () => doc?.state ?? 'synchronized',
     pending: () => doc?.pending ?? false,
     role: () => doc?.role ?? null,
+    history: () => history?.shown() ?? null,
   };
 
   (async () => {
@@ -233,6 +279,7 @@ export function docView(root, ctx, id) {
   function destroy() {
     if (!alive) return;
     alive = false;
+    history?.destroy();
     for (const off of offs) off();
     doc?.close();
     editor?.destroy();

@@ -201,7 +201,7 @@ export class Doc extends Emitter {
   /** flush emits 'status' (status or state changed), 'role' and 'presence' for whatever changed. */
   flush() {
     const status = this.status;
-    const key = `${status} ${this.state}`; // pending edits matter when offline
+    const key = `${status} ${this.state} ${this.stored}`; // pending edits matter when offline, and whether they are kept
     if (key !== this.last.status) {
       this.last.status = key;
       this.emit('status', status);

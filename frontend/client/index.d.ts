@@ -212,7 +212,7 @@ export class Doc {
   close(): void;
   on(event: 'change', fn: (e: ChangeEvent) => void): Off;
   on(event: 'presence', fn: (list: Presence[]) => void): Off;
-  /** Called when `status` or `state` changes. */
+  /** Called when `status`, `state` or `stored` changes. */
   on(event: 'status', fn: (status: DocStatus) => void): Off;
   on(event: 'role', fn: (role: Role | null) => void): Off;
   on(event: 'notice', fn: (notice: Notice) => void): Off;

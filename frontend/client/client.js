@@ -98,7 +98,7 @@ export class DocClient {
     this.presenceTimer = null;
     this.lastPresenceAt = 0;
     this.gone = null; // why the document cannot be used any more
-    this.owner = null; // with restored edits: the user id they belong to
+    this.owner = null; // with kept edits: the user id the document is edited as
   }
 
   /** state is 'synchronized', 'awaiting' or 'awaiting-with-buffer' (§9). */
@@ -157,8 +157,7 @@ export class DocClient {
    * then asks for the ops since that version and re-sends the outstanding
    * op unchanged (§10), so the server applies it at most once.
    */
-  restore(state, owner = null) {
-    this.owner = owner;
+  restore(state) {
     this.version = state.version;
     this.role = state.role ?? null;
     this.loaded = true;

@@ -23,6 +23,12 @@ const format = 1;
 /** How long a page waits for another page's lock before it opens without restoring. */
 const lockWaitMs = 1000;
 
+/** A write that takes longer than this turns keeping off (ops wait for writes). */
+const writeTimeoutMs = 10000;
+
+/** How long to wait before trying again to send what another tab left, after a network error. */
+const retryLeftoverMs = 3000;
+
 /**
  * indexedDBStorage keeps records in the browser's IndexedDB: database name
  * (default 'tandem'), object store 'pending', one record per key.
@@ -140,13 +146,17 @@ export class Keeper {
       const rec = await this.read();
       if (this.closed) return;
       if (rec) {
-        this.doc.client.restore({ version: rec.version, role: rec.role, text: rec.text, outstanding: rec.outstanding, buffer: rec.buffer }, this.user);
+        this.doc.client.restore({ version: rec.version, role: rec.role, text: rec.text, outstanding: rec.outstanding, buffer: rec.buffer });
         this.kept = rec.outstanding.id;
         this.keptState = { version: rec.version, outstanding: this.doc.client.outstanding, buffer: rec.buffer, text: rec.text };
       }
       this.active = true;
     } catch (err) {
+      if (err?.name === 'AbortError' && this.closed) return;
       this.fail(err);
+    } finally {
+      // What this page keeps is this user's: it never joins as another.
+      if (this.user) this.doc.client.owner = this.user;
     }
   }
 
@@ -243,7 +253,9 @@ export class Keeper {
         // Offline again: leave the record for the next try (or another tab).
         this.release?.();
         this.release = null;
-        if (!this.closed) this.later(this.lock());
+        setTimeout(() => {
+          if (!this.closed) this.later(this.lock());
+        }, retryLeftoverMs);
         return false;
       }
       this.doc.emit('notice', { kind: 'lost', message: `Edits left by another tab could not be saved (${err.message}).`, text: rec.text });
@@ -293,20 +305,18 @@ export class Keeper {
     const c = this.doc.client;
     const snap = c.snapshot();
     const state = snap ? { version: snap.version, outstanding: snap.outstanding, buffer: snap.buffer, text: this.doc.text } : null;
+    let timer;
+    const stuck = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`a write took longer than ${writeTimeoutMs} ms`)), writeTimeoutMs);
+    });
     try {
-      if (snap) {
-        await this.storage.put(this.key, {
-          format, server: this.doc.session.base, user: this.user, doc: this.doc.id,
-          version: snap.version, role: snap.role, text: state.text,
-          outstanding: snap.outstanding, buffer: snap.buffer, time: Date.now(),
-        });
-      } else {
-        await this.storage.delete(this.key);
-      }
+      await Promise.race([stuck, this.put(snap, state)]);
     } catch (err) {
       this.writing = false;
       this.fail(err);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     this.writing = false;
     this.keptState = state;
@@ -318,6 +328,16 @@ export class Keeper {
     }
     c.durable();
     this.doc.schedule();
+  }
+
+  /** put writes the record for snap (state is what it holds), or deletes it when snap is null. */
+  put(snap, state) {
+    if (!snap) return this.storage.delete(this.key);
+    return this.storage.put(this.key, {
+      format, server: this.doc.session.base, user: this.user, doc: this.doc.id,
+      version: snap.version, role: snap.role, text: state.text,
+      outstanding: snap.outstanding, buffer: snap.buffer, time: Date.now(),
+    });
   }
 
   /** isDurable reports whether an op under id may be sent: storage names it, or nothing is kept. */

@@ -552,3 +552,26 @@ test('without persist nothing is kept; persist: true outside a browser falls bac
     console.warn = warn;
   }
 });
+
+test('storage that fails turns keeping off: edits still go out, from memory', async () => {
+  const sim = new Sim('');
+  const b = new Browser(sim);
+  b.shared.gate = async () => {
+    throw new Error('quota exceeded');
+  };
+  const warn = console.warn;
+  const warned = [];
+  console.warn = (...a) => warned.push(a.join(' '));
+  try {
+    const p = b.open();
+    await until(() => p.doc.status === 'saved', 'joined');
+    typeAt(p.doc, 0, 'still saved');
+    await until(() => !p.doc.pending, 'saved');
+    assert.equal(sim.text, 'still saved');
+    assert.equal(p.doc.stored, false);
+    assert.ok(warned.some((w) => w.includes('cannot be kept')));
+    b.closeAll();
+  } finally {
+    console.warn = warn;
+  }
+});

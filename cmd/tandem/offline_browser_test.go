@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -367,6 +369,38 @@ func TestBrowserOfflineTwoTabs(t *testing.T) {
 	comeOnline(gate, one, two)
 	converge(t, srv, docID, one, two)
 	landedOnce(t, srv, "olive@example.com", docID, before, 2, typed...)
+
+	// Both type offline; the tab that holds the lock then closes (its page
+	// unloads) with its edits kept. The other takes the lock and, back
+	// online, sends them (over REST) along with its own: each once.
+	holder, other := one, two
+	if !eval[bool](one, "window.tandem.stored()") {
+		holder, other = two, one
+	}
+	before = eval[int64](holder, "window.tandem.version()")
+	gate.setDown(true)
+	for _, p := range []*page{holder, other} {
+		p.waitFor(`document.querySelector(".status").dataset.connection !== "online"`, "the socket down", 10*time.Second)
+	}
+	left, mine := "[left behind by a closed tab] ", " [typed in the tab that stays]"
+	if err := holder.typeAt("start", left); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.typeAt("end", mine); err != nil {
+		t.Fatal(err)
+	}
+	holder.waitFor(`window.tandem.pending() && window.tandem.stored()`, "the holder's edits kept", 10*time.Second)
+	// Closed, not navigated away: a page left for another keeps its lock
+	// while the browser holds it in its back/forward cache (then nobody
+	// else sends its edits, and going back resumes it).
+	holder.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, cdppage.Close, cdp.Empty{})
+		return chromedp.Void{}, err
+	})
+	comeOnline(gate, other)
+	converge(t, srv, docID, other)
+	other.waitFor(`window.tandem.stored()`, "the other tab keeping its own edits now", 10*time.Second)
+	landedOnce(t, srv, "olive@example.com", docID, before, 4, append(typed, left, mine)...)
 }
 
 // startProfile starts a Chromium on the profile folder dir (kept between

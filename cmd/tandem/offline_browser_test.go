@@ -277,6 +277,7 @@ func TestBrowserOfflineReload(t *testing.T) {
 	if got := eval[string](p, `document.querySelector(".status").dataset.connection`); got == "online" {
 		t.Fatal("the socket is up after the reload")
 	}
+	p.waitFor(`document.querySelector(".status").textContent === "Offline · edits kept on this device"`, "the status of the restored edits", 5*time.Second)
 	if got := eval[string](p, `document.querySelector(".cm-content").getAttribute("contenteditable")`); got != "true" {
 		t.Errorf("the restored document is not editable offline: contenteditable %q", got)
 	}

@@ -151,6 +151,7 @@ export class Keeper {
         this.keptState = { version: rec.version, outstanding: this.doc.client.outstanding, buffer: rec.buffer, text: rec.text };
       }
       this.active = true;
+      this.doc.schedule(); // status, role: restored
     } catch (err) {
       if (err?.name === 'AbortError' && this.closed) return;
       this.fail(err);

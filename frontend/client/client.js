@@ -126,11 +126,11 @@ export class DocClient {
   /** connected is called with the hello message of a new socket: it (re)joins. */
   connected(hello) {
     if (this.owner && hello.user.id !== this.owner) {
-      // Restored edits belong to the person who made them: never send
-      // them (nor anything) as someone else.
+      // Kept edits belong to the person who made them: never send them
+      // (nor anything) as someone else.
       if (!this.gone) {
         this.gone = 'other-user';
-        this.notice('error', 'This page is now signed in as someone else: edits kept here for the previous account were not sent.');
+        this.notice('error', 'This page is now signed in as someone else: reload it. Edits kept here for the previous account stay on this device.');
         this.changed();
       }
       return;

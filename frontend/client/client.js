@@ -64,6 +64,9 @@ function utf8Length(s) {
  * - notice(kind, message, text): tell the user something went wrong; kind
  *   'lost' comes with the text the user had, 'gone' means the document can no
  *   longer be used.
+ * - isDurable(id): with storage (persist.js), whether the kept state names
+ *   the outstanding op id; the op is held back until it does, and durable()
+ *   is then called.
  * - setTimeout: the timer function (tests pass their own).
  */
 export class DocClient {
@@ -95,6 +98,7 @@ export class DocClient {
     this.presenceTimer = null;
     this.lastPresenceAt = 0;
     this.gone = null; // why the document cannot be used any more
+    this.owner = null; // with kept edits: the user id the document is edited as
   }
 
   /** state is 'synchronized', 'awaiting' or 'awaiting-with-buffer' (§9). */
@@ -121,6 +125,16 @@ export class DocClient {
 
   /** connected is called with the hello message of a new socket: it (re)joins. */
   connected(hello) {
+    if (this.owner && hello.user.id !== this.owner) {
+      // Kept edits belong to the person who made them: never send them
+      // (nor anything) as someone else.
+      if (!this.gone) {
+        this.gone = 'other-user';
+        this.notice('error', 'This page is now signed in as someone else: reload it. Edits kept here for the previous account stay on this device.');
+        this.changed();
+      }
+      return;
+    }
     this.me = hello.user.id;
     this.joined = false;
     this.joining = false;
@@ -133,6 +147,38 @@ export class DocClient {
       return;
     }
     this.join();
+  }
+
+  /**
+   * restore takes the pending state a previous page kept in storage (see
+   * persist.js): the server version it was at, its role, the outstanding op
+   * (with its original id, base and form) and the buffer. The text is the
+   * caller's to show (hooks.reset). Called before the first join; the join
+   * then asks for the ops since that version and re-sends the outstanding
+   * op unchanged (§10), so the server applies it at most once.
+   */
+  restore(state) {
+    this.version = state.version;
+    this.role = state.role ?? null;
+    this.loaded = true;
+    this.outstanding = state.outstanding ? { ...state.outstanding } : null;
+    this.buffer = this.outstanding ? state.buffer ?? null : null;
+    this.sent = false;
+    this.hooks.reset(state.text);
+  }
+
+  /**
+   * snapshot is the state that restore takes back: null when nothing is
+   * pending (or the text is not loaded), as nothing then needs keeping.
+   */
+  snapshot() {
+    if (!this.loaded || !this.outstanding) return null;
+    return { version: this.version, role: this.role, outstanding: this.outstanding, buffer: this.buffer };
+  }
+
+  /** durable is called when storage has caught up: an op held back for it can go. */
+  durable() {
+    if (this.outstanding && !this.sent && this.joined && !this.held) this.sendOutstanding();
   }
 
   /** disconnected is called when the socket closes. Local edits go on. */
@@ -546,6 +592,11 @@ export class DocClient {
     // Sent after the next join, or once recovered history is through.
     if (!this.joined || this.held) return;
     const o = this.outstanding;
+    // With storage, an op goes out only once the state naming its id is
+    // kept: a page reloaded in between then re-sends the same op under the
+    // same id, never another op under it, nor the same edit under a new id.
+    // durable() sends it when the write lands.
+    if (this.hooks.isDurable && !this.hooks.isDurable(o.id)) return;
     const msg = { type: 'op', doc: this.doc, version: o.base, id: o.id, op: o.original };
     if (this.hooks.submitOp && utf8Length(JSON.stringify(msg)) > restThresholdBytes) {
       this.submitOverREST(o);

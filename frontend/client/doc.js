@@ -4,6 +4,7 @@
 
 import { DocClient } from './client.js';
 import { Emitter } from './emitter.js';
+import { Keeper } from './persist.js';
 import { cpLength } from './ot.js';
 import { applySpecs, localSpecs, opToChanges, specsToOp, StringDoc, toCodePoints, toUTF16 } from './text.js';
 
@@ -23,7 +24,10 @@ export class Doc extends Emitter {
     this.textValue = '';
     this.scheduled = false;
     this.last = { status: null, role: null, presence: '[]' }; // what the events last told
+    this.keeper = session.persist ? new Keeper(this, session.persist) : null;
     this.client = new DocClient(id, this.hooks(), opts.idPrefix);
+    /** ready resolves when the document may join: kept edits, if any, are restored. */
+    this.ready = this.keeper ? this.keeper.start() : null;
   }
 
   /** hooks are what the state machine needs from its surroundings. */
@@ -36,7 +40,11 @@ export class Doc extends Emitter {
       text: () => this.textValue,
       fetchOps: (from, to) => session.rest.ops(this.id, from, to),
       submitOp: (body) => session.rest.submitOp(this.id, body),
-      changed: () => this.schedule(),
+      changed: () => {
+        this.keeper?.changed();
+        this.schedule();
+      },
+      isDurable: this.keeper ? (id) => this.keeper.isDurable(id) : undefined,
       notice: (kind, message, text) => this.emit('notice', { kind, message, text }),
     };
   }
@@ -66,6 +74,14 @@ export class Doc extends Emitter {
   /** pending reports local edits the server has not acknowledged yet. */
   get pending() {
     return this.client.pending;
+  }
+
+  /**
+   * stored reports whether this device's storage holds every pending edit
+   * (persist option), so that they survive a reload; false without it.
+   */
+  get stored() {
+    return this.keeper?.stored ?? false;
   }
 
   /** editable reports whether applyLocal takes edits now (offline included). */
@@ -146,6 +162,7 @@ export class Doc extends Emitter {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.keeper?.close();
     this.session.forget(this);
     this.flush();
   }
@@ -184,7 +201,7 @@ export class Doc extends Emitter {
   /** flush emits 'status' (status or state changed), 'role' and 'presence' for whatever changed. */
   flush() {
     const status = this.status;
-    const key = `${status} ${this.state}`; // pending edits matter when offline
+    const key = `${status} ${this.state} ${this.stored}`; // pending edits matter when offline, and whether they are kept
     if (key !== this.last.status) {
       this.last.status = key;
       this.emit('status', status);

@@ -98,7 +98,46 @@ export interface ConnectOptions {
   WebSocket?: { new (url: string, protocols?: string | string[]): WebSocket };
   /** The fetch function (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * Keep pending edits on this device so that they survive a reload, a
+   * crash or a browser restart, and are sent (exactly once) when the
+   * document is opened again. `true`: IndexedDB and the Web Locks API,
+   * the user learnt from the server's hello. Off when the browser lacks
+   * either (a warning is logged).
+   */
+  persist?: boolean | PersistOptions;
 }
+
+export interface PersistOptions {
+  /**
+   * The signed-in user's id, when the page knows it: kept edits are stored
+   * per server, user and document, and with the id they are restored (and
+   * shown) before the socket connects. Without it, after the hello.
+   */
+  user?: string;
+  /** Where records go (default: `indexedDBStorage()`). */
+  storage?: PendingStorage;
+  /** The lock manager (default: `navigator.locks`). */
+  locks?: LockManagerLike;
+}
+
+/**
+ * A key-value store for kept edits; each promise resolves once the change
+ * is durable. Records are structured-cloneable objects.
+ */
+export interface PendingStorage {
+  get(key: string): Promise<unknown>;
+  put(key: string, record: object): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** The part of the Web Locks API (`navigator.locks`) the package uses. */
+export interface LockManagerLike {
+  request(name: string, options: { ifAvailable?: boolean; signal?: AbortSignal }, callback: (lock: unknown) => unknown): Promise<unknown>;
+}
+
+/** The IndexedDB storage for `persist`: database `name` (default `'tandem'`), object store `pending`. */
+export function indexedDBStorage(opts?: { name?: string; indexedDB?: IDBFactory }): PendingStorage;
 
 export interface OpenOptions {
   /** Prefix of this client's op ids (default: 12 random characters). */
@@ -148,6 +187,13 @@ export class Doc {
   readonly pending: boolean;
   /** applyLocal takes edits now (offline included). */
   readonly editable: boolean;
+  /**
+   * With `persist`: this device's storage holds every pending edit (true
+   * also when nothing is pending), so a reload would not lose them. False
+   * without `persist`, and in a tab that waits for another tab of this
+   * document to close (that tab keeps its edits; this one's are in memory).
+   */
+  readonly stored: boolean;
   readonly state: ProtocolState;
   readonly status: DocStatus;
   /** The other connections here, selections in UTF-16 offsets of `text`. */
@@ -166,7 +212,7 @@ export class Doc {
   close(): void;
   on(event: 'change', fn: (e: ChangeEvent) => void): Off;
   on(event: 'presence', fn: (list: Presence[]) => void): Off;
-  /** Called when `status` or `state` changes. */
+  /** Called when `status`, `state` or `stored` changes. */
   on(event: 'status', fn: (status: DocStatus) => void): Off;
   on(event: 'role', fn: (role: Role | null) => void): Off;
   on(event: 'notice', fn: (notice: Notice) => void): Off;

@@ -4,6 +4,7 @@
 import { Session } from './session.js';
 
 export { Doc } from './doc.js';
+export { indexedDBStorage } from './persist.js';
 export { TandemError } from './rest.js';
 export { Session };
 
@@ -19,6 +20,9 @@ export { Session };
  *   ticket (the host app gets it from its own server); used before each connect
  * @param {typeof WebSocket} [opts.WebSocket]  WebSocket class (default: the global one)
  * @param {typeof fetch} [opts.fetch]  fetch function (default: the global one)
+ * @param {boolean | {user?: string, storage?: object, locks?: object}} [opts.persist]
+ *   keep pending edits in storage (IndexedDB) so that they survive a reload
+ *   and are sent once when the document is opened again; see README.md
  * @returns {Session}
  */
 export function connect(opts = {}) {

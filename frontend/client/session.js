@@ -5,6 +5,7 @@
 import { Connection } from './connection.js';
 import { Doc } from './doc.js';
 import { Emitter } from './emitter.js';
+import { indexedDBStorage } from './persist.js';
 import { Rest } from './rest.js';
 
 /**
@@ -19,6 +20,31 @@ function baseURL(url) {
   return (parsed.origin + parsed.pathname).replace(/\/+$/, '');
 }
 
+/**
+ * resolvePersist turns the persist option into {storage, locks, user}, or
+ * null when edits are kept in memory only: not asked for, or the browser
+ * has no IndexedDB or no Web Locks (both needed: without the lock, two tabs
+ * could both send the same kept edits).
+ */
+function resolvePersist(p) {
+  if (!p) return null;
+  const o = p === true ? {} : p;
+  const locks = o.locks ?? globalThis.navigator?.locks;
+  let storage = o.storage;
+  if (!storage) {
+    try {
+      storage = indexedDBStorage();
+    } catch {
+      storage = null;
+    }
+  }
+  if (!locks || !storage) {
+    console.warn('tandem: persist: no IndexedDB or Web Locks here, so edits are kept in memory only');
+    return null;
+  }
+  return { storage, locks, user: o.user ?? null };
+}
+
 export class Session extends Emitter {
   /** See connect in index.js for the options. */
   constructor(opts = {}) {
@@ -26,6 +52,7 @@ export class Session extends Emitter {
     this.opts = opts;
     this.base = baseURL(opts.url);
     this.rest = new Rest({ base: this.base, token: opts.token, fetch: opts.fetch });
+    this.persist = resolvePersist(opts.persist);
     this.docs = new Map(); // id -> Doc
     this.connection = new Connection({
       url: () => this.socketURL(),
@@ -62,7 +89,14 @@ export class Session extends Emitter {
     if (this.docs.has(id)) throw new Error(`tandem: document ${id} is already open in this session`);
     const doc = new Doc(this, id, opts);
     this.docs.set(id, doc);
-    this.connection.attach(doc.client);
+    if (doc.ready) {
+      // Kept edits are restored first, so that the join asks from their version.
+      doc.ready.then(() => {
+        if (this.docs.get(id) === doc && !this.connection.stopped) this.connection.attach(doc.client);
+      });
+    } else {
+      this.connection.attach(doc.client);
+    }
     return doc;
   }
 

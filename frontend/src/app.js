@@ -100,7 +100,9 @@ const ctx = {
    */
   session() {
     if (!session) {
-      const s = connect();
+      // Pending edits are kept in IndexedDB, per user, so that a reload or
+      // a crash does not lose them.
+      const s = connect({ persist: { user: me.id } });
       s.on('status', (st) => {
         if (st === 'signed-out' && session === s) signedOut();
       });

@@ -56,7 +56,7 @@ export function docView(root, ctx, id) {
       case 'gone':
         return ['Unavailable', 'gone'];
       case 'offline':
-        if (doc.pending) return ['Offline · unsaved edits kept here', 'offline'];
+        if (doc.pending) return [doc.stored ? 'Offline · edits kept on this device' : 'Offline · unsaved edits kept here', 'offline'];
         return [session.status === 'connecting' ? 'Connecting…' : 'Offline · reconnecting…', 'offline'];
       case 'saving':
         return ['Saving…', 'saving'];
@@ -226,6 +226,7 @@ export function docView(root, ctx, id) {
     version: () => doc?.version ?? null,
     state: () => doc?.state ?? 'synchronized',
     pending: () => doc?.pending ?? false,
+    stored: () => doc?.stored ?? false,
     role: () => doc?.role ?? null,
     history: () => history?.shown() ?? null,
   };
@@ -287,7 +288,7 @@ export function docView(root, ctx, id) {
   }
   return {
     destroy,
-    /** unsaved reports edits that would be lost by leaving the page. */
-    unsaved: () => doc?.pending ?? false,
+    /** unsaved reports edits that would be lost by leaving the page (kept ones are sent on the next open). */
+    unsaved: () => (doc?.pending ?? false) && !doc.stored,
   };
 }

@@ -1,6 +1,6 @@
 // Compiled (never run) by types.test.js against the package's declarations:
 // the README's examples and every public name, typed strictly.
-import { connect, TandemError, type ChangeEvent, type Doc, type DocStatus, type Presence, type Session } from '../../client/index.js';
+import { connect, indexedDBStorage, TandemError, type PendingStorage, type ChangeEvent, type Doc, type DocStatus, type Presence, type Session } from '../../client/index.js';
 import { remote, remoteDecorations, tandemCollab, wholeCodePoints } from '../../client/codemirror.js';
 import { EditorState, type Extension } from '@codemirror/state';
 import { EditorView } from '@codemirror/view';
@@ -8,6 +8,15 @@ import { EditorView } from '@codemirror/view';
 const session: Session = connect({ url: 'https://tandem.example', token: async () => 'jwt' });
 connect({ ticket: async () => 'ticket' });
 connect({ token: 'jwt', WebSocket, fetch });
+connect({ persist: true });
+const mem = new Map<string, unknown>();
+const storage: PendingStorage = {
+  get: async (key) => mem.get(key),
+  put: async (key, record) => void mem.set(key, record),
+  delete: async (key) => void mem.delete(key),
+};
+connect({ persist: { user: 'u1', storage, locks: navigator.locks } });
+connect({ persist: { storage: indexedDBStorage({ name: 'my-app' }) } });
 const offStatus: () => void = session.on('status', (s) => {
   const online: boolean = s === 'online' || s === 'signed-out';
   void online;
@@ -28,7 +37,7 @@ const taken: boolean = doc.applyLocal([{ from: 0, to: 1, insert: 'x' }, { from: 
 doc.setSelection([{ anchor: 1, head: 2 }]);
 doc.setSelection(null);
 const v: number | null = doc.version;
-void [taken, v, doc.text, doc.role, doc.loaded, doc.pending, doc.editable, doc.state, doc.status, doc.presence, session.user?.id, session.id];
+void [taken, v, doc.text, doc.role, doc.loaded, doc.pending, doc.editable, doc.stored, doc.state, doc.status, doc.presence, session.user?.id, session.id];
 doc.close();
 session.close();
 

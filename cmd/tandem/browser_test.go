@@ -354,7 +354,7 @@ func TestBrowserEditing(t *testing.T) {
 
 	// She shares it: Bob as an editor, Carol as a viewer. Each gets an
 	// invitation; nobody joins before saying yes.
-	alice.do(chromedp.Click(".doc-bar button"))
+	alice.do(chromedp.Click(".doc-bar .share-button"))
 	alice.waitFor(`!!document.querySelector("dialog.share[open] .invite")`, "the share dialog", 5*time.Second)
 	alice.do(
 		chromedp.SendKeys(".invite input", "bob@example.com"),
@@ -500,7 +500,7 @@ func TestBrowserEditing(t *testing.T) {
 
 	// Alice makes Carol an editor: Carol's editor unlocks at once and her
 	// typing lands. Then she removes Bob, who is told so.
-	alice.do(chromedp.Click(".doc-bar button"))
+	alice.do(chromedp.Click(".doc-bar .share-button"))
 	alice.waitFor(`!!document.querySelector('dialog.share[open] .members li[data-email="carol@example.com"] select')`, "the member list", 5*time.Second)
 	alice.do(chromedp.SetValue(`.members li[data-email="carol@example.com"] select`, "editor"))
 	// SetValue sets the value; the page acts on the change event.

@@ -19,7 +19,7 @@ export function docView(root, ctx, id) {
   const badge = h('span.badge', { hidden: true });
   const status = h('span.status', { role: 'status', 'aria-live': 'polite' });
   const people = h('ul.people', { 'aria-label': 'People here' });
-  const shareBtn = h('button.secondary', { type: 'button', onclick: () => share() }, 'Share');
+  const shareBtn = h('button.secondary.share-button', { type: 'button', onclick: () => share() }, 'Share');
   const historyBtn = h('button.secondary.history-button', {
     type: 'button', title: 'History (Ctrl+Alt+H)', 'aria-keyshortcuts': 'Control+Alt+H', 'aria-pressed': 'false',
     onclick: () => toggleHistory(),

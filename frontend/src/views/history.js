@@ -83,6 +83,7 @@ export function historyPanel(ctx, { id, title, live, canEdit, restore, close }) 
   });
 
   function person(id) {
+    if (id === null) return { name: '', color: 'transparent' }; // blame still coming
     return people.get(id) ?? { name: 'Unknown', color: '#8c959f' };
   }
   function learn(authors) {
@@ -101,16 +102,18 @@ export function historyPanel(ctx, { id, title, live, canEdit, restore, close }) 
   async function load(v) {
     const mine = ++seq;
     el.dataset.state = 'loading';
+    // The text first; who wrote it when the blame comes (the first blame
+    // of a long history builds its checkpoints, which may take seconds).
+    const blame = api.blame(id, v);
+    blame.catch(() => {}); // reported below, if still wanted
     try {
-      const [content, blame, op] = await Promise.all([
+      const [content, op] = await Promise.all([
         api.contentAt(id, v),
-        api.blame(id, v),
         v > 0 ? api.opsBetween(id, v, v) : Promise.resolve(null),
       ]);
       if (mine !== seq || !el.isConnected) return;
-      learn(blame.authors);
       const before = shown;
-      shown = { version: v, text: content.content, spans: blame.spans };
+      shown = { version: v, text: content.content, spans: null, before };
       render(before);
       const rec = op?.ops?.[0];
       if (rec) {
@@ -123,8 +126,18 @@ export function historyPanel(ctx, { id, title, live, canEdit, restore, close }) 
       }
       exportLinks(v);
       if (restoreBtn) restoreBtn.disabled = v === head;
-      el.dataset.state = 'ready';
+      el.dataset.state = 'text';
       el.dataset.version = String(v);
+      const b = await blame;
+      if (mine !== seq || !el.isConnected) return;
+      learn(b.authors);
+      if (rec) {
+        const p = person(rec.user);
+        replace(who, 'by ', h('strong', { style: `color: ${p.color}` }, p.name), ` · ${relativeTime(rec.time)}`);
+      }
+      shown.spans = b.spans;
+      render(shown.before);
+      el.dataset.state = 'ready';
     } catch (err) {
       if (mine !== seq) return;
       el.dataset.state = 'error';
@@ -155,7 +168,7 @@ export function historyPanel(ctx, { id, title, live, canEdit, restore, close }) 
       }
     };
     for (const s of shown.spans ?? []) piece(utf16After(t, pos, s.length), s.user);
-    if (pos < t.length) piece(t.length, '');
+    if (pos < t.length) piece(t.length, null); // authors not known yet
     if (removed && from >= t.length) nodes.push(h('del.hist-removed', { title: 'Removed here' }, removed));
     replace(text, nodes.length ? nodes : h('span.muted', {}, 'Empty at this version.'));
     const users = [...new Set((shown.spans ?? []).map((s) => s.user))];

@@ -19,6 +19,8 @@ type subscriber interface {
 	send(msg []byte) bool
 	// enqueue is send for a message compaction may merge (outbox.go).
 	enqueue(q queued) bool
+	// enqueueAll enqueues several, in order, at once.
+	enqueueAll(qs []queued) bool
 	sendDocError(doc, id string, err error)
 	remember(r *room) bool // the room admits it (false: it holds too many)
 	forget(doc string)     // the room let it go

@@ -207,6 +207,16 @@ func (c *Conn) enqueue(q queued) bool {
 	return false
 }
 
+// enqueueAll is enqueue for several messages, in order, at once.
+func (c *Conn) enqueueAll(qs []queued) bool {
+	if c.out.pushAll(qs) {
+		c.wake()
+		return true
+	}
+	c.kick(closePolicy, "too slow: fell behind")
+	return false
+}
+
 // sendDocError sends an error about a document (and op id).
 func (c *Conn) sendDocError(doc, id string, err error) {
 	var safe *store.Error

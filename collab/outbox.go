@@ -2,6 +2,7 @@ package collab
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,11 @@ import (
 
 // maxFrameMsgs is how many queued messages a writer sends as one frame.
 const maxFrameMsgs = 64
+
+// keptQueue is the most room (in messages) an emptied outbox keeps for
+// the next: a socket of a busy room then does not allocate its queue anew
+// for each batch (4 KiB), while one that took a burst lets it go.
+const keptQueue = 64
 
 // outbox is a connection's queue of encoded messages for its writer. It
 // holds no memory while empty, which is most of an idle socket's life: a
@@ -115,18 +121,49 @@ func newOutbox(limit int, compact bool) *outbox {
 
 // push queues a message, and reports false when the outbox is full.
 func (o *outbox) push(q queued) bool {
+	o.mu.Lock()
+	ok, wake := o.pushLocked(q)
+	o.mu.Unlock()
+	if wake {
+		o.signal()
+	}
+	return ok
+}
+
+// pushAll queues messages in order, under one lock and with one wake-up
+// at most: a room's committed batch goes to each member at once. It
+// reports false, and queues none of the rest, when the outbox is full.
+func (o *outbox) pushAll(qs []queued) bool {
+	o.mu.Lock()
+	o.msgs = slices.Grow(o.msgs, len(qs)) // once, not doubling from empty
+	ok, wake := true, false
+	for _, q := range qs {
+		var w bool
+		if ok, w = o.pushLocked(q); !ok {
+			break
+		}
+		wake = wake || w
+	}
+	o.mu.Unlock()
+	if wake {
+		o.signal()
+	}
+	return ok
+}
+
+// pushLocked is push with o.mu held: whether q was queued, and whether
+// the writer should be woken for it.
+func (o *outbox) pushLocked(q queued) (ok, wake bool) {
 	if q.linger > 0 && o.window.Load() != int64(q.linger) {
 		o.window.Store(int64(q.linger))
 	}
-	o.mu.Lock()
 	if o.compact && len(o.msgs) >= o.compactAt {
 		o.compactLocked()
 		o.compactAt = max(o.limit, 2*len(o.msgs))
 	}
 	if o.compact && len(o.msgs) >= o.limit && o.composeLocked(q) {
 		// Behind: the op joined the one queued before it.
-		o.mu.Unlock()
-		return true
+		return true, false
 	}
 	hard := o.limit
 	if o.compact {
@@ -136,8 +173,7 @@ func (o *outbox) push(q queued) bool {
 	if len(o.msgs) >= hard || (!mergeable && o.plain >= o.maxPlain) {
 		// Full of what cannot be merged (errors for a client that floods
 		// and does not read them, say): given up.
-		o.mu.Unlock()
-		return false
+		return false, false
 	}
 	if !mergeable {
 		o.plain++
@@ -146,12 +182,7 @@ func (o *outbox) push(q queued) bool {
 	// A lingering writer is woken only for what ends its wait: an ack, or
 	// a frame's worth. Not for every message, which in a big room would
 	// be a wake-up per op per socket.
-	wake := !o.lingering || len(o.msgs) >= maxFrameMsgs || bytes.HasPrefix(q.msg, ackPrefix)
-	o.mu.Unlock()
-	if wake {
-		o.signal()
-	}
-	return true
+	return true, !o.lingering || len(o.msgs) >= maxFrameMsgs || bytes.HasPrefix(q.msg, ackPrefix)
 }
 
 // startLinger is called by a writer about to wait for more messages with
@@ -268,7 +299,7 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	rest := copy(o.msgs, o.msgs[n:])
 	clear(o.msgs[rest:])
 	o.msgs = o.msgs[:rest]
-	if rest == 0 && cap(o.msgs) > 8 {
+	if rest == 0 && cap(o.msgs) > keptQueue {
 		o.msgs = nil // a burst is over: let its memory go
 	}
 	if rest < o.limit {

@@ -195,31 +195,58 @@ func (r *room) startCommit() {
 
 // committedBatch acknowledges the ops just committed, sends them to
 // everyone else, moves presence over them and starts the next commit.
+//
+// Each member gets the batch's ops in one push (a big room commits tens
+// of ops at once: one lock and one wake-up per member, not one per op per
+// member), except that an op's author must have the ops before it before
+// its ack: an author's share is pushed up to its op just before the ack.
 func (r *room) committedBatch() error {
 	now := time.Now()
 	if err := r.seq.commit(r.inflight[len(r.inflight)-1].rec.Version); err != nil {
 		return err
 	}
-	for _, p := range r.inflight {
+	ops := r.batchOps[:0]
+	clear(r.upTo)
+	for i, p := range r.inflight {
 		rec := p.rec
 		r.pres.move(rec.Op, rec.UserID)
 		// The author's memberships get the ack; everyone else, including a
 		// later membership of the author's connection, gets the op.
-		acked := r.tell(p.authors, rec.ID, rec.Version, nil, r.acked[:0]) // scratch reused: no allocation per op
-		op := r.remote(rec, encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID}))
-		for c := range r.members {
-			if !slices.Contains(acked, c) && !c.enqueue(op) {
-				r.drop(c)
+		for _, a := range p.authors {
+			if c, m := a.via(); c != nil && m != nil && r.members[c] == m {
+				r.deliver(c, ops[r.upTo[c]:i])
+				r.upTo[c] = i
 			}
 		}
+		acked := r.tell(p.authors, rec.ID, rec.Version, nil, r.acked[:0]) // scratch reused: no allocation per op
+		for _, c := range acked {
+			r.upTo[c] = i + 1 // past its own op
+		}
 		r.acked = acked
+		ops = append(ops, r.remote(rec, encode(opMsg{Type: "op", Doc: r.id, Version: rec.Version, ID: rec.ID, Op: rec.Op, User: rec.UserID})))
 		r.hub.metrics.sequenced.Inc()
 		r.hub.metrics.ackLatency.Observe(now.Sub(p.received).Seconds())
 	}
+	for c := range r.members {
+		r.deliver(c, ops[r.upTo[c]:])
+	}
+	clear(ops)
+	r.batchOps = ops[:0]
 	r.hub.hooks.changed(r.id, r.seq.committed) // no I/O: the dispatcher does that (webhooks.go)
 	r.inflight = nil
 	r.startCommit()
 	return nil
+}
+
+// deliver enqueues ops for member c; a member whose queue is full is
+// dropped.
+func (r *room) deliver(c subscriber, ops []queued) {
+	if len(ops) == 0 {
+		return
+	}
+	if !c.enqueueAll(ops) {
+		r.drop(c)
+	}
 }
 
 // remote is a committed op as the members who did not make it get it: one

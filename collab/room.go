@@ -47,8 +47,12 @@ type room struct {
 	// owner for the content rather than the ops since its version.
 	needContent bool
 
-	acked []subscriber // scratch for committedBatch: who got the ack of one op
-	pace  pacer        // the members' coalescing window, from the room's rate
+	// Scratch for committedBatch: who got the ack of one op, the batch's
+	// ops as the others get them, and how many of those each member has.
+	acked    []subscriber
+	batchOps []queued
+	upTo     map[subscriber]int
+	pace     pacer // the members' coalescing window, from the room's rate
 
 	members  map[subscriber]*member
 	pres     *presence // who is here and their selections
@@ -102,6 +106,7 @@ func newRoom(h *Hub, id string) *room {
 		commits:  make(chan commitResult, 1),
 		upstream: make(chan upEvent, 256),
 		members:  make(map[subscriber]*member),
+		upTo:     make(map[subscriber]int),
 		pres:     newPresence(id),
 	}
 }

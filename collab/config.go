@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 		WriteTimeout:      10 * time.Second,
 		Coalesce:          3 * time.Millisecond,
 		CoalesceMax:       50 * time.Millisecond,
-		RoomFrames:        20000,
+		RoomFrames:        30000,
 		IdleRoom:          30 * time.Second,
 		MaxBatch:          256,
 		WindowOps:         1000,

@@ -57,7 +57,7 @@ func (c *Conn) wake() {
 func (c *Conn) idle() bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.out.len() > 0 || c.isKicked() {
+	if !c.out.release() || c.isKicked() {
 		return false
 	}
 	c.writing = false

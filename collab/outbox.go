@@ -14,8 +14,9 @@ import (
 const maxFrameMsgs = 64
 
 // keptQueue is the most room (in messages) an emptied outbox keeps for
-// the next: a socket of a busy room then does not allocate its queue anew
-// for each batch (4 KiB), while one that took a burst lets it go.
+// the next while its writer runs: a socket of a busy room then does not
+// allocate its queue anew for each batch (4 KiB), while one that took a
+// burst lets it go, and one that goes quiet lets it all go (release).
 const keptQueue = 64
 
 // outbox is a connection's queue of encoded messages for its writer. It
@@ -329,6 +330,18 @@ func (o *outbox) lingerFor(def time.Duration) time.Duration {
 		return time.Duration(w)
 	}
 	return def
+}
+
+// release lets the queue's memory go if nothing waits, as its writer
+// ends a run (the socket has gone quiet); it reports whether it was empty.
+func (o *outbox) release() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.msgs) > 0 {
+		return false
+	}
+	o.msgs = nil
+	return true
 }
 
 // len is how many messages wait.

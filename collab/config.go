@@ -90,7 +90,7 @@ func DefaultConfig() Config {
 		PingInterval:      25 * time.Second,
 		PingTimeout:       15 * time.Second,
 		WriteTimeout:      10 * time.Second,
-		Coalesce:          3 * time.Millisecond,
+		Coalesce:          time.Millisecond,
 		CoalesceMax:       50 * time.Millisecond,
 		RoomFrames:        30000,
 		IdleRoom:          30 * time.Second,

@@ -100,34 +100,7 @@ type page struct {
 func openPage(t *testing.T, browser context.Context, name string) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	p := &page{t: t, name: name, ctx: ctx}
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("%s: open tab: %v", name, err)
-	}
-	done := make(chan struct{})
-	messages := chromedp.Console(ctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleException {
-				p.mu.Lock()
-				p.exceptions = append(p.exceptions, m.Text)
-				p.mu.Unlock()
-			}
-			t.Logf("%s console %s", name, m)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		for _, e := range p.exceptions {
-			t.Errorf("%s: uncaught exception in the page: %s", name, e)
-		}
-	})
-	return p
+	return watchPage(t, ctx, cancel, name)
 }
 
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {

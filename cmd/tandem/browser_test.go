@@ -59,20 +59,24 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// startBrowser starts one headless Chromium for the test.
-func startBrowser(t *testing.T, path string) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+// chromiumOptions are the tests' Chromium flags, on the profile folder dir.
+func chromiumOptions(path, dir string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1200, 760),
 		chromedp.Flag("disable-gpu", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-background-networking", true),
 	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+}
+
+// startBrowser starts one headless Chromium for the test.
+func startBrowser(t *testing.T, path string) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(path, t.TempDir())...)
 	browser, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
 		cancel()

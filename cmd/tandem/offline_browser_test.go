@@ -409,17 +409,7 @@ func TestBrowserOfflineTwoTabs(t *testing.T) {
 // does (Browser.close), which writes its cookies and storage to disk.
 func startProfile(t *testing.T, path, dir, name string) (*page, func()) {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1200, 760),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(path, dir)...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	var once sync.Once
 	quit := func() {

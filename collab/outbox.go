@@ -42,7 +42,7 @@ type outbox struct {
 	// that compaction cannot shrink (presence of many sessions) does not
 	// cost a compaction per message.
 	compactAt int
-	plain     int           // messages queued that compaction cannot merge
+	plain     int           // messages queued that compaction cannot merge, but for acks (q.plain)
 	maxPlain  int           // and at most this many of them (default: limit)
 	ready     chan struct{} // holds a token while msgs may be non-empty
 	window    atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
@@ -90,6 +90,15 @@ func (r *opRun) fold() error {
 	}
 	r.ops = append(r.ops[:0], c)
 	return nil
+}
+
+// plain reports whether q counts toward an outbox's maxPlain: a message
+// compaction cannot merge, other than an ack. Acks answer ops the room
+// accepted (within --ops-per-second and --ops-burst), so a burst of them,
+// a committed batch's worth for one client, is not a flood; they are
+// bounded by the outbox's hard limit and the write timeout like the rest.
+func (q queued) plain() bool {
+	return q.op == nil && q.run == nil && q.key == "" && !bytes.HasPrefix(q.msg, ackPrefix)
 }
 
 // span returns the versions a queued op stands for, and its document.
@@ -170,13 +179,13 @@ func (o *outbox) pushLocked(q queued) (ok, wake bool) {
 	if o.compact {
 		hard = compactedLimit * o.limit
 	}
-	mergeable := q.op != nil || q.run != nil || q.key != ""
-	if len(o.msgs) >= hard || (!mergeable && o.plain >= o.maxPlain) {
+	plain := q.plain()
+	if len(o.msgs) >= hard || (plain && o.plain >= o.maxPlain) {
 		// Full of what cannot be merged (errors for a client that floods
 		// and does not read them, say): given up.
 		return false, false
 	}
-	if !mergeable {
+	if plain {
 		o.plain++
 	}
 	o.msgs = append(o.msgs, q)
@@ -284,7 +293,7 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 			runs++ // encoded below, outside the lock
 		}
 		batch = append(batch, q.msg)
-		if q.op == nil && q.run == nil && q.key == "" {
+		if q.plain() {
 			o.plain--
 		}
 	}

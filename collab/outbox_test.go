@@ -162,3 +162,29 @@ func TestOutboxCompactionBounded(t *testing.T) {
 		t.Error("a link's full outbox took more")
 	}
 }
+
+// TestOutboxAcksAreNotAFlood: a client's outbox refuses errors past its
+// limit of unmergeable messages (a flood it does not read), but takes a
+// committed batch's acks for one client however many, up to the hard limit.
+func TestOutboxAcksAreNotAFlood(t *testing.T) {
+	o := newOutbox(8, true)
+	for i := range 3 * o.limit {
+		if !o.push(queued{msg: fmt.Appendf(nil, `{"type":"ack","doc":"d","id":"a%d","version":%d}`, i, i+1)}) {
+			t.Fatalf("ack %d refused", i)
+		}
+	}
+	for i := range o.maxPlain {
+		if !o.push(queued{msg: fmt.Appendf(nil, `{"type":"error","id":"e%d"}`, i)}) {
+			t.Fatalf("error %d refused below the limit", i)
+		}
+	}
+	if o.push(queued{msg: []byte(`{"type":"error","id":"over"}`)}) {
+		t.Fatal("an error past the limit accepted")
+	}
+	for o.len() > 0 {
+		o.take(nil, maxFrameMsgs)
+	}
+	if o.plain != 0 {
+		t.Fatalf("drained outbox counts %d plain messages", o.plain)
+	}
+}

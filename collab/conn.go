@@ -70,6 +70,10 @@ type Conn struct {
 	pinger    *time.Timer
 	bg        sync.WaitGroup
 	lastWrite time.Time // the writer's last frame (for coalescing)
+	// deadlined: the connection keeps the write timeout itself
+	// (frameWriter); a write then needs no context of its own.
+	deadlined bool
+	frame     []byte // the writer's frame buffer, kept while it runs
 
 	// The reader's signs of life, for the pinger: when it last read a
 	// message (unix ns), and whether it is handing one on now (to a busy
@@ -132,7 +136,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, log, err)
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w, h.cfg.WriteTimeout}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.cfg.Origins.Trusted(), // checked above too; kept as a second lock
 	})
@@ -142,6 +146,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		close(c.finished)
 		return
 	}
+	c.deadlined = true
 	shrinkSendBuffer(r, h.cfg.SendBuffer) // after the upgrade: a refused one leaves the connection to REST as it was
 	ws.SetReadLimit(h.cfg.MaxFrameBytes)
 	c.serve(ws, encode(helloMsg{Type: "hello", Session: c.session, User: c.info}), func() {

@@ -61,6 +61,7 @@ func (c *Conn) idle() bool {
 		return false
 	}
 	c.writing = false
+	c.frame = nil
 	return true
 }
 
@@ -191,9 +192,14 @@ func (c *Conn) flush(batch [][]byte) {
 }
 
 // write sends one frame: a message, or a JSON array of several in order.
+// The frame is built in a buffer the writer keeps while it runs.
 func (c *Conn) write(batch [][]byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
-	defer cancel()
+	ctx := context.Background() // the connection's deadline bounds the write (frameWriter)
+	if !c.deadlined {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
+		defer cancel()
+	}
 	if len(batch) == 1 {
 		return c.ws.Write(ctx, websocket.MessageText, batch[0])
 	}
@@ -201,7 +207,10 @@ func (c *Conn) write(batch [][]byte) error {
 	for _, m := range batch {
 		size += len(m)
 	}
-	frame := make([]byte, 0, size)
+	frame := c.frame[:0]
+	if cap(frame) < size || cap(frame) > maxKeptFrame {
+		frame = make([]byte, 0, size)
+	}
 	frame = append(frame, '[')
 	for i, m := range batch {
 		if i > 0 {
@@ -210,8 +219,15 @@ func (c *Conn) write(batch [][]byte) error {
 		frame = append(frame, m...)
 	}
 	frame = append(frame, ']')
+	if cap(frame) <= maxKeptFrame {
+		c.frame = frame
+	}
 	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
+
+// maxKeptFrame is the largest frame buffer a writer keeps for its next
+// frame: a busy room's frames fit, a rare huge op's does not stay.
+const maxKeptFrame = 64 << 10
 
 // ping checks that the peer answers, on the timer's goroutine, which lives
 // only while the ping is out: a peer that does not answer within

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
 // Buffer sizes of a client socket: the WebSocket library keeps its
@@ -23,8 +24,12 @@ const (
 )
 
 // smallBuffers wraps the ResponseWriter given to websocket.Accept: its
-// Hijack hands the library small buffers in place of net/http's.
-type smallBuffers struct{ http.ResponseWriter }
+// Hijack hands the library small buffers in place of net/http's, and a
+// writer that keeps the connection's write deadline (frameWriter).
+type smallBuffers struct {
+	http.ResponseWriter
+	writeTimeout time.Duration
+}
 
 func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -43,7 +48,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		conn.Close()
 		return nil, nil, err
 	}
-	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(&frameWriter{conn: conn}, socketWriteBuffer)), nil
+	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(&frameWriter{conn: conn, timeout: w.writeTimeout}, socketWriteBuffer)), nil
 }
 
 // frameWriter is what a socket's small buffered writer writes to. The
@@ -53,21 +58,48 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // and sends it with the rest in one write, as a 4 KiB buffer would have.
 // It follows the frames in what it is given, and passes everything
 // through at once should it ever lose track of them.
+//
+// It also keeps the write timeout, as a deadline on the connection rather
+// than a context per write (a timer and three allocations per frame, in a
+// big room a good part of the server's garbage): every write, of a frame,
+// a ping, a pong or the close, may take timeout, give or take
+// deadlineSlack.
 type frameWriter struct {
-	conn   net.Conn
-	hold   [socketWriteBuffer]byte
-	held   int   // bytes of hold waiting for the rest of their frame
-	remain int64 // bytes of the current frame still to come; 0: a frame starts next
-	lost   bool  // a frame header was cut: pass everything through
+	conn     net.Conn
+	timeout  time.Duration // 0: no deadline
+	deadline time.Time     // the connection's write deadline
+	hold     [socketWriteBuffer]byte
+	held     int       // bytes of hold waiting for the rest of their frame
+	remain   int64     // bytes of the current frame still to come; 0: a frame starts next
+	lost     bool      // a frame header was cut: pass everything through
+	vec      [2][]byte // a held start and the rest, written as one
+	bufs     net.Buffers
+}
+
+// deadlineSlack is how much of the write timeout a write may find already
+// used: the deadline is moved only when less than timeout - slack remains,
+// not on every write (each move takes the runtime's timer lock).
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(time.Second, timeout/10)
 }
 
 func (w *frameWriter) Write(p []byte) (int, error) {
+	if w.timeout > 0 {
+		if now := time.Now(); w.deadline.Sub(now) < w.timeout-deadlineSlack(w.timeout) {
+			w.deadline = now.Add(w.timeout)
+			if err := w.conn.SetWriteDeadline(w.deadline); err != nil {
+				return 0, err
+			}
+		}
+	}
 	if w.held > 0 {
 		held := w.held
 		w.held = 0
 		w.advance(p)
-		bufs := net.Buffers{w.hold[:held], p}
-		n, err := bufs.WriteTo(w.conn)
+		w.vec = [2][]byte{w.hold[:held], p}
+		w.bufs = w.vec[:] // a field, so that WriteTo (which consumes it) allocates nothing
+		n, err := w.bufs.WriteTo(w.conn)
+		w.vec, w.bufs = [2][]byte{}, nil
 		return int(max(0, n-int64(held))), err
 	}
 	if !w.lost && w.remain == 0 && len(p) <= len(w.hold) {

@@ -49,7 +49,8 @@ func (r *room) join(q joinReq) error {
 	if ok {
 		msg.Ops = &ops
 	} else {
-		msg.Content = &r.seq.stable
+		text := r.seq.stableText()
+		msg.Content = &text
 	}
 	if !c.remember(r) {
 		return store.Errorf(store.CodeBadRequest, "at most %d documents per connection", r.hub.cfg.DocsPerConn)
@@ -206,7 +207,7 @@ func (r *room) presence(q presenceReq) {
 			return
 		}
 	}
-	r.pres.set(session, selectionAt(q.sel, since, r.seq.stable))
+	r.pres.set(session, selectionAt(q.sel, since, r.seq.stableLen()))
 }
 
 // flushPresence broadcasts who left and the latest presence of each member

@@ -88,7 +88,7 @@ func (r *room) sequence(q submitReq, again *pendingOp) error {
 	if rec.Version%store.DefaultSnapshotEvery == 0 {
 		// The store snapshots here: it gets the text rather than
 		// reading the history back for it.
-		text := r.seq.text // the string, not the field, which moves on
+		text := r.seq.headText()
 		p.after = &text
 	}
 	p.first[0] = q.from

@@ -1,7 +1,6 @@
 package collab
 
 import (
-	"unicode/utf8"
 
 	"tandem/ot"
 	"tandem/store"
@@ -173,16 +172,15 @@ func (p *presence) flush(version int64) []presenceNews {
 }
 
 // selectionAt moves a selection made before the ops since (every op after
-// its version up to the committed one) over them, and clamps it to text,
-// the committed text: the form set takes. nil stays nil (no selection).
-func selectionAt(sel []ot.Range, since []store.OpRecord, text string) []ot.Range {
+// its version up to the committed one) over them, and clamps it to n, the
+// committed text's length in code points: the form set takes. nil stays nil (no selection).
+func selectionAt(sel []ot.Range, since []store.OpRecord, n int) []ot.Range {
 	if sel == nil {
 		return nil
 	}
 	for _, rec := range since {
 		sel = ot.TransformRanges(sel, rec.Op, false)
 	}
-	n := utf8.RuneCountInString(text)
 	for i := range sel {
 		sel[i] = ot.Range{Anchor: min(sel[i].Anchor, n), Head: min(sel[i].Head, n)}
 	}

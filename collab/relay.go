@@ -542,7 +542,7 @@ func (r *room) becomeOwner(lease *store.Lease) bool {
 		if !caughtUp {
 			r.resync(head.Version, head.Text)
 		}
-	} else if head.Version < r.seq.committed || r.seq.stable != head.Text {
+	} else if head.Version < r.seq.committed || r.seq.stableText() != head.Text {
 		r.resync(head.Version, head.Text)
 	}
 	// The other nodes' editors were here through the old owner: their
@@ -641,7 +641,7 @@ func (r *room) localSessions() map[string]bool {
 // forgetCopy drops a relay's copy of the document when it went wrong: the
 // local editors rejoin, and the link is made again for fresh content.
 func (r *room) forgetCopy() {
-	r.resync(r.seq.committed, r.seq.stable)
+	r.resync(r.seq.committed, r.seq.stableText())
 	r.needContent = true
 	r.linkLost()
 }

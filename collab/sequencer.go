@@ -2,6 +2,7 @@ package collab
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"tandem/ot"
 	"tandem/store"
@@ -17,11 +18,23 @@ import (
 // what it places and tells it so. Its methods are the whole life of an op:
 // admit (judge it before any history is read), place (dedupe, transform,
 // apply, append), commit, and rollBack.
+//
+// It does not apply each op to the text as it places it: copying a large
+// text for every keystroke was most of a busy room's work. It keeps the
+// head's length, which is all an op's fit needs, and the text at a version
+// at or before the committed head (base); the text at a later version is
+// base with the window's ops since composed and applied in one pass, made
+// when someone needs it (a join, a snapshot; stableText, headText).
 type sequencer struct {
-	version   int64  // head, counting ops placed but not yet committed
-	text      string // the text at version
-	committed int64  // head in the store
-	stable    string // the text at committed: what joiners get
+	version   int64 // head, counting ops placed but not yet committed
+	length    int   // the text's length at version, in code points
+	maxBytes  int   // at least the text's length at version in UTF-8 bytes
+	committed int64 // head in the store
+
+	// base is the text at baseVersion, at most committed; the window
+	// holds every op after it.
+	base        string
+	baseVersion int64
 
 	// window holds the most recent ops, consecutive, ending at version;
 	// windowBytes is their ot.Op.Size total.
@@ -54,9 +67,72 @@ const maxReused = 1024
 // newSequencer starts at a committed version and its text.
 func newSequencer(version int64, text string, lim seqLimits) *sequencer {
 	return &sequencer{
-		version: version, text: text, committed: version, stable: text,
+		version: version, length: utf8.RuneCountInString(text), maxBytes: len(text), committed: version,
+		base: text, baseVersion: version,
 		ids: make(map[opKey]int64), reused: make(map[opKey]int64), lim: lim,
 	}
+}
+
+// stableText is the text at the committed head: what joiners get. It
+// moves base up to there.
+func (s *sequencer) stableText() string {
+	if s.baseVersion < s.committed {
+		text, err := s.textAt(s.committed)
+		if err != nil {
+			// The window's ops were each checked to fit as they were
+			// placed: they cannot fail to apply.
+			panic(fmt.Sprintf("sequencer: %v", err))
+		}
+		s.base, s.baseVersion = text, s.committed
+	}
+	return s.base
+}
+
+// stableLen is the length of the text at the committed head, in code
+// points.
+func (s *sequencer) stableLen() int {
+	if s.committed == s.version {
+		return s.length
+	}
+	recs, _ := s.recent(s.committed, s.committed+1) // uncommitted ops are always in the window
+	return recs[0].Op.BaseLen()
+}
+
+// headText is the text at the head, counting ops not yet committed.
+func (s *sequencer) headText() string {
+	base := s.stableText()
+	if s.version == s.baseVersion {
+		return base
+	}
+	text, err := s.textAt(s.version)
+	if err != nil {
+		panic(fmt.Sprintf("sequencer: %v", err))
+	}
+	return text
+}
+
+// textAt is the text at version v, from base and the window's ops since.
+func (s *sequencer) textAt(v int64) (string, error) {
+	recs, start := s.recent(s.baseVersion, v)
+	if s.baseVersion+1 < start || int64(len(recs)) != v-s.baseVersion {
+		return "", fmt.Errorf("the window starts at version %d, after the text's %d", start, s.baseVersion)
+	}
+	if len(recs) == 0 {
+		return s.base, nil
+	}
+	ops := make([]ot.Op, len(recs))
+	for i, rec := range recs {
+		ops[i] = rec.Op
+	}
+	all, err := ot.ComposeAll(ops)
+	if err != nil {
+		return "", fmt.Errorf("versions %d..%d do not compose: %w", s.baseVersion+1, v, err)
+	}
+	text, err := ot.Apply(s.base, all)
+	if err != nil {
+		return "", fmt.Errorf("versions %d..%d do not apply to the text at %d: %w", s.baseVersion+1, v, s.baseVersion, err)
+	}
+	return text, nil
 }
 
 // admit judges an op with id by user, made at version base, before any
@@ -124,15 +200,25 @@ func (s *sequencer) place(user, id string, base int64, op ot.Op, since []store.O
 	if op, err = ot.TransformOverAll(op, history); err != nil {
 		return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
 	}
-	text, err := ot.Apply(s.text, op)
-	if err != nil {
-		return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
+	if op.BaseLen() != s.length {
+		// An op over the whole text, retains and deletes adding up to its
+		// length, applies to it: the length is all a fit needs.
+		return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: it spans %d code points, the document has %d", base, op.BaseLen(), s.length)
 	}
-	if len(text) > s.lim.MaxDocBytes {
-		return rec, 0, store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", s.lim.MaxDocBytes)
+	maxBytes := s.maxBytes + op.InsertedBytes()
+	if maxBytes > s.lim.MaxDocBytes {
+		// Perhaps too large: only the text itself says.
+		text, err := ot.Apply(s.headText(), op)
+		if err != nil {
+			return rec, 0, store.Errorf(store.CodeInvalidOp, "operation does not fit version %d of the document: %w", base, err)
+		}
+		if len(text) > s.lim.MaxDocBytes {
+			return rec, 0, store.Errorf(store.CodeTooLarge, "the document would exceed %d bytes", s.lim.MaxDocBytes)
+		}
+		maxBytes = len(text)
 	}
 	s.version++
-	s.text = text
+	s.length, s.maxBytes = op.TargetLen(), maxBytes
 	rec = store.OpRecord{Version: s.version, ID: id, UserID: user, Op: op}
 	s.window = append(s.window, rec)
 	s.windowBytes += op.Size()
@@ -148,20 +234,7 @@ func (s *sequencer) commit(through int64) error {
 	if through <= s.committed || through > s.version {
 		return fmt.Errorf("commit: through version %d, with %d committed and head %d", through, s.committed, s.version)
 	}
-	if through == s.version {
-		s.committed, s.stable = through, s.text
-		s.trim()
-		return nil
-	}
-	// More ops are queued behind these: bring the stable text along.
-	recs, _ := s.recent(s.committed, through)
-	for _, rec := range recs {
-		stable, err := ot.Apply(s.stable, rec.Op)
-		if err != nil {
-			return fmt.Errorf("version %d does not apply to the committed text: %w", rec.Version, err)
-		}
-		s.stable, s.committed = stable, rec.Version
-	}
+	s.committed = through // the text there is made when needed (stableText)
 	s.trim()
 	return nil
 }
@@ -175,7 +248,9 @@ func (s *sequencer) rollBack() {
 		s.windowBytes -= rec.Op.Size()
 	}
 	s.window = s.window[:len(s.window)-n]
-	s.version, s.text = s.committed, s.stable
+	s.version = s.committed
+	text := s.stableText()
+	s.length, s.maxBytes = utf8.RuneCountInString(text), len(text)
 }
 
 // forbid remembers that user's op id is stored as version, beyond the
@@ -208,6 +283,9 @@ func (s *sequencer) trim() {
 		drop = max(drop, n)
 	}
 	if drop = min(drop, committedInWindow); drop > 0 {
+		if s.baseVersion < s.version-int64(len(s.window))+int64(drop) {
+			s.stableText() // the text moves past the ops about to go
+		}
 		for _, rec := range s.window[:drop] {
 			delete(s.ids, opKey{rec.UserID, rec.ID})
 			s.windowBytes -= rec.Op.Size()

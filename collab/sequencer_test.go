@@ -1,8 +1,11 @@
 package collab
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"tandem/ot"
 	"tandem/store"
@@ -87,13 +90,13 @@ func TestSequencerPlace(t *testing.T) {
 	// first goes first.
 	mustPlace(t, s, "ann", "a1", 0, ot.Insertion(2, 1, "X"))
 	mustPlace(t, s, "bob", "b1", 0, ot.Insertion(2, 1, "Y"))
-	if s.text != "aXYb" || s.version != 2 {
-		t.Fatalf("after two concurrent inserts: %q at %d", s.text, s.version)
+	if s.headText() != "aXYb" || s.version != 2 {
+		t.Fatalf("after two concurrent inserts: %q at %d", s.headText(), s.version)
 	}
 	// A deletion made at version 0 is moved over both.
 	mustPlace(t, s, "cat", "c1", 0, ot.Deletion(2, 1, 1))
-	if s.text != "aXY" {
-		t.Fatalf("after a late delete: %q", s.text)
+	if s.headText() != "aXY" {
+		t.Fatalf("after a late delete: %q", s.headText())
 	}
 
 	// A re-send found in the history scan (its id no longer in the window's
@@ -114,11 +117,11 @@ func TestSequencerPlace(t *testing.T) {
 	if _, _, err := small.place("ann", "big", 0, ot.Insertion(0, 0, "hello"), nil); codeOf(err) != store.CodeTooLarge {
 		t.Errorf("op past MaxDocBytes: %v, want too_large", err)
 	}
-	if small.version != 0 || small.text != "" {
-		t.Errorf("refused op changed the sequencer: %q at %d", small.text, small.version)
+	if small.version != 0 || small.headText() != "" {
+		t.Errorf("refused op changed the sequencer: %q at %d", small.headText(), small.version)
 	}
-	if s.version != before.version || s.text != before.text || len(s.window) != len(before.window) {
-		t.Errorf("refused op changed the sequencer: %q at %d", s.text, s.version)
+	if s.version != before.version || s.headText() != before.headText() || len(s.window) != len(before.window) {
+		t.Errorf("refused op changed the sequencer: %q at %d", s.headText(), s.version)
 	}
 	// History that does not match the head is a bug of the caller.
 	if _, _, err := s.place("ann", "x", 0, ot.Insertion(2, 0, "z"), since); err == nil {
@@ -133,12 +136,12 @@ func TestSequencerCommit(t *testing.T) {
 	if err := s.commit(1); err != nil {
 		t.Fatal(err)
 	}
-	if s.committed != 1 || s.stable != "a" || s.text != "ab" || s.version != 2 {
-		t.Fatalf("after committing 1 of 2: committed %d %q, head %q", s.committed, s.stable, s.text)
+	if s.committed != 1 || s.stableText() != "a" || s.headText() != "ab" || s.version != 2 {
+		t.Fatalf("after committing 1 of 2: committed %d %q, head %q", s.committed, s.stableText(), s.headText())
 	}
 	commitAll(t, s)
-	if s.committed != 2 || s.stable != "ab" || s.version != 2 {
-		t.Fatalf("after committing both: committed %d %q", s.committed, s.stable)
+	if s.committed != 2 || s.stableText() != "ab" || s.version != 2 {
+		t.Fatalf("after committing both: committed %d %q", s.committed, s.stableText())
 	}
 	for _, v := range []int64{2, 3} {
 		if err := s.commit(v); err == nil {
@@ -160,16 +163,16 @@ func TestSequencerRollBack(t *testing.T) {
 
 	s.rollBack()
 	s.forbid("ann", "stale", 1)
-	if s.version != 1 || s.text != "1ab" || len(s.window) != window-2 || s.windowBytes >= bytes {
-		t.Fatalf("after rollback: %q at %d, window %d", s.text, s.version, len(s.window))
+	if s.version != 1 || s.headText() != "1ab" || len(s.window) != window-2 || s.windowBytes >= bytes {
+		t.Fatalf("after rollback: %q at %d, window %d", s.headText(), s.version, len(s.window))
 	}
 	if _, err := s.admit("ann", "stale", 1); codeOf(err) != store.CodeConflict {
 		t.Errorf("the reused id again: %v, want conflict", err)
 	}
 	// bob's op is not known any more: it is placed anew from its base.
 	mustPlace(t, s, "bob", "b1", 1, ot.Insertion(3, 3, "3"))
-	if s.text != "1ab3" || s.version != 2 {
-		t.Errorf("bob's op placed again: %q at %d", s.text, s.version)
+	if s.headText() != "1ab3" || s.version != 2 {
+		t.Errorf("bob's op placed again: %q at %d", s.headText(), s.version)
 	}
 }
 
@@ -182,7 +185,7 @@ func TestSequencerWindow(t *testing.T) {
 		// All made at version 0, none committed: the window keeps them all.
 		mustPlace(t, s, "ann", "o"+string(rune('a'+i)), 0, ot.Insertion(0, 0, "x"))
 	}
-	if len(s.window) != 20 || s.text != strings.Repeat("x", 20) {
+	if len(s.window) != 20 || s.headText() != strings.Repeat("x", 20) {
 		t.Fatalf("uncommitted ops were dropped: window %d", len(s.window))
 	}
 	commitAll(t, s)
@@ -210,5 +213,87 @@ func TestSequencerWindow(t *testing.T) {
 	}
 	if big.windowBytes > 10<<10 || len(big.window) == 0 {
 		t.Errorf("window of %d bytes in %d ops with WindowBytes 10 KiB", big.windowBytes, len(big.window))
+	}
+}
+
+// TestSequencerLazyText: the sequencer makes its texts only when asked, from
+// the text at a committed version and the window's ops since. Random edits,
+// placed at the head, committed some at a time, with texts asked for now
+// and then and a window small enough to be trimmed often, must give the
+// texts that applying each op in turn gives; so must a rollback.
+func TestSequencerLazyText(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	s := newSequencer(0, "héllo", seqLimits{MaxDocBytes: 1 << 20, WindowOps: 3, WindowBytes: 1 << 20, MaxBehind: 1000})
+	texts := []string{"héllo"} // texts[v]: the text at version v
+	for i := range 400 {
+		// Made at the committed version (a client only knows those), and
+		// brought over the rest by the sequencer.
+		n := utf8.RuneCountInString(texts[s.committed])
+		var op ot.Op
+		if pos := r.IntN(n + 1); n > 0 && r.IntN(3) == 0 {
+			op = ot.Deletion(n, min(pos, n-1), 1)
+		} else {
+			op = ot.Insertion(n, pos, string(rune('a'+r.IntN(26)))+"€")
+		}
+		mustPlace(t, s, "ann", fmt.Sprint("o", i), s.committed, op)
+		next, err := ot.Apply(texts[len(texts)-1], s.window[len(s.window)-1].Op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, next)
+		if r.IntN(4) == 0 {
+			through := s.committed + 1 + r.Int64N(s.version-s.committed)
+			if err := s.commit(through); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch r.IntN(5) {
+		case 0:
+			if got := s.stableText(); got != texts[s.committed] {
+				t.Fatalf("op %d: stable text at %d is %q, want %q", i, s.committed, got, texts[s.committed])
+			}
+		case 1:
+			if got := s.headText(); got != texts[s.version] {
+				t.Fatalf("op %d: head text at %d is %q, want %q", i, s.version, got, texts[s.version])
+			}
+		}
+		if got, want := s.stableLen(), utf8.RuneCountInString(texts[s.committed]); got != want {
+			t.Fatalf("op %d: stable length %d, want %d", i, got, want)
+		}
+		if s.maxBytes < len(texts[s.version]) {
+			t.Fatalf("op %d: byte bound %d under the text's %d", i, s.maxBytes, len(texts[s.version]))
+		}
+	}
+	s.rollBack()
+	texts = texts[:s.committed+1]
+	if s.headText() != texts[s.committed] || s.length != utf8.RuneCountInString(texts[s.committed]) || s.maxBytes != len(texts[s.committed]) {
+		t.Fatalf("after rollback: %q (%d code points, ≤ %d bytes), want %q", s.headText(), s.length, s.maxBytes, texts[s.committed])
+	}
+}
+
+// TestSequencerSizeLimit: the size limit is judged on the text itself once
+// the ops' inserted bytes say it might be passed: a replacement that keeps
+// the size fits at the limit; one more byte does not, and changes nothing.
+func TestSequencerSizeLimit(t *testing.T) {
+	s := newSequencer(0, "abcd", seqLimits{MaxDocBytes: 4, WindowOps: 4, WindowBytes: 1 << 20, MaxBehind: 10})
+	var b ot.Builder
+	replace := b.Delete(4).Insert("wxyz").Op()
+	mustPlace(t, s, "ann", "r", 0, replace)
+	if s.headText() != "wxyz" || s.maxBytes != 4 {
+		t.Fatalf("after a same-size replacement: %q, bound %d", s.headText(), s.maxBytes)
+	}
+	commitAll(t, s)
+	if _, _, err := s.place("ann", "more", 1, ot.Insertion(4, 4, "!"), nil); codeOf(err) != store.CodeTooLarge {
+		t.Fatalf("a fifth byte: %v, want too_large", err)
+	}
+	if s.version != 1 || s.headText() != "wxyz" || s.length != 4 {
+		t.Fatalf("refused op changed the sequencer: %q at %d", s.headText(), s.version)
+	}
+	// Deletions make room again.
+	mustPlace(t, s, "ann", "del", 1, ot.Deletion(4, 0, 2))
+	commitAll(t, s)
+	mustPlace(t, s, "ann", "ins", 2, ot.Insertion(2, 2, "é"))
+	if s.headText() != "yzé" {
+		t.Fatalf("after delete and insert: %q", s.headText())
 	}
 }

@@ -58,6 +58,10 @@ type Op struct {
 // BaseLen is the length, in code points, of the documents op applies to.
 func (op Op) BaseLen() int { return op.base }
 
+// InsertedBytes is how many UTF-8 bytes op inserts: applied, it makes a
+// text at most this much longer in bytes.
+func (op Op) InsertedBytes() int { return insertedBytes(op) }
+
 // TargetLen is the length, in code points, of the document op produces.
 func (op Op) TargetLen() int { return op.target }
 

@@ -245,3 +245,38 @@ func retains(op Op, pos int) bool {
 	}
 	return false
 }
+
+// TestPropertyComposeAll: ComposeAll of a chain of ops gives what applying
+// them one by one gives, for every length of chain up to 40.
+func TestPropertyComposeAll(t *testing.T) {
+	forCases(t, func(t *testing.T, r *rand.Rand) {
+		doc := randText(r, 30)
+		ops := make([]Op, 1+r.IntN(40))
+		text := doc
+		for i := range ops {
+			ops[i] = randOp(r, utf8.RuneCountInString(text))
+			next := mustApply(t, text, ops[i])
+			if len(next) > len(text)+ops[i].InsertedBytes() {
+				t.Fatalf("%s makes %q of %q: more than its %d inserted bytes longer", ops[i], next, text, ops[i].InsertedBytes())
+			}
+			text = next
+		}
+		all, err := ComposeAll(ops)
+		if err != nil {
+			t.Fatalf("ComposeAll of %d ops: %v", len(ops), err)
+		}
+		if got := mustApply(t, doc, all); got != text {
+			t.Errorf("doc %q, %d ops: composed gives %q, one by one %q", doc, len(ops), got, text)
+		}
+		if all.BaseLen() != ops[0].BaseLen() || all.TargetLen() != ops[len(ops)-1].TargetLen() {
+			t.Errorf("composed lengths %d → %d", all.BaseLen(), all.TargetLen())
+		}
+	})
+	if _, err := ComposeAll(nil); !errors.Is(err, ErrMismatch) {
+		t.Errorf("ComposeAll(nil): %v", err)
+	}
+	a, b := Insertion(0, 0, "ab"), Insertion(3, 0, "x") // b expects 3 code points, a makes 2
+	if _, err := ComposeAll([]Op{a, b}); !errors.Is(err, ErrMismatch) {
+		t.Errorf("ComposeAll of ops that do not chain: %v", err)
+	}
+}

@@ -1,7 +1,6 @@
 package collab
 
 import (
-
 	"tandem/ot"
 	"tandem/store"
 )

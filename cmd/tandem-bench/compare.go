@@ -68,6 +68,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	full := fs.Int("full-editors", 20, "of each document's editors, how many keep the text (as tandem-bench's flag)")
 	duration := fs.Duration("duration", 0, "measure each run this long instead of the scenario's own (for a quick look)")
 	warmup := fs.Duration("warmup", 0, "warm up this long instead of the scenario's own")
+	settleFor := fs.Duration("settle", 30*time.Second, "before each run, wait up to this long for the machine's CPUs to be under 15% busy (a server working off the last run's backlog); 0: do not wait")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tandem-bench compare --server LABEL=URL ... [flags]\n\nRuns the README's scenarios against each server in turn and prints a Markdown table of medians.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -113,6 +114,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				if err := c.validate(); err != nil {
 					fmt.Fprintf(stderr, "tandem-bench compare: %s on %s: %v\n", sc.name, sv.label, err)
 					return 2
+				}
+				if *settleFor > 0 {
+					if busy, ok := settle(ctx, *settleFor); !ok && ctx.Err() == nil {
+						fmt.Fprintf(stderr, "run %d/%d %-10s %-16s starts on a busy machine (%.0f%% of CPU in use after %v)\n", run+1, *runs, sc.name, sv.label, 100*busy, *settleFor)
+					}
 				}
 				do := bench
 				if sv.target == "sharedb" {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -146,12 +148,15 @@ func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint6
 // read reads frames into a queue that handleFrames works through. The
 // socket is read, and the server's pings answered, however long handling
 // takes (a history fetch, the editor's lock held by a send): as in a
-// browser, whose socket does not wait for the page's script.
+// browser, whose socket does not wait for the page's script. Frames are
+// read into buffers that handleFrames hands back once it has handled them
+// (ws.Read would allocate a new one for each, and grow it from 512 bytes
+// a read at a time).
 func (e *editor) read() {
 	in := &frameQueue{ready: make(chan struct{}, 1)}
 	go e.handleFrames(in)
 	for {
-		_, data, err := e.ws.Read(context.Background())
+		data, err := readFrame(e.ws, in.buffer())
 		in.put(data, err)
 		if err != nil {
 			return
@@ -159,8 +164,33 @@ func (e *editor) read() {
 	}
 }
 
+// readFrame reads the next message into buf (from its start), growing it as
+// needed, under the socket's read limit as ws.Read reads.
+func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := ws.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // handleFrames handles each frame's messages (one message, or an array of
 // them) in order, until the socket fails or a message cannot be handled.
+// Each frame's buffer goes back to in once handled: nothing keeps a slice
+// of a frame (msg's slices are valid only while the message is handled).
 func (e *editor) handleFrames(in *frameQueue) {
 	var frames [][]byte
 	for {
@@ -170,6 +200,7 @@ func (e *editor) handleFrames(in *frameQueue) {
 			if e.handleFrame(frame, nil) != nil {
 				return
 			}
+			in.release(frame)
 		}
 		if err != nil {
 			e.handleFrame(nil, fmt.Errorf("socket closed: %w", err))
@@ -201,12 +232,48 @@ func (e *editor) handleFrame(frame []byte, readErr error) error {
 	return err
 }
 
-// frameQueue holds frames read and not yet handled, and how reading ended.
+// frameQueue holds frames read and not yet handled, how reading ended, and
+// the buffers of frames handled, to read the next frames into.
 type frameQueue struct {
 	mu     sync.Mutex
 	frames [][]byte
 	err    error
 	ready  chan struct{} // a token while frames or err wait
+	free   [][]byte      // buffers handed back, at most maxFreeFrames
+}
+
+// Frame buffers kept for reuse: a few per editor (one read while another is
+// handled, and some slack for a burst), none larger than maxFrameBuf (a rare
+// huge frame, a join's content, is not kept).
+const (
+	maxFreeFrames = 4
+	maxFrameBuf   = 64 << 10
+	newFrameBuf   = 8 << 10
+)
+
+// buffer is an empty buffer to read a frame into.
+func (q *frameQueue) buffer() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := len(q.free); n > 0 {
+		b := q.free[n-1]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, newFrameBuf)
+}
+
+// release hands back a handled frame's buffer.
+func (q *frameQueue) release(frame []byte) {
+	if cap(frame) > maxFrameBuf {
+		return
+	}
+	q.mu.Lock()
+	if len(q.free) < maxFreeFrames {
+		q.free = append(q.free, frame[:0])
+	}
+	q.mu.Unlock()
 }
 
 func (q *frameQueue) put(frame []byte, err error) {

@@ -41,16 +41,17 @@ var errFrame = errors.New("bad frame")
 // array of them.
 func eachMsg(frame []byte, fn func(m *msg) error) error {
 	s := scanner{b: frame}
+	var m msg // one for the frame's messages: fn gets a pointer, so it is on the heap
 	s.space()
 	if !s.consume('[') {
-		return s.object(fn)
+		return s.object(&m, fn)
 	}
 	s.space()
 	if s.consume(']') {
 		return nil
 	}
 	for {
-		if err := s.object(fn); err != nil {
+		if err := s.object(&m, fn); err != nil {
 			return err
 		}
 		s.space()
@@ -89,13 +90,13 @@ func (s *scanner) consume(c byte) bool {
 	return false
 }
 
-// object reads one message object and hands it to fn.
-func (s *scanner) object(fn func(m *msg) error) error {
+// object reads one message object into m and hands it to fn.
+func (s *scanner) object(m *msg, fn func(m *msg) error) error {
 	start := s.i
 	if !s.consume('{') {
 		return s.fail("want a message object")
 	}
-	var m msg
+	*m = msg{}
 	for first := true; ; first = false {
 		if s.space(); s.consume('}') {
 			break
@@ -130,7 +131,7 @@ func (s *scanner) object(fn func(m *msg) error) error {
 		}
 	}
 	m.raw = s.b[start:s.i]
-	return fn(&m)
+	return fn(m)
 }
 
 // str reads a string and returns its raw content, escapes left as they are.

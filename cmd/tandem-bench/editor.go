@@ -108,6 +108,7 @@ type editor struct {
 
 	st     *client.State // from the join on
 	sentAt time.Time     // when the outstanding op was first sent
+	m      msg           // each message of a frame as it is handled
 }
 
 // editorKind is what dial makes: a full, light or idle editor.
@@ -216,7 +217,8 @@ func (e *editor) handleFrame(frame []byte, readErr error) error {
 	err := readErr
 	e.mu.Lock()
 	if err == nil && !(e.idle && e.joined) {
-		err = eachMsg(frame, e.handle)
+		err = eachMsg(frame, &e.m, e.handle)
+		e.m = msg{} // its slices point into the frame, whose buffer is reused
 	}
 	if err != nil {
 		e.err = fmt.Errorf("%s: %w", e.name, err)

@@ -38,20 +38,24 @@ type slowMsg struct {
 var errFrame = errors.New("bad frame")
 
 // eachMsg calls fn with each message of a frame: one JSON object, or an
-// array of them.
-func eachMsg(frame []byte, fn func(m *msg) error) error {
+// array of them. It reads each into m (nil: a new one for the frame), which
+// fn gets a pointer to: on the heap, so a caller that reads many frames
+// passes its own.
+func eachMsg(frame []byte, m *msg, fn func(m *msg) error) error {
 	s := scanner{b: frame}
-	var m msg // one for the frame's messages: fn gets a pointer, so it is on the heap
+	if m == nil {
+		m = new(msg)
+	}
 	s.space()
 	if !s.consume('[') {
-		return s.object(&m, fn)
+		return s.object(m, fn)
 	}
 	s.space()
 	if s.consume(']') {
 		return nil
 	}
 	for {
-		if err := s.object(&m, fn); err != nil {
+		if err := s.object(m, fn); err != nil {
 			return err
 		}
 		s.space()

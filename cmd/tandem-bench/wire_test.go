@@ -15,7 +15,7 @@ func TestEachMsg(t *testing.T) {
 		{"type":"op","doc":"d1","version":9,"from":8,"id":"","op":[12],"user":""},
 		{"type":"ack","doc":"d1","id":"e\u0031-3","version":10}, {"type":"joined","doc":"d1","version":10,"role":"editor","content":"x","presence":[],"left":true,"n":null}]`
 	var got []string
-	err := eachMsg([]byte(frame), func(m *msg) error {
+	err := eachMsg([]byte(frame), nil, func(m *msg) error {
 		got = append(got, fmt.Sprintf("%s v%d f%d id=%s op=%s", m.typ, m.version, m.from, m.id, m.op))
 		return nil
 	})
@@ -30,11 +30,11 @@ func TestEachMsg(t *testing.T) {
 		t.Fatalf("got %v, %q\nwant %q", err, got, want)
 	}
 	var one msg
-	if err := eachMsg([]byte(` {"version":3,"type":"ack","id":"a"} `), func(m *msg) error { one = *m; return nil }); err != nil || string(one.typ) != "ack" || one.version != 3 || string(one.raw) != `{"version":3,"type":"ack","id":"a"}` {
+	if err := eachMsg([]byte(` {"version":3,"type":"ack","id":"a"} `), nil, func(m *msg) error { one = *m; return nil }); err != nil || string(one.typ) != "ack" || one.version != 3 || string(one.raw) != `{"version":3,"type":"ack","id":"a"}` {
 		t.Fatalf("one message: %v %+v", err, one)
 	}
 	for _, bad := range []string{``, `{"type":"op"`, `[{"type":"op"}`, `{"type" "op"}`, `{"op":[1,2}`, `[{},]`, `"x"`} {
-		if err := eachMsg([]byte(bad), func(*msg) error { return nil }); err == nil {
+		if err := eachMsg([]byte(bad), nil, func(*msg) error { return nil }); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

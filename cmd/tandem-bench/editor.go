@@ -427,7 +427,7 @@ func (e *editor) remote(m *msg) error {
 	if err != nil {
 		return fmt.Errorf("op from the server: %w", err)
 	}
-	_, err = e.st.Remote(from, m.version, op)
+	err = e.st.Receive(from, m.version, op)
 	if !errors.Is(err, client.ErrNeedHistory) {
 		return err
 	}

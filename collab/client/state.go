@@ -172,6 +172,35 @@ func (s *State) Remote(from, version int64, op ot.Op) (ot.Op, error) {
 	return o, nil
 }
 
+// Receive is Remote for a caller that does not need the op as applied. A
+// length-only state with an outstanding op and nothing buffered then brings
+// only its outstanding op over op, and takes the length they make together:
+// Transform's two results end at the same length, and the op as applied
+// starts at the outstanding op's target length, which it checks as Remote
+// does. Anything else is Remote.
+func (s *State) Receive(from, version int64, op ot.Op) error {
+	if !s.lengthOnly || s.outstanding == nil || s.buffer != nil {
+		_, err := s.Remote(from, version, op)
+		return err
+	}
+	if from != s.version+1 || version < from {
+		return fmt.Errorf("got version %d (from %d) after %d", version, from, s.version)
+	}
+	if version > from {
+		return ErrNeedHistory
+	}
+	out, err := ot.TransformOver(s.outstanding.Op, op)
+	if err != nil {
+		return fmt.Errorf("transform version %d over the outstanding op: %w", version, err)
+	}
+	if n := s.outstanding.Op.TargetLen(); n != s.length {
+		return fmt.Errorf("version %d: op of base length %d on a text of %d code points", version, n, s.length)
+	}
+	s.version, s.length = version, out.TargetLen()
+	s.outstanding.Op = out
+	return nil
+}
+
 // RemoteLen is Remote for a synchronized length-only state that knows
 // only the op's lengths (a load generator skips parsing it).
 func (s *State) RemoteLen(from, version int64, base, target int) error {

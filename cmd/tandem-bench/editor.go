@@ -150,29 +150,51 @@ func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint6
 // socket is read, and the server's pings answered, however long handling
 // takes (a history fetch, the editor's lock held by a send): as in a
 // browser, whose socket does not wait for the page's script. Frames are
-// read into buffers that handleFrames hands back once it has handled them
-// (ws.Read would allocate a new one for each, and grow it from 512 bytes
-// a read at a time).
+// read into buffers from frameBufs that handleFrames hands back once it
+// has handled them (ws.Read would allocate a new one for each, and grow it
+// from 512 bytes a read at a time).
 func (e *editor) read() {
 	in := &frameQueue{ready: make(chan struct{}, 1)}
 	go e.handleFrames(in)
 	for {
-		data, err := readFrame(e.ws, in.buffer())
-		in.put(data, err)
+		f, err := readFrame(e.ws)
+		in.put(f, err)
 		if err != nil {
 			return
 		}
 	}
 }
 
-// readFrame reads the next message into buf (from its start), growing it as
-// needed, under the socket's read limit as ws.Read reads.
-func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
+// frameBuf is a buffer a frame is read into.
+type frameBuf struct{ b []byte }
+
+// frameBufs are the buffers of frames handled, shared by all editors: a
+// socket waiting for its next frame holds none (10,000 idle sockets would
+// hold 10,000). One larger than maxFrameBuf (a rare huge frame, a join's
+// content) is not kept.
+var frameBufs = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, newFrameBuf)} }}
+
+const (
+	maxFrameBuf = 64 << 10
+	newFrameBuf = 8 << 10
+)
+
+func releaseFrame(f *frameBuf) {
+	if cap(f.b) <= maxFrameBuf {
+		f.b = f.b[:0]
+		frameBufs.Put(f)
+	}
+}
+
+// readFrame reads the next message into a buffer from frameBufs, growing it
+// as needed, under the socket's read limit as ws.Read reads.
+func readFrame(ws *websocket.Conn) (*frameBuf, error) {
 	_, r, err := ws.Reader(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	buf = buf[:0]
+	f := frameBufs.Get().(*frameBuf)
+	buf := f.b[:0]
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, cap(buf))
@@ -180,9 +202,12 @@ func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return buf, nil
+			f.b = buf
+			return f, nil
 		}
 		if err != nil {
+			f.b = buf
+			releaseFrame(f)
 			return nil, err
 		}
 	}
@@ -190,18 +215,19 @@ func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
 
 // handleFrames handles each frame's messages (one message, or an array of
 // them) in order, until the socket fails or a message cannot be handled.
-// Each frame's buffer goes back to in once handled: nothing keeps a slice
-// of a frame (msg's slices are valid only while the message is handled).
+// Each frame's buffer goes back to frameBufs once handled: nothing keeps a
+// slice of a frame (msg's slices are valid only while the message is
+// handled).
 func (e *editor) handleFrames(in *frameQueue) {
-	var frames [][]byte
+	var frames []*frameBuf
 	for {
 		var err error
 		frames, err = in.take(frames[:0])
-		for _, frame := range frames {
-			if e.handleFrame(frame, nil) != nil {
+		for _, f := range frames {
+			if e.handleFrame(f.b, nil) != nil {
 				return
 			}
-			in.release(frame)
+			releaseFrame(f)
 		}
 		if err != nil {
 			e.handleFrame(nil, fmt.Errorf("socket closed: %w", err))
@@ -234,51 +260,15 @@ func (e *editor) handleFrame(frame []byte, readErr error) error {
 	return err
 }
 
-// frameQueue holds frames read and not yet handled, how reading ended, and
-// the buffers of frames handled, to read the next frames into.
+// frameQueue holds frames read and not yet handled, and how reading ended.
 type frameQueue struct {
 	mu     sync.Mutex
-	frames [][]byte
+	frames []*frameBuf
 	err    error
 	ready  chan struct{} // a token while frames or err wait
-	free   [][]byte      // buffers handed back, at most maxFreeFrames
 }
 
-// Frame buffers kept for reuse: a few per editor (one read while another is
-// handled, and some slack for a burst), none larger than maxFrameBuf (a rare
-// huge frame, a join's content, is not kept).
-const (
-	maxFreeFrames = 4
-	maxFrameBuf   = 64 << 10
-	newFrameBuf   = 8 << 10
-)
-
-// buffer is an empty buffer to read a frame into.
-func (q *frameQueue) buffer() []byte {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if n := len(q.free); n > 0 {
-		b := q.free[n-1]
-		q.free[n-1] = nil
-		q.free = q.free[:n-1]
-		return b[:0]
-	}
-	return make([]byte, 0, newFrameBuf)
-}
-
-// release hands back a handled frame's buffer.
-func (q *frameQueue) release(frame []byte) {
-	if cap(frame) > maxFrameBuf {
-		return
-	}
-	q.mu.Lock()
-	if len(q.free) < maxFreeFrames {
-		q.free = append(q.free, frame[:0])
-	}
-	q.mu.Unlock()
-}
-
-func (q *frameQueue) put(frame []byte, err error) {
+func (q *frameQueue) put(frame *frameBuf, err error) {
 	q.mu.Lock()
 	if err != nil {
 		q.err = err
@@ -294,7 +284,7 @@ func (q *frameQueue) put(frame []byte, err error) {
 
 // take waits for frames, appends them to into, and returns with them the
 // error that ended reading, once every frame before it is taken.
-func (q *frameQueue) take(into [][]byte) ([][]byte, error) {
+func (q *frameQueue) take(into []*frameBuf) ([]*frameBuf, error) {
 	for {
 		q.mu.Lock()
 		into = append(into, q.frames...)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,7 @@ type editor struct {
 	st     *client.State // from the join on
 	sentAt time.Time     // when the outstanding op was first sent
 	m      msg           // each message of a frame as it is handled
+	opBuf  []byte        // the last op message sent
 }
 
 // editorKind is what dial makes: a full, light or idle editor.
@@ -340,7 +342,37 @@ func randomEdit(rng *rand.Rand, n int) ot.Op {
 func (e *editor) sendOp(p *client.Pending) error {
 	e.sentAt = time.Now()
 	e.run.sentAt.Store(p.ID, e.sentAt)
-	return e.send(map[string]any{"type": "op", "doc": e.doc, "version": p.Base, "id": p.ID, "op": p.Orig})
+	// What send(map[string]any{"type": "op", "doc": …, "version": …, "id": …,
+	// "op": …}) sends, written straight into a buffer the editor keeps (the
+	// socket has copied it when Write returns): a closed loop sends one for
+	// every op acked.
+	b := append(e.opBuf[:0], `{"type":"op","doc":`...)
+	b = appendJSONString(b, e.doc)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, p.Base, 10)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, p.ID)
+	b = append(b, `,"op":`...)
+	b = append(p.Orig.AppendJSON(b), '}')
+	e.opBuf = b
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return e.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// appendJSONString appends s as a JSON string: as it is between quotes if
+// it is printable ASCII with nothing to escape (ids and names), else as
+// encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // handle takes one server message; in a closed loop it types the next op

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -121,6 +122,17 @@ func TestTimesRemote(t *testing.T) {
 		}
 		if want := 20000 / int(every); n < want*8/10 || n > want*12/10 {
 			t.Errorf("1 in %d: %d of 20000 timed, want about %d", every, n, want)
+		}
+	}
+}
+
+// TestAppendJSONString: what it writes reads back as the string.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "u12-e3-45", `a"b`, `a\b`, "é中😀", "a\nb\x01", "<&>"} {
+		b := appendJSONString([]byte("x"), s)
+		var got string
+		if err := json.Unmarshal(b[1:], &got); err != nil || got != s || b[0] != 'x' {
+			t.Errorf("%q: wrote %s (%v)", s, b, err)
 		}
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +109,8 @@ type editor struct {
 
 	st     *client.State // from the join on
 	sentAt time.Time     // when the outstanding op was first sent
+	m      msg           // each message of a frame as it is handled
+	opBuf  []byte        // the last op message sent
 }
 
 // editorKind is what dial makes: a full, light or idle editor.
@@ -146,30 +151,85 @@ func dial(ctx context.Context, base, token, doc, name string, r *run, seed uint6
 // read reads frames into a queue that handleFrames works through. The
 // socket is read, and the server's pings answered, however long handling
 // takes (a history fetch, the editor's lock held by a send): as in a
-// browser, whose socket does not wait for the page's script.
+// browser, whose socket does not wait for the page's script. Frames are
+// read into buffers from frameBufs that handleFrames hands back once it
+// has handled them (ws.Read would allocate a new one for each, and grow it
+// from 512 bytes a read at a time).
 func (e *editor) read() {
 	in := &frameQueue{ready: make(chan struct{}, 1)}
 	go e.handleFrames(in)
 	for {
-		_, data, err := e.ws.Read(context.Background())
-		in.put(data, err)
+		f, err := readFrame(e.ws)
+		in.put(f, err)
 		if err != nil {
 			return
 		}
 	}
 }
 
+// frameBuf is a buffer a frame is read into.
+type frameBuf struct{ b []byte }
+
+// frameBufs are the buffers of frames handled, shared by all editors: a
+// socket waiting for its next frame holds none (10,000 idle sockets would
+// hold 10,000). One larger than maxFrameBuf (a rare huge frame, a join's
+// content) is not kept.
+var frameBufs = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, newFrameBuf)} }}
+
+const (
+	maxFrameBuf = 64 << 10
+	newFrameBuf = 8 << 10
+)
+
+func releaseFrame(f *frameBuf) {
+	if cap(f.b) <= maxFrameBuf {
+		f.b = f.b[:0]
+		frameBufs.Put(f)
+	}
+}
+
+// readFrame reads the next message into a buffer from frameBufs, growing it
+// as needed, under the socket's read limit as ws.Read reads.
+func readFrame(ws *websocket.Conn) (*frameBuf, error) {
+	_, r, err := ws.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	f := frameBufs.Get().(*frameBuf)
+	buf := f.b[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			f.b = buf
+			return f, nil
+		}
+		if err != nil {
+			f.b = buf
+			releaseFrame(f)
+			return nil, err
+		}
+	}
+}
+
 // handleFrames handles each frame's messages (one message, or an array of
 // them) in order, until the socket fails or a message cannot be handled.
+// Each frame's buffer goes back to frameBufs once handled: nothing keeps a
+// slice of a frame (msg's slices are valid only while the message is
+// handled).
 func (e *editor) handleFrames(in *frameQueue) {
-	var frames [][]byte
+	var frames []*frameBuf
 	for {
 		var err error
 		frames, err = in.take(frames[:0])
-		for _, frame := range frames {
-			if e.handleFrame(frame, nil) != nil {
+		for _, f := range frames {
+			if e.handleFrame(f.b, nil) != nil {
 				return
 			}
+			releaseFrame(f)
 		}
 		if err != nil {
 			e.handleFrame(nil, fmt.Errorf("socket closed: %w", err))
@@ -185,7 +245,8 @@ func (e *editor) handleFrame(frame []byte, readErr error) error {
 	err := readErr
 	e.mu.Lock()
 	if err == nil && !(e.idle && e.joined) {
-		err = eachMsg(frame, e.handle)
+		err = eachMsg(frame, &e.m, e.handle)
+		e.m = msg{} // its slices point into the frame, whose buffer is reused
 	}
 	if err != nil {
 		e.err = fmt.Errorf("%s: %w", e.name, err)
@@ -204,12 +265,12 @@ func (e *editor) handleFrame(frame []byte, readErr error) error {
 // frameQueue holds frames read and not yet handled, and how reading ended.
 type frameQueue struct {
 	mu     sync.Mutex
-	frames [][]byte
+	frames []*frameBuf
 	err    error
 	ready  chan struct{} // a token while frames or err wait
 }
 
-func (q *frameQueue) put(frame []byte, err error) {
+func (q *frameQueue) put(frame *frameBuf, err error) {
 	q.mu.Lock()
 	if err != nil {
 		q.err = err
@@ -225,7 +286,7 @@ func (q *frameQueue) put(frame []byte, err error) {
 
 // take waits for frames, appends them to into, and returns with them the
 // error that ended reading, once every frame before it is taken.
-func (q *frameQueue) take(into [][]byte) ([][]byte, error) {
+func (q *frameQueue) take(into []*frameBuf) ([]*frameBuf, error) {
 	for {
 		q.mu.Lock()
 		into = append(into, q.frames...)
@@ -281,7 +342,37 @@ func randomEdit(rng *rand.Rand, n int) ot.Op {
 func (e *editor) sendOp(p *client.Pending) error {
 	e.sentAt = time.Now()
 	e.run.sentAt.Store(p.ID, e.sentAt)
-	return e.send(map[string]any{"type": "op", "doc": e.doc, "version": p.Base, "id": p.ID, "op": p.Orig})
+	// What send(map[string]any{"type": "op", "doc": …, "version": …, "id": …,
+	// "op": …}) sends, written straight into a buffer the editor keeps (the
+	// socket has copied it when Write returns): a closed loop sends one for
+	// every op acked.
+	b := append(e.opBuf[:0], `{"type":"op","doc":`...)
+	b = appendJSONString(b, e.doc)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, p.Base, 10)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, p.ID)
+	b = append(b, `,"op":`...)
+	b = append(p.Orig.AppendJSON(b), '}')
+	e.opBuf = b
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return e.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// appendJSONString appends s as a JSON string: as it is between quotes if
+// it is printable ASCII with nothing to escape (ids and names), else as
+// encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // handle takes one server message; in a closed loop it types the next op
@@ -358,7 +449,7 @@ func (e *editor) remote(m *msg) error {
 	if err != nil {
 		return fmt.Errorf("op from the server: %w", err)
 	}
-	_, err = e.st.Remote(from, m.version, op)
+	err = e.st.Receive(from, m.version, op)
 	if !errors.Is(err, client.ErrNeedHistory) {
 		return err
 	}

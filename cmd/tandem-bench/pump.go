@@ -153,7 +153,7 @@ func (r *run) measure(ctx context.Context, c config, loops []func(stop <-chan st
 		select {
 		case <-t.C:
 			el := time.Since(start).Seconds()
-			fmt.Fprintf(progress, "\r%5.0fs  %8.0f acked ops/s  p99 remote %6.1f ms ", el, float64(r.ackedOps.get())/el, r.remoteLat.summary().P99)
+			fmt.Fprintf(progress, "\r%5.0fs  %8.0f acked ops/s  p99 remote %6.1f ms ", el, float64(r.ackedOps.get())/el, r.remoteLat.p99())
 		case <-ctx.Done():
 			end = time.Now()
 		}

@@ -46,6 +46,53 @@ func (l *latencies) summary() summary {
 	return summary{Count: len(s), P50: ms(percentile(s, 50)), P95: ms(percentile(s, 95)), P99: ms(percentile(s, 99)), Max: ms(s[len(s)-1])}
 }
 
+// p99 is summary().P99 without sorting every sample: the progress line
+// asks for it each second, and a closed loop gathers a million samples.
+func (l *latencies) p99() float64 {
+	l.mu.Lock()
+	s := slices.Clone(l.samples)
+	l.mu.Unlock()
+	if len(s) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(0.99 * float64(len(s))))
+	return float64(nth(s, max(rank, 1)-1).Microseconds()) / 1000
+}
+
+// nth returns what s[k] would be were s sorted, and leaves s in some order
+// (Hoare's selection: partition around a pivot, go on in the side holding k).
+func nth(s []time.Duration, k int) time.Duration {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		// The median of three for a pivot.
+		a, b, c := s[lo], s[lo+(hi-lo)/2], s[hi]
+		p := max(min(a, b), min(max(a, b), c))
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < p {
+				i++
+			}
+			for s[j] > p {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return s[k] // between j and i: equal to the pivot
+		}
+	}
+	return s[k]
+}
+
 // percentile returns the p-th percentile of sorted samples by the
 // nearest-rank method: the smallest value with at least p% of samples at or
 // below it.

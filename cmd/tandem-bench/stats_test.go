@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -42,5 +44,26 @@ func TestSummary(t *testing.T) {
 	l.reset()
 	if l.summary().Count != 0 {
 		t.Error("reset kept samples")
+	}
+}
+
+// TestP99 checks the p99 found by selection against summary's, which sorts.
+func TestP99(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for n := range 300 {
+		var l latencies
+		for range n {
+			// Few distinct values at some sizes: many equal to the pivot.
+			l.add(time.Duration(rng.IntN(1+n%7*1000)) * time.Microsecond)
+		}
+		if got, want := l.p99(), l.summary().P99; got != want {
+			t.Fatalf("%d samples: p99 %v, want %v", n, got, want)
+		}
+	}
+	s := []time.Duration{5, 3, 9, 1, 7, 3, 3}
+	for k, want := range []time.Duration{1, 3, 3, 3, 5, 7, 9} {
+		if got := nth(slices.Clone(s), k); got != want {
+			t.Errorf("nth %d = %v, want %v", k, got, want)
+		}
 	}
 }

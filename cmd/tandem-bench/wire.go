@@ -38,19 +38,24 @@ type slowMsg struct {
 var errFrame = errors.New("bad frame")
 
 // eachMsg calls fn with each message of a frame: one JSON object, or an
-// array of them.
-func eachMsg(frame []byte, fn func(m *msg) error) error {
+// array of them. It reads each into m (nil: a new one for the frame), which
+// fn gets a pointer to: on the heap, so a caller that reads many frames
+// passes its own.
+func eachMsg(frame []byte, m *msg, fn func(m *msg) error) error {
 	s := scanner{b: frame}
+	if m == nil {
+		m = new(msg)
+	}
 	s.space()
 	if !s.consume('[') {
-		return s.object(fn)
+		return s.object(m, fn)
 	}
 	s.space()
 	if s.consume(']') {
 		return nil
 	}
 	for {
-		if err := s.object(fn); err != nil {
+		if err := s.object(m, fn); err != nil {
 			return err
 		}
 		s.space()
@@ -89,13 +94,13 @@ func (s *scanner) consume(c byte) bool {
 	return false
 }
 
-// object reads one message object and hands it to fn.
-func (s *scanner) object(fn func(m *msg) error) error {
+// object reads one message object into m and hands it to fn.
+func (s *scanner) object(m *msg, fn func(m *msg) error) error {
 	start := s.i
 	if !s.consume('{') {
 		return s.fail("want a message object")
 	}
-	var m msg
+	*m = msg{}
 	for first := true; ; first = false {
 		if s.space(); s.consume('}') {
 			break
@@ -130,7 +135,7 @@ func (s *scanner) object(fn func(m *msg) error) error {
 		}
 	}
 	m.raw = s.b[start:s.i]
-	return fn(&m)
+	return fn(m)
 }
 
 // str reads a string and returns its raw content, escapes left as they are.

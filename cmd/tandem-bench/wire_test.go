@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -15,7 +16,7 @@ func TestEachMsg(t *testing.T) {
 		{"type":"op","doc":"d1","version":9,"from":8,"id":"","op":[12],"user":""},
 		{"type":"ack","doc":"d1","id":"e\u0031-3","version":10}, {"type":"joined","doc":"d1","version":10,"role":"editor","content":"x","presence":[],"left":true,"n":null}]`
 	var got []string
-	err := eachMsg([]byte(frame), func(m *msg) error {
+	err := eachMsg([]byte(frame), nil, func(m *msg) error {
 		got = append(got, fmt.Sprintf("%s v%d f%d id=%s op=%s", m.typ, m.version, m.from, m.id, m.op))
 		return nil
 	})
@@ -30,11 +31,11 @@ func TestEachMsg(t *testing.T) {
 		t.Fatalf("got %v, %q\nwant %q", err, got, want)
 	}
 	var one msg
-	if err := eachMsg([]byte(` {"version":3,"type":"ack","id":"a"} `), func(m *msg) error { one = *m; return nil }); err != nil || string(one.typ) != "ack" || one.version != 3 || string(one.raw) != `{"version":3,"type":"ack","id":"a"}` {
+	if err := eachMsg([]byte(` {"version":3,"type":"ack","id":"a"} `), nil, func(m *msg) error { one = *m; return nil }); err != nil || string(one.typ) != "ack" || one.version != 3 || string(one.raw) != `{"version":3,"type":"ack","id":"a"}` {
 		t.Fatalf("one message: %v %+v", err, one)
 	}
 	for _, bad := range []string{``, `{"type":"op"`, `[{"type":"op"}`, `{"type" "op"}`, `{"op":[1,2}`, `[{},]`, `"x"`} {
-		if err := eachMsg([]byte(bad), func(*msg) error { return nil }); err == nil {
+		if err := eachMsg([]byte(bad), nil, func(*msg) error { return nil }); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -121,6 +122,17 @@ func TestTimesRemote(t *testing.T) {
 		}
 		if want := 20000 / int(every); n < want*8/10 || n > want*12/10 {
 			t.Errorf("1 in %d: %d of 20000 timed, want about %d", every, n, want)
+		}
+	}
+}
+
+// TestAppendJSONString: what it writes reads back as the string.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "u12-e3-45", `a"b`, `a\b`, "é中😀", "a\nb\x01", "<&>"} {
+		b := appendJSONString([]byte("x"), s)
+		var got string
+		if err := json.Unmarshal(b[1:], &got); err != nil || got != s || b[0] != 'x' {
+			t.Errorf("%q: wrote %s (%v)", s, b, err)
 		}
 	}
 }

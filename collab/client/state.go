@@ -21,11 +21,11 @@ type State struct {
 	IDPrefix string
 
 	version     int64
-	text        string // the local text, but for unapplied
-	unapplied   *ot.Op // ops made or received since text, composed
-	nUnapplied  int    // how many
-	length      int    // in code points
-	lengthOnly  bool   // text is not kept
+	text        string     // the local text, but for unapplied
+	unapplied   []composed // ops made or received since text, composed in runs
+	nUnapplied  int        // how many
+	length      int        // in code points
+	lengthOnly  bool       // text is not kept
 	counter     int
 	outstanding *Pending
 	buffer      *ot.Op
@@ -66,7 +66,8 @@ func NewLengthState(length int, version int64) *State {
 // content, a resync).
 func (s *State) Reset(text string, version int64) {
 	s.text, s.length, s.version = text, runeLen(text), version
-	s.unapplied, s.nUnapplied = nil, 0
+	clear(s.unapplied)
+	s.unapplied, s.nUnapplied = s.unapplied[:0], 0
 	s.outstanding, s.buffer = nil, nil
 }
 
@@ -171,6 +172,35 @@ func (s *State) Remote(from, version int64, op ot.Op) (ot.Op, error) {
 	return o, nil
 }
 
+// Receive is Remote for a caller that does not need the op as applied. A
+// length-only state with an outstanding op and nothing buffered then brings
+// only its outstanding op over op, and takes the length they make together:
+// Transform's two results end at the same length, and the op as applied
+// starts at the outstanding op's target length, which it checks as Remote
+// does. Anything else is Remote.
+func (s *State) Receive(from, version int64, op ot.Op) error {
+	if !s.lengthOnly || s.outstanding == nil || s.buffer != nil {
+		_, err := s.Remote(from, version, op)
+		return err
+	}
+	if from != s.version+1 || version < from {
+		return fmt.Errorf("got version %d (from %d) after %d", version, from, s.version)
+	}
+	if version > from {
+		return ErrNeedHistory
+	}
+	out, err := ot.TransformOver(s.outstanding.Op, op)
+	if err != nil {
+		return fmt.Errorf("transform version %d over the outstanding op: %w", version, err)
+	}
+	if n := s.outstanding.Op.TargetLen(); n != s.length {
+		return fmt.Errorf("version %d: op of base length %d on a text of %d code points", version, n, s.length)
+	}
+	s.version, s.length = version, out.TargetLen()
+	s.outstanding.Op = out
+	return nil
+}
+
 // RemoteLen is Remote for a synchronized length-only state that knows
 // only the op's lengths (a load generator skips parsing it).
 func (s *State) RemoteLen(from, version int64, base, target int) error {
@@ -210,21 +240,35 @@ func (s *State) Rebase() *Pending {
 // op of a room; a program reading Text still sees every one).
 const maxUnapplied = 64
 
+// composed is a run of n consecutive unapplied ops composed into one.
+// The runs are kept as a binary counter is: a new op is a run of 1, and two
+// runs are composed into one when the later is as long as the earlier, so
+// runs halve from first to last and each op is composed about
+// log2(maxUnapplied) times, each time into a run of about its own size.
+// Composing each op onto one run of all the ops before it would cost, per
+// op, the length of that run: a quarter of maxUnapplied ops on average.
+// Composition is associative, so the text is the same.
+type composed struct {
+	op ot.Op
+	n  int
+}
+
 // apply applies op to the text (or only checks its length).
 func (s *State) apply(op ot.Op) error {
 	if op.BaseLen() != s.length {
 		return fmt.Errorf("op of base length %d on a text of %d code points", op.BaseLen(), s.length)
 	}
 	if !s.lengthOnly {
-		if s.unapplied == nil {
-			s.unapplied = &op
-		} else {
-			c, err := ot.Compose(*s.unapplied, op)
+		run, k := composed{op, 1}, len(s.unapplied)
+		for ; k > 0 && s.unapplied[k-1].n <= run.n; k-- {
+			c, err := ot.Compose(s.unapplied[k-1].op, run.op)
 			if err != nil {
 				return err
 			}
-			s.unapplied = &c
+			run = composed{c, s.unapplied[k-1].n + run.n}
 		}
+		clear(s.unapplied[k:])
+		s.unapplied = append(s.unapplied[:k], run)
 		if s.nUnapplied++; s.nUnapplied >= maxUnapplied {
 			if err := s.catchUp(); err != nil {
 				return err
@@ -237,14 +281,24 @@ func (s *State) apply(op ot.Op) error {
 
 // catchUp applies the composed ops that the text lags behind.
 func (s *State) catchUp() error {
-	if s.unapplied == nil {
+	k := len(s.unapplied)
+	if k == 0 {
 		return nil
 	}
-	t, err := ot.Apply(s.text, *s.unapplied)
+	// The shorter runs last: compose from the end.
+	op := s.unapplied[k-1].op
+	for i := k - 2; i >= 0; i-- {
+		var err error
+		if op, err = ot.Compose(s.unapplied[i].op, op); err != nil {
+			return err // cannot happen: every op fit the length
+		}
+	}
+	t, err := ot.Apply(s.text, op)
 	if err != nil {
 		return err // cannot happen: every op fit the length
 	}
-	s.text, s.unapplied, s.nUnapplied = t, nil, 0
+	clear(s.unapplied)
+	s.text, s.unapplied, s.nUnapplied = t, s.unapplied[:0], 0
 	return nil
 }
 

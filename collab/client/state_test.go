@@ -2,6 +2,8 @@ package client
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"tandem/ot"
@@ -90,6 +92,70 @@ func TestStateTextAfterManyOps(t *testing.T) {
 		}
 		if s.Len() != len([]rune(want)) {
 			t.Fatalf("after %d ops: length %d, want %d", i+1, s.Len(), len([]rune(want)))
+		}
+	}
+}
+
+// TestReceiveIsRemote: Receive leaves a state as Remote does (length,
+// version, pending ops, errors), length-only or not, with edits pending or
+// not, for random edits and remote ops, some of a wrong length.
+func TestReceiveIsRemote(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	edit := func(n int) ot.Op {
+		pos := rng.IntN(n + 1)
+		if n > 0 && rng.IntN(3) == 0 {
+			del := 1 + rng.IntN(min(n-pos, 3)+1)
+			pos = min(pos, n-1)
+			return ot.Deletion(n, pos, min(del, n-pos))
+		}
+		return ot.Insertion(n, pos, "ab"[:1+rng.IntN(2)])
+	}
+	for _, lengthOnly := range []bool{true, false} {
+		var a, b *State
+		if lengthOnly {
+			a, b = NewLengthState(5, 0), NewLengthState(5, 0)
+		} else {
+			a, b = NewState("hello", 0), NewState("hello", 0)
+		}
+		server := 5 // the server's length
+		for i := range 3000 {
+			switch k := rng.IntN(10); {
+			case k < 3:
+				op := edit(a.Len())
+				pa, errA := a.Edit(op)
+				pb, errB := b.Edit(op)
+				if (errA == nil) != (errB == nil) || (pa == nil) != (pb == nil) {
+					t.Fatalf("%d: edit: %v %v", i, errA, errB)
+				}
+			case k < 4 && a.Outstanding() != nil:
+				// The server applies the outstanding op: its length is the
+				// outstanding op's length change away.
+				o := a.Outstanding().Op
+				server += o.TargetLen() - o.BaseLen()
+				v := a.Version() + 1
+				a.Ack(v)
+				b.Ack(v)
+			default:
+				n := server
+				if rng.IntN(50) == 0 {
+					n++ // a wrong length
+				}
+				op := edit(n)
+				v := a.Version() + 1
+				_, errA := a.Remote(v, v, op)
+				errB := b.Receive(v, v, op)
+				if fmt.Sprint(errA) != fmt.Sprint(errB) {
+					t.Fatalf("%d: Remote %v, Receive %v", i, errA, errB)
+				}
+				if errA == nil {
+					server = op.TargetLen()
+				}
+			}
+			if a.Len() != b.Len() || a.Version() != b.Version() || a.Text() != b.Text() || (a.Outstanding() == nil) != (b.Outstanding() == nil) ||
+				(a.Outstanding() != nil && !a.Outstanding().Op.Equal(b.Outstanding().Op)) || (a.Buffer() == nil) != (b.Buffer() == nil) ||
+				(a.Buffer() != nil && !a.Buffer().Equal(*b.Buffer())) {
+				t.Fatalf("%d: states differ: %+v, %+v", i, a, b)
+			}
 		}
 	}
 }

@@ -63,7 +63,15 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	})
 	runs := fs.Int("runs", 3, "runs of each scenario on each server (the table shows medians)")
 	only := fs.String("only", "", "comma-separated scenarios to run (default all: "+scenarioNames()+")")
-	skip := fs.String("skip", "", "comma-separated LABEL:SCENARIO pairs not to run (shown as not run)")
+	skipped := map[string]bool{}
+	fs.Func("skip", "comma-separated LABEL:SCENARIO pairs not to run (shown as not run); repeat to add more", func(s string) error {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				skipped[p] = true
+			}
+		}
+		return nil
+	})
 	connectPar := fs.Int("connect-parallel", 64, "sockets opened at once while connecting")
 	full := fs.Int("full-editors", 20, "of each document's editors, how many keep the text (as tandem-bench's flag)")
 	duration := fs.Duration("duration", 0, "measure each run this long instead of the scenario's own (for a quick look)")
@@ -89,12 +97,6 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "tandem-bench compare: %v\n", err)
 		return 2
-	}
-	skipped := map[string]bool{}
-	for _, p := range strings.Split(*skip, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			skipped[p] = true
-		}
 	}
 	out := make(map[string]*compareRuns)
 	for run := range *runs {

@@ -17,7 +17,7 @@ import (
 // it, reads history older than the window from the store for it, commits
 // what it places and tells it so. Its methods are the whole life of an op:
 // admit (judge it before any history is read), place (dedupe, transform,
-// apply, append), commit, and rollBack.
+// fit by length, append), commit, and rollBack.
 //
 // It does not apply each op to the text as it places it: copying a large
 // text for every keystroke was most of a busy room's work. It keeps the

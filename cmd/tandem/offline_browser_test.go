@@ -186,6 +186,16 @@ func typeOffline(t *testing.T, srv *server, gate *socketGate, p *page, docID str
 	}
 }
 
+// waitKeptEdits waits until the page has its document open with edits
+// pending and every one of typed in its text: the edits it kept offline.
+func waitKeptEdits(p *page, what string, typed ...string) {
+	expr := "!!window.tandem && window.tandem.pending()"
+	for _, s := range typed {
+		expr += " && window.tandem.text().includes(" + jsString(s) + ")"
+	}
+	p.waitFor(expr, what, 15*time.Second)
+}
+
 // comeOnline lets the socket up and tells the pages the network is back
 // (the browser's online event, which the client answers by reconnecting
 // at once rather than after its backoff).
@@ -272,8 +282,7 @@ func TestBrowserOfflineReload(t *testing.T) {
 	typeOffline(t, srv, gate, p, docID, typed...)
 	// The reload loads the page (the proxy serves it) but not the socket.
 	p.do(chromedp.Reload())
-	p.waitFor(`!!window.tandem && window.tandem.pending() && window.tandem.text().includes(`+jsString(typed[0])+`) && window.tandem.text().includes(`+jsString(typed[1])+`)`,
-		"the kept edits back in the reloaded page", 15*time.Second)
+	waitKeptEdits(p, "the kept edits back in the reloaded page", typed...)
 	if got := eval[string](p, `document.querySelector(".status").dataset.connection`); got == "online" {
 		t.Fatal("the socket is up after the reload")
 	}
@@ -327,8 +336,7 @@ func TestBrowserOfflineRestart(t *testing.T) {
 	// kept edits are on disk.
 	second, _ := startProfile(t, browserPath, profile, "olive-2")
 	second.do(chromedp.Navigate(gate.URL() + "/d/" + docID))
-	second.waitFor(`!!window.tandem && window.tandem.pending() && window.tandem.text().includes(`+jsString(typed[0])+`) && window.tandem.text().includes(`+jsString(typed[1])+`)`,
-		"the kept edits in the restarted browser", 15*time.Second)
+	waitKeptEdits(second, "the kept edits in the restarted browser", typed...)
 	comeOnline(gate, second)
 	converge(t, srv, docID, second)
 	landedOnce(t, srv, "olive@example.com", docID, before, 2, typed...)

@@ -98,8 +98,11 @@ func (r *opRun) fold() error {
 // a committed batch's worth for one client, is not a flood; they are
 // bounded by the outbox's hard limit and the write timeout like the rest.
 func (q queued) plain() bool {
-	return q.op == nil && q.run == nil && q.key == "" && !bytes.HasPrefix(q.msg, ackPrefix)
+	return q.op == nil && q.run == nil && q.key == "" && !q.isAck()
 }
+
+// isAck reports whether q is an ack, which a lingering writer never holds.
+func (q queued) isAck() bool { return bytes.HasPrefix(q.msg, ackPrefix) }
 
 // span returns the versions a queued op stands for, and its document.
 func (q queued) span() (doc string, from, to int64, ok bool) {
@@ -192,7 +195,7 @@ func (o *outbox) pushLocked(q queued) (ok, wake bool) {
 	// A lingering writer is woken only for what ends its wait: an ack, or
 	// a frame's worth. Not for every message, which in a big room would
 	// be a wake-up per op per socket.
-	return true, !o.lingering || len(o.msgs) >= maxFrameMsgs || bytes.HasPrefix(q.msg, ackPrefix)
+	return true, !o.lingering || len(o.msgs) >= maxFrameMsgs || q.isAck()
 }
 
 // startLinger is called by a writer about to wait for more messages with
@@ -210,7 +213,7 @@ func (o *outbox) startLinger(have int) bool {
 		return false
 	}
 	for _, q := range o.msgs {
-		if bytes.HasPrefix(q.msg, ackPrefix) {
+		if q.isAck() {
 			return false
 		}
 	}

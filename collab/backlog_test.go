@@ -72,6 +72,7 @@ func (e *env) connOf(userID string) *Conn {
 func TestSlowReaderStays(t *testing.T) {
 	cfg := testEngine()
 	cfg.OutQueue = 16
+	cfg.BehindAfter = 0 // compacted as soon as over the limit: the bound below is the limit's
 	cfg.WriteTimeout = 5 * time.Second
 	cfg.PingTimeout = 10 * time.Second
 	cfg.OpsPerSecond, cfg.OpsBurst = 100000, 100000

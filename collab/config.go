@@ -33,6 +33,7 @@ type Config struct {
 	// Sockets and rooms.
 	MaxFrameBytes     int64              // one incoming WebSocket message
 	OutQueue          int                // messages waiting for a slow connection before they are compacted (outbox.go)
+	BehindAfter       time.Duration      // and how long the oldest of them has waited
 	SendBuffer        int                // a socket's kernel send buffer, bytes (0: the system's); the rest of a backlog waits where it is compacted
 	OpsPerSecond      float64            // per connection, with OpsBurst; also POST .../ops per user
 	OpsBurst          int                //
@@ -78,6 +79,7 @@ func DefaultConfig() Config {
 
 		MaxFrameBytes:     256 << 10,
 		OutQueue:          128,
+		BehindAfter:       time.Second,
 		SendBuffer:        64 << 10,
 		OpsPerSecond:      100,
 		OpsBurst:          200,
@@ -131,6 +133,7 @@ func (c Config) Validate() error {
 		{"write-bytes-per-minute", c.WriteBytesPerMin > 0},
 		{"max-frame-bytes", c.MaxFrameBytes > 0},
 		{"out-queue", c.OutQueue > 0},
+		{"behind-after", c.BehindAfter >= 0},
 		{"ops-per-second", positiveRate(c.OpsPerSecond)},
 		{"ops-burst", c.OpsBurst > 0},
 		{"presence-per-second", positiveRate(c.PresencePerSecond)},

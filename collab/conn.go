@@ -112,7 +112,7 @@ func (h *Hub) ServeSocket(w http.ResponseWriter, r *http.Request) {
 		user:     caller.User,
 		cred:     caller.Credential,
 		info:     callerInfo(caller),
-		out:      newOutbox(h.cfg.OutQueue, true),
+		out:      newOutbox(h.cfg.OutQueue, true, h.cfg.BehindAfter),
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
 		writing:  true, // until served

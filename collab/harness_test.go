@@ -388,7 +388,7 @@ func benchConn(h *Hub, name string) (*Conn, chan int64) {
 		session:  name,
 		user:     store.User{ID: name, Name: name},
 		info:     UserInfo{ID: name, Name: name, Color: colorOf(name)},
-		out:      newOutbox(h.cfg.OutQueue, true),
+		out:      newOutbox(h.cfg.OutQueue, true, h.cfg.BehindAfter),
 		kicked:   make(chan struct{}),
 		finished: make(chan struct{}),
 		writing:  true, // never served: the goroutine below drains the queue

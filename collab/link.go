@@ -64,7 +64,7 @@ func (h *Hub) ServeLink(w http.ResponseWriter, r *http.Request) {
 		hub:      h,
 		session:  "link:" + newSessionID(),
 		link:     true,
-		out:      newOutbox(linkQueue*h.cfg.OutQueue, false), // the relay's copy needs every op
+		out:      newOutbox(linkQueue*h.cfg.OutQueue, false, 0), // the relay's copy needs every op
 		finished: make(chan struct{}),
 		kicked:   make(chan struct{}),
 		writing:  true, // until served

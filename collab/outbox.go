@@ -23,8 +23,9 @@ const keptQueue = 64
 // holds no memory while empty, which is most of an idle socket's life: a
 // channel of the same bound would keep its whole buffer for every socket.
 //
-// It is bounded. A client's outbox that reaches its limit is compacted
-// rather than given up: consecutive remote ops of a document become one op
+// It is bounded. A client's outbox that is behind (over its limit, its
+// oldest message waiting for --behind-after) is compacted rather than
+// given up: consecutive remote ops of a document become one op
 // (composed: its version jumps by more than one, protocol §5), and a
 // session's presence is replaced by its latest. Acks, errors and the rest
 // keep their place. A reader that is slow, but reads, then gets the
@@ -42,11 +43,17 @@ type outbox struct {
 	// that compaction cannot shrink (presence of many sessions) does not
 	// cost a compaction per message.
 	compactAt int
-	plain     int           // messages queued that compaction cannot merge, but for acks (q.plain)
-	maxPlain  int           // and at most this many of them (default: limit)
-	ready     chan struct{} // holds a token while msgs may be non-empty
-	window    atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
-	lingering bool          // the writer is gathering a frame (startLinger): wake it only for an ack or a full frame
+	// behindAfter is how long the oldest message must have waited before
+	// the queue is compacted: a queue over its limit in a busy room whose
+	// writer keeps up (its frames gather for tens of ms) is not behind.
+	// Compacted ops cost a client with an edit in flight a history fetch
+	// (protocol §5), which is the wrong moment to make many clients pay.
+	behindAfter time.Duration
+	plain       int           // messages queued that compaction cannot merge, but for acks (q.plain)
+	maxPlain    int           // and at most this many of them (default: limit)
+	ready       chan struct{} // holds a token while msgs may be non-empty
+	window      atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
+	lingering   bool          // the writer is gathering a frame (startLinger): wake it only for an ack or a full frame
 }
 
 // queued is one message waiting, with what compaction needs to know.
@@ -55,6 +62,7 @@ type queued struct {
 	op  *remoteOp // a remote op (shared by every queue it is in): composed with the next if that follows it
 	run *opRun    // ops of this queue's own, to go out as one composed op
 	key string    // presence: its document and session; a later one with the same key replaces it
+	at  int64     // when it was queued (monotonic ns, nowNano); a run's: its first op's
 	// linger is the coalescing window of the op's room (pacer.go): the
 	// outbox's writer gathers messages for this long once it is busy.
 	linger time.Duration
@@ -128,12 +136,31 @@ type remoteOp struct {
 // merge) before the connection is given up.
 const compactedLimit = 64
 
-func newOutbox(limit int, compact bool) *outbox {
-	return &outbox{limit: limit, compact: compact, compactAt: limit, maxPlain: limit, ready: make(chan struct{}, 1)}
+// newOutbox returns an outbox of limit messages. A compacting one (a
+// client's) compacts once it is over limit and its oldest message has
+// waited behindAfter (or it is half way to its hard limit).
+func newOutbox(limit int, compact bool, behindAfter time.Duration) *outbox {
+	return &outbox{limit: limit, compact: compact, compactAt: limit, behindAfter: behindAfter,
+		maxPlain: limit, ready: make(chan struct{}, 1)}
+}
+
+// clockStart is the origin of nowNano.
+var clockStart = time.Now()
+
+// nowNano is a monotonic clock in ns, cheap to keep in every queued message.
+func nowNano() int64 { return int64(time.Since(clockStart)) }
+
+// behind reports whether the queue, over its limit, is behind at now: its
+// oldest message has waited behindAfter, or it is half way to its hard
+// limit. Only then is it compacted.
+func (o *outbox) behind(now int64) bool {
+	n := len(o.msgs)
+	return n > 0 && (now-o.msgs[0].at >= int64(o.behindAfter) || n >= compactedLimit*o.limit/2)
 }
 
 // push queues a message, and reports false when the outbox is full.
 func (o *outbox) push(q queued) bool {
+	q.at = nowNano()
 	o.mu.Lock()
 	ok, wake := o.pushLocked(q)
 	o.mu.Unlock()
@@ -150,8 +177,10 @@ func (o *outbox) pushAll(qs []queued) bool {
 	o.mu.Lock()
 	o.msgs = slices.Grow(o.msgs, len(qs)) // once, not doubling from empty
 	ok, wake := true, false
+	now := nowNano()
 	for _, q := range qs {
 		var w bool
+		q.at = now
 		if ok, w = o.pushLocked(q); !ok {
 			break
 		}
@@ -170,11 +199,11 @@ func (o *outbox) pushLocked(q queued) (ok, wake bool) {
 	if q.linger > 0 && o.window.Load() != int64(q.linger) {
 		o.window.Store(int64(q.linger))
 	}
-	if o.compact && len(o.msgs) >= o.compactAt {
+	if o.compact && len(o.msgs) >= o.compactAt && o.behind(q.at) {
 		o.compactLocked()
 		o.compactAt = max(o.limit, 2*len(o.msgs))
 	}
-	if o.compact && len(o.msgs) >= o.limit && o.composeLocked(q) {
+	if o.compact && len(o.msgs) >= o.limit && o.behind(q.at) && o.composeLocked(q) {
 		// Behind: the op joined the one queued before it.
 		return true, false
 	}

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"tandem/ot"
 )
 
 func TestOutbox(t *testing.T) {
-	o := newOutbox(5, false)
+	o := newOutbox(5, false, 0)
 	select {
 	case <-o.ready:
 		t.Fatal("an empty outbox is ready")
@@ -39,7 +40,7 @@ func TestOutbox(t *testing.T) {
 		t.Fatalf("take the rest: %s", batch)
 	}
 	// A big burst's memory is let go once it is drained.
-	big := newOutbox(100, false)
+	big := newOutbox(100, false, 0)
 	for range 50 {
 		big.push(queued{msg: []byte("m")})
 	}
@@ -57,7 +58,7 @@ func TestOutbox(t *testing.T) {
 // they were; the composed op turns the text it starts from into the text
 // the separate ops would have.
 func TestOutboxCompaction(t *testing.T) {
-	o := newOutbox(8, true)
+	o := newOutbox(8, true, 0)
 	text := ""
 	var version int64
 	op := func(doc string, s string) queued {
@@ -141,7 +142,7 @@ func TestOutboxCompaction(t *testing.T) {
 // about one op per document, not one per op; one that cannot be compacted
 // (a link) is refused at its limit.
 func TestOutboxCompactionBounded(t *testing.T) {
-	o := newOutbox(16, true)
+	o := newOutbox(16, true, 0)
 	text := ""
 	for v := int64(1); v <= 10000; v++ {
 		n := len(text)
@@ -154,7 +155,7 @@ func TestOutboxCompactionBounded(t *testing.T) {
 			t.Fatalf("%d messages queued after %d ops", o.len(), v)
 		}
 	}
-	link := newOutbox(16, false)
+	link := newOutbox(16, false, 0)
 	for range 16 {
 		link.push(queued{msg: []byte("op"), op: &remoteOp{doc: "d"}})
 	}
@@ -167,7 +168,7 @@ func TestOutboxCompactionBounded(t *testing.T) {
 // limit of unmergeable messages (a flood it does not read), but takes a
 // committed batch's acks for one client however many, up to the hard limit.
 func TestOutboxAcksAreNotAFlood(t *testing.T) {
-	o := newOutbox(8, true)
+	o := newOutbox(8, true, 0)
 	for i := range 3 * o.limit {
 		if !o.push(queued{msg: fmt.Appendf(nil, `{"type":"ack","doc":"d","id":"a%d","version":%d}`, i, i+1)}) {
 			t.Fatalf("ack %d refused", i)
@@ -186,5 +187,42 @@ func TestOutboxAcksAreNotAFlood(t *testing.T) {
 	}
 	if o.plain != 0 {
 		t.Fatalf("drained outbox counts %d plain messages", o.plain)
+	}
+}
+
+// TestOutboxCompactsOnlyWhenBehind: a queue over its limit is left as it
+// is while its oldest message is younger than behindAfter (a busy room's
+// writer gathering a frame), and compacted once that message is older, or
+// once the queue is half way to its hard limit whatever its age.
+func TestOutboxCompactsOnlyWhenBehind(t *testing.T) {
+	pushOps := func(o *outbox, from, to int64) {
+		t.Helper()
+		for v := from; v <= to; v++ {
+			n := int(v - 1)
+			if !o.push(queued{msg: []byte("op"), op: &remoteOp{doc: "d", from: v, to: v, op: ot.Insertion(n, n, "x")}}) {
+				t.Fatalf("refused op %d", v)
+			}
+		}
+	}
+	young := newOutbox(16, true, time.Hour)
+	half := compactedLimit * 16 / 2
+	pushOps(young, 1, int64(half-1))
+	if n := young.len(); n != half-1 {
+		t.Fatalf("a young queue of %d ops holds %d messages: compacted", half-1, n)
+	}
+	pushOps(young, int64(half), int64(half+1))
+	if n := young.len(); n > 2 {
+		t.Fatalf("half way to the hard limit, %d messages queued: not compacted", n)
+	}
+
+	aging := newOutbox(16, true, 30*time.Millisecond)
+	pushOps(aging, 1, 40)
+	if n := aging.len(); n != 40 {
+		t.Fatalf("40 young ops: %d messages", n)
+	}
+	time.Sleep(40 * time.Millisecond)
+	pushOps(aging, 41, 41)
+	if n := aging.len(); n != 2 {
+		t.Fatalf("after the oldest waited past behindAfter: %d messages, want 2 (ops 1..40 composed, then 41)", n)
 	}
 }

@@ -110,7 +110,7 @@ func (r *room) dial(ctx context.Context, url string) (*uplink, error) {
 		return nil, err
 	}
 	ws.SetReadLimit(linkReadLimit(r.hub.cfg))
-	u := &uplink{ws: ws, out: newOutbox(linkQueue*r.hub.cfg.OutQueue, false)}
+	u := &uplink{ws: ws, out: newOutbox(linkQueue*r.hub.cfg.OutQueue, false, 0)}
 	u.ctx, u.cancel = context.WithCancel(r.hub.ctx)
 	r.hub.metrics.linksOut.Inc()
 	go u.writeLoop(r.hub.cfg.WriteTimeout)

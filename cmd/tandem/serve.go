@@ -145,7 +145,9 @@ func (c *serveConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.DocsPerConn, "docs-per-conn", e.DocsPerConn, "documents one connection may join")
 	fs.IntVar(&e.ConnsPerUser, "conns-per-user", e.ConnsPerUser, "sockets one user may hold open")
 	fs.IntVar(&e.OutQueue, "out-queue", e.OutQueue,
-		"messages queued for a slow connection before its queue is compacted (its ops composed, presence replaced by the latest)")
+		"messages queued for a slow connection before its queue is compacted (its ops composed, presence replaced by the latest), once it is behind (--behind-after)")
+	fs.DurationVar(&e.BehindAfter, "behind-after", e.BehindAfter,
+		"a connection's queue is compacted only once its oldest message has waited this long (or it holds 32 times --out-queue): a busy room's writers gather frames without being behind")
 	fs.IntVar(&e.SendBuffer, "socket-send-buffer", e.SendBuffer,
 		"a socket's kernel send buffer in bytes (0: the system's); a slow reader's backlog beyond it waits where it is compacted")
 	fs.DurationVar(&e.PingInterval, "ping-interval", e.PingInterval, "keepalive ping period")

@@ -224,6 +224,9 @@ func TestSmoke(t *testing.T) {
 				if !res.Converged || res.AckedOps == 0 || res.Ack.Count == 0 || res.Remote.Count == 0 {
 					t.Fatalf("result %+v", res)
 				}
+				if res.Server == nil || res.Server.Cores <= 0 || res.Generator.Cores <= 0 {
+					t.Fatalf("CPU not measured: server %+v, generator %+v", res.Server, res.Generator)
+				}
 				// Editors 0 and 2 of each document on the first node, editor 1
 				// on the second; idle sockets 0 and 1 (each its document's
 				// fourth socket) on the second, idle socket 2 on the first.
@@ -255,7 +258,7 @@ func TestSmoke(t *testing.T) {
 
 // TestLightEditors runs a crowded room where most editors keep only the
 // text's length, on a server that compacts the queue of any socket more
-// than 4 messages behind: light editors take plain and composed ops, with
+// than 4 messages behind, however young they are (--behind-after 0): light editors take plain and composed ops, with
 // and without edits pending (the history path), and every op they take
 // must fit the length they track (an editor fails at once otherwise); at
 // the end their lengths and versions must be the server's.
@@ -263,7 +266,8 @@ func TestLightEditors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	base := startServer(t, buildServer(t), "sqlite", "--out-queue", "4", "--coalesce", "0")
+	base := startServer(t, buildServer(t), "sqlite", "--out-queue", "4", "--behind-after", "0", "--coalesce", "0")
+	var composed int64
 	for _, c := range []config{
 		{url: base, docs: 1, editors: 12, full: 2, rate: 50, duration: 2 * time.Second, warmup: 300 * time.Millisecond, seed: 4, connectPar: 8},
 		{url: base, docs: 2, editors: 6, full: 1, rate: 0, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 5, connectPar: 8},
@@ -278,7 +282,12 @@ func TestLightEditors(t *testing.T) {
 		if !res.Converged || res.Full != c.full || res.AckedOps == 0 || res.Remote.Count == 0 {
 			t.Fatalf("result %+v", res)
 		}
-		t.Logf("%d docs × %d editors (%d full): %.0f acked ops/s, p99 remote %.2f ms", c.docs, c.editors, c.full, res.OpsPerSec, res.Remote.P99)
+		t.Logf("%d docs × %d editors (%d full): %.0f acked ops/s, p99 remote %.2f ms, %d composed ops",
+			c.docs, c.editors, c.full, res.OpsPerSec, res.Remote.P99, res.Composed)
+		composed += res.Composed
+	}
+	if composed == 0 { // the closed loop, whose queues outrun 4 messages, had hundreds
+		t.Fatal("no editor received a composed op: the compacting path went untested")
 	}
 }
 

@@ -30,7 +30,11 @@ type run struct {
 	acked             sync.Map // op id → version
 	measuring         chan struct{}
 	ackedOps          countAfter
-	remoteEvery       uint32 // Tandem's editors time the receipt of 1 op in this many
+	remoteEvery       uint32     // Tandem's editors time the receipt of 1 op in this many
+	composed          countAfter // composed ops received (their ops' receipt is not timed)
+	// serverSample, if set, samples the server's CPU (its first node's)
+	// at the start and end of the measured window.
+	serverSample func(context.Context) (cpuSample, bool)
 }
 
 // timesRemote reports whether the receipt of op id is timed: 1 op in
@@ -431,7 +435,10 @@ func (e *editor) remote(m *msg) error {
 	if m.from > 0 {
 		from = m.from
 	}
-	// A composed op has no id: it is never timed.
+	// A composed op has no id: it is never timed, but counted.
+	if m.from > 0 && m.from < m.version && e.run.measuringNow() {
+		e.run.composed.inc()
+	}
 	if e.run.timesRemote(m.id) && e.run.measuringNow() {
 		if at, ok := e.run.sentAt.Load(string(m.id)); ok {
 			e.run.remoteLat.add(time.Since(at.(time.Time)))

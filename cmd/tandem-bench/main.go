@@ -301,7 +301,8 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	rssBefore := clusterRSS(ctx, owner, nodes)
 	// Each op's receipt is timed by every receiver for 1 op in
 	// editors/full: as many samples as if the full editors timed every op.
-	r := &run{measuring: make(chan struct{}), remoteEvery: uint32(max(1, c.editors/max(1, min(c.full, c.editors))))}
+	r := &run{measuring: make(chan struct{}), remoteEvery: uint32(max(1, c.editors/max(1, min(c.full, c.editors)))),
+		serverSample: owner.at(nodes[0]).serverSample}
 	eds := make([]*editor, c.docs*c.editors)
 	fmt.Fprintf(progress, "connecting %d sockets to %d nodes...\n", sockets, len(nodes))
 	if err := parallel(ctx, len(eds), c.connectPar, func(i int) error {

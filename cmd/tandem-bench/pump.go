@@ -112,6 +112,7 @@ func measureRun[E looper](ctx context.Context, r *run, c config, eds []E, progre
 	res.Docs, res.Editors, res.Rate, res.Idle = c.docs, c.editors, c.rate, c.idle
 	res.Seconds, res.AckedOps, res.OpsPerSec = m.elapsed.Seconds(), m.acked, float64(m.acked)/m.elapsed.Seconds()
 	res.Ack, res.Remote, res.Errors = m.ack, m.remote, map[string]int64{}
+	res.Composed, res.Generator, res.Server = m.composed, m.generator, m.server
 	r.errors.Range(func(k, v any) bool { res.Errors[k.(string)] = *v.(*int64); return true })
 	if len(m.errs) > 0 {
 		res.Problems = append(res.Problems, errors.Join(m.errs...).Error())
@@ -125,7 +126,10 @@ type measured struct {
 	elapsed     time.Duration
 	acked       int64
 	ack, remote summary
-	errs        []error // the editors' own failures
+	composed    int64     // composed ops received
+	generator   procLoad  // the load generator's CPU
+	server      *procLoad // the server's (its first node's), if it reports it
+	errs        []error   // the editors' own failures
 }
 
 // measure runs every editor's loop: a warm-up, then c.duration measured
@@ -146,6 +150,12 @@ func (r *run) measure(ctx context.Context, c config, loops []func(stop <-chan st
 	}
 	r.ackLat.reset()
 	r.remoteLat.reset()
+	self0 := selfSample()
+	var srv0 cpuSample
+	srvOK := false
+	if r.serverSample != nil {
+		srv0, srvOK = r.serverSample(ctx)
+	}
 	close(r.measuring)
 	start := time.Now()
 	t := time.NewTicker(time.Second)
@@ -159,7 +169,14 @@ func (r *run) measure(ctx context.Context, c config, loops []func(stop <-chan st
 		}
 	}
 	t.Stop()
-	m := measured{elapsed: time.Since(start), acked: r.ackedOps.get(), ack: r.ackLat.summary(), remote: r.remoteLat.summary()}
+	m := measured{elapsed: time.Since(start), acked: r.ackedOps.get(), ack: r.ackLat.summary(), remote: r.remoteLat.summary(),
+		composed: r.composed.get(), generator: loadBetween(self0, selfSample(), true)}
+	if srvOK {
+		if srv1, ok := r.serverSample(ctx); ok {
+			l := loadBetween(srv0, srv1, false)
+			m.server = &l
+		}
+	}
 	fmt.Fprintln(progress)
 	close(stop)
 	wg.Wait()

@@ -23,6 +23,9 @@ type result struct {
 	Remote     summary          `json:"remote_latency"`
 	Errors     map[string]int64 `json:"errors"`
 	RSSPerConn float64          `json:"server_rss_bytes_per_socket"`
+	Composed   int64            `json:"composed_ops_received"` // by all editors; the receipt of the ops in them is not timed
+	Generator  procLoad         `json:"generator_cpu"`
+	Server     *procLoad        `json:"server_cpu,omitempty"` // the first node's; nil when it does not report it
 	Converged  bool             `json:"converged"`
 	Problems   []string         `json:"problems,omitempty"`
 	FinalOps   int64            `json:"final_versions_total"`
@@ -61,6 +64,14 @@ func (r *result) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
 	}
+	if r.Composed > 0 {
+		fmt.Fprintf(tw, "composed ops received\t%d (the receipt of the ops in them is not timed)\n", r.Composed)
+	}
+	if r.Server != nil {
+		fmt.Fprintf(tw, "server CPU\t%.0f%% of a core, %.1f%% of its scheduler waits over ~1 ms\n", 100*r.Server.Cores, 100*r.Server.WaitsOver1ms)
+	}
+	fmt.Fprintf(tw, "load generator CPU\t%.0f%% of a core, %.1f%% of its scheduler waits over 1 ms (p99 %.1f ms)\n",
+		100*r.Generator.Cores, 100*r.Generator.WaitsOver1ms, r.Generator.P99Ms)
 	codes := make([]string, 0, len(r.Errors))
 	for c := range r.Errors {
 		codes = append(codes, c)

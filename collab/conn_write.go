@@ -207,6 +207,8 @@ func (c *Conn) write(batch [][]byte) error {
 		ctx, cancel = context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
 		defer cancel()
 	}
+	c.hub.metrics.frames.Inc()
+	c.hub.metrics.framedMsgs.Add(float64(len(batch)))
 	if len(batch) == 1 {
 		return c.ws.Write(ctx, websocket.MessageText, batch[0])
 	}

@@ -11,6 +11,8 @@ type metrics struct {
 	ackLatency prometheus.Histogram
 	dropped    prometheus.Counter
 	limited    prometheus.Counter
+	frames     prometheus.Counter // frames written to client sockets
+	framedMsgs prometheus.Counter // messages in them
 
 	// In a cluster.
 	leases    prometheus.Gauge   // document leases held
@@ -37,6 +39,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tandem_ack_latency_seconds", Help: "From receiving an operation to acknowledging it (after commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
+		frames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_socket_frames_total", Help: "WebSocket frames written to clients (a frame holds one message or a JSON array of several)."}),
+		framedMsgs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tandem_socket_messages_total", Help: "Messages written to clients, in all their frames: over tandem_socket_frames_total, how well writes are coalesced."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_slow_subscribers_dropped_total", Help: "Connections dropped from a room for falling behind."}),
 		limited: prometheus.NewCounter(prometheus.CounterOpts{
@@ -62,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.webhooks.WithLabelValues(o)
 	}
 	reg.MustRegister(m.webhooks)
-	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited,
+	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited, m.frames, m.framedMsgs,
 		m.leases, m.linksIn, m.linksOut, m.failovers, m.fenced, m.stepDowns)
 	return m
 }

@@ -31,7 +31,12 @@ type run struct {
 	measuring         chan struct{}
 	ackedOps          countAfter
 	remoteEvery       uint32     // Tandem's editors time the receipt of 1 op in this many
-	composed          countAfter // composed ops received (their ops' receipt is not timed)
+	composed          countAfter // composed ops received
+	// sentByVersion holds, for the timed ops (timesRemote), when each
+	// was sent, by its document and version once its author has its
+	// ack: a composed op, which has no ids, is timed by the versions it
+	// stands for.
+	sentByVersion sync.Map // docVersion → time.Time
 	// serverSample, if set, samples the server's CPU (its first node's)
 	// at the start and end of the measured window.
 	serverSample func(context.Context) (cpuSample, bool)
@@ -49,6 +54,12 @@ func (r *run) timesRemote(id []byte) bool {
 		h = (h ^ uint32(c)) * 16777619
 	}
 	return h%r.remoteEvery == 0
+}
+
+// docVersion is an op's place: its document and version.
+type docVersion struct {
+	doc string
+	v   int64
 }
 
 // countAfter counts events once measuring has begun.
@@ -404,6 +415,9 @@ func (e *editor) handle(m *msg) error {
 			e.run.ackedOps.inc()
 		}
 		e.run.acked.Store(string(m.id), m.version)
+		if e.run.timesRemote(m.id) {
+			e.run.sentByVersion.Store(docVersion{e.doc, m.version}, e.sentAt)
+		}
 		if p := e.st.Ack(m.version); p != nil {
 			return e.sendOp(p)
 		}
@@ -427,7 +441,7 @@ func (e *editor) handle(m *msg) error {
 }
 
 // remote takes someone else's op (or a composed run of them).
-func (e *editor) remote(m *msg) error {
+func (e *editor) remote(m *msg) (err error) {
 	if e.st == nil {
 		return fmt.Errorf("op version %d before joined", m.version)
 	}
@@ -435,11 +449,20 @@ func (e *editor) remote(m *msg) error {
 	if m.from > 0 {
 		from = m.from
 	}
-	// A composed op has no id: it is never timed, but counted.
-	if m.from > 0 && m.from < m.version && e.run.measuringNow() {
+	composed := from < m.version
+	// A composed op is timed once it has been taken whole; met with an
+	// edit pending, its ops are read from the history and timed one by one.
+	timeWhole := composed && e.run.measuringNow()
+	if timeWhole {
 		e.run.composed.inc()
+		arrived := time.Now()
+		defer func() {
+			if timeWhole && err == nil {
+				e.run.timeComposed(e.doc, from, m.version, arrived)
+			}
+		}()
 	}
-	if e.run.timesRemote(m.id) && e.run.measuringNow() {
+	if !composed && e.run.timesRemote(m.id) && e.run.measuringNow() {
 		if at, ok := e.run.sentAt.Load(string(m.id)); ok {
 			e.run.remoteLat.add(time.Since(at.(time.Time)))
 		}
@@ -460,6 +483,7 @@ func (e *editor) remote(m *msg) error {
 	if !errors.Is(err, client.ErrNeedHistory) {
 		return err
 	}
+	timeWhole = false
 	// Pending edits cannot be moved over a composed op as the server moves
 	// them (one op at a time): take those ops one by one.
 	recs, err := e.api.opsBetween(context.Background(), e.doc, from, m.version)
@@ -472,6 +496,18 @@ func (e *editor) remote(m *msg) error {
 		}
 	}
 	return nil
+}
+
+// timeComposed times the receipt, at arrived, of the timed ops among
+// versions from..to of doc, which came as one composed op. An op whose
+// author has not had its ack yet is not timed: a composed op goes to a
+// reader far behind, long after the ack.
+func (r *run) timeComposed(doc string, from, to int64, arrived time.Time) {
+	for v := from; v <= to; v++ {
+		if at, ok := r.sentByVersion.Load(docVersion{doc, v}); ok {
+			r.remoteLat.add(arrived.Sub(at.(time.Time)))
+		}
+	}
 }
 
 // outstandingOp is the op awaiting its ack, or nil (nil before joined).

@@ -23,7 +23,7 @@ type result struct {
 	Remote     summary          `json:"remote_latency"`
 	Errors     map[string]int64 `json:"errors"`
 	RSSPerConn float64          `json:"server_rss_bytes_per_socket"`
-	Composed   int64            `json:"composed_ops_received"` // by all editors; the receipt of the ops in them is not timed
+	Composed   int64            `json:"composed_ops_received"` // by all editors; the timed ops in them are timed at their arrival
 	Generator  procLoad         `json:"generator_cpu"`
 	Server     *procLoad        `json:"server_cpu,omitempty"` // the first node's; nil when it does not report it
 	Converged  bool             `json:"converged"`
@@ -65,7 +65,7 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
 	}
 	if r.Composed > 0 {
-		fmt.Fprintf(tw, "composed ops received\t%d (the receipt of the ops in them is not timed)\n", r.Composed)
+		fmt.Fprintf(tw, "composed ops received\t%d (the timed ops in them timed at their arrival)\n", r.Composed)
 	}
 	if r.Server != nil {
 		fmt.Fprintf(tw, "server CPU\t%.0f%% of a core, %.1f%% of its scheduler waits over ~1 ms\n", 100*r.Server.Cores, 100*r.Server.WaitsOver1ms)

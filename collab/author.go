@@ -72,7 +72,7 @@ func answer(r *room, c subscriber, id string, version int64, err error) {
 		c.sendDocError(r.id, id, err)
 		return
 	}
-	if !c.send(encode(ackMsg{Type: "ack", Doc: r.id, ID: id, Version: version})) {
+	if !c.enqueue(queued{msg: encode(ackMsg{Type: "ack", Doc: r.id, ID: id, Version: version}), answers: r.id}) {
 		r.drop(c)
 	}
 }

@@ -231,7 +231,11 @@ func (c *Conn) sendDocError(doc, id string, err error) {
 	case !errors.As(err, &safe) && store.Unavailable(err):
 		c.hub.log.Warn("socket request met an unavailable store", "doc", doc, "user", c.user.ID, "err", err)
 	}
-	c.send(errorFrame(doc, id, err))
+	q := queued{msg: errorFrame(doc, id, err)}
+	if id != "" {
+		q.answers = doc // an op's refusal ends its document's hold (outbox.go)
+	}
+	c.enqueue(q)
 }
 
 // sessionID names the connection: presence tells people apart by it.
@@ -272,6 +276,7 @@ func (c *Conn) forget(doc string) {
 	c.mu.Lock()
 	delete(c.rooms, doc)
 	c.mu.Unlock()
+	c.out.unhold(doc)
 }
 
 func (c *Conn) joined(doc string) *room {
@@ -369,6 +374,9 @@ func (c *Conn) dispatch(m ClientMessage) {
 			c.send(errorFrame(m.Doc, m.ID, errWritingTooFast))
 			return
 		}
+		// Until its answer is taken, the document's ops are not composed
+		// for this client (outbox.go).
+		c.out.hold(m.Doc)
 		if err := r.send(c.ctx, submitReq{from: c, user: c.user.ID, base: m.Version, id: m.ID, op: m.Op, received: time.Now()}); err != nil {
 			c.forget(m.Doc)
 			c.send(errorFrame(m.Doc, m.ID, errRestarted))

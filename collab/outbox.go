@@ -54,6 +54,13 @@ type outbox struct {
 	ready       chan struct{} // holds a token while msgs may be non-empty
 	window      atomic.Int64  // the coalescing window of the latest op queued (a time.Duration); 0 until one is
 	lingering   bool          // the writer is gathering a frame (startLinger): wake it only for an ack or a full frame
+	// held are the documents the client has an op in flight on: read
+	// from it, its answer (ack or error) not yet taken by the writer. Their
+	// ops are not composed, and a run composed before is sent as its
+	// single ops if it still has them: a client with an edit in flight
+	// that meets a composed op must fetch its single ops over REST
+	// (protocol §5), and in a crowded room that is many fetches at once.
+	held map[string]bool
 }
 
 // queued is one message waiting, with what compaction needs to know.
@@ -63,6 +70,9 @@ type queued struct {
 	run *opRun    // ops of this queue's own, to go out as one composed op
 	key string    // presence: its document and session; a later one with the same key replaces it
 	at  int64     // when it was queued (monotonic ns, nowNano); a run's: its first op's
+	// answers is the document of the op this message answers (an ack,
+	// or an error about an op): taking it ends the document's hold.
+	answers string
 	// linger is the coalescing window of the op's room (pacer.go): the
 	// outbox's writer gathers messages for this long once it is busy.
 	linger time.Duration
@@ -76,7 +86,15 @@ type opRun struct {
 	doc      string
 	from, to int64
 	ops      []ot.Op
+	// single are the run's ops as they were encoded, one message each,
+	// while the run is at most maxSingle long (nil after, or if a part
+	// had none): a held document's run is sent as them.
+	single [][]byte
 }
+
+// maxSingle is how many ops' messages a run keeps (references to the
+// messages every member's queue shares, not copies).
+const maxSingle = 512
 
 // runFold is how many ops a run gathers before they are composed into one.
 const runFold = 64
@@ -154,9 +172,12 @@ func nowNano() int64 { return int64(time.Since(clockStart)) }
 // oldest message has waited behindAfter, or it is half way to its hard
 // limit. Only then is it compacted.
 func (o *outbox) behind(now int64) bool {
-	n := len(o.msgs)
-	return n > 0 && (now-o.msgs[0].at >= int64(o.behindAfter) || n >= compactedLimit*o.limit/2)
+	return len(o.msgs) > 0 && (now-o.msgs[0].at >= int64(o.behindAfter) || o.full())
 }
+
+// full reports whether the queue is half way to its hard limit: it is
+// then compacted whatever its age and holds.
+func (o *outbox) full() bool { return len(o.msgs) >= compactedLimit*o.limit/2 }
 
 // push queues a message, and reports false when the outbox is full.
 func (o *outbox) push(q queued) bool {
@@ -203,7 +224,7 @@ func (o *outbox) pushLocked(q queued) (ok, wake bool) {
 		o.compactLocked()
 		o.compactAt = max(o.limit, 2*len(o.msgs))
 	}
-	if o.compact && len(o.msgs) >= o.limit && o.behind(q.at) && o.composeLocked(q) {
+	if o.compact && len(o.msgs) >= o.limit && o.behind(q.at) && o.composeLocked(q, o.full()) {
 		// Behind: the op joined the one queued before it.
 		return true, false
 	}
@@ -261,12 +282,13 @@ func (o *outbox) compactLocked() {
 		}
 	}
 	all := o.msgs
+	full := o.full()
 	o.msgs = o.msgs[:0]
 	for i, q := range all {
 		if q.key != "" && last[q.key] != i {
 			continue // replaced by a later one
 		}
-		if !o.composeLocked(q) {
+		if !o.composeLocked(q, full) {
 			o.msgs = append(o.msgs, q)
 		}
 	}
@@ -274,9 +296,10 @@ func (o *outbox) compactLocked() {
 }
 
 // composeLocked adds q, a remote op or run, to the last message queued if
-// that is an op (or run) of the same document just before it; it reports
-// whether it did.
-func (o *outbox) composeLocked(q queued) bool {
+// that is an op (or run) of the same document just before it, and the
+// document is not held (unless full: the queue is half way to its hard
+// limit); it reports whether it did.
+func (o *outbox) composeLocked(q queued, full bool) bool {
 	doc, from, to, ok := q.span()
 	if !ok || len(o.msgs) == 0 {
 		return false
@@ -286,21 +309,56 @@ func (o *outbox) composeLocked(q queued) bool {
 	if !ok || pdoc != doc || pto+1 != from {
 		return false
 	}
+	if o.held[doc] && !full {
+		return false // the client has an edit in flight on doc
+	}
 	if prev.run == nil { // the op becomes a run of this queue's own
-		prev.run = &opRun{doc: pdoc, from: pfrom, to: pto, ops: []ot.Op{prev.op.op}}
+		prev.run = &opRun{doc: pdoc, from: pfrom, to: pto, ops: []ot.Op{prev.op.op}, single: [][]byte{prev.msg}}
 		prev.op, prev.msg = nil, nil
 	}
 	r := prev.run
 	if q.run != nil {
 		r.ops = append(r.ops, q.run.ops...)
+		r.keepSingle(q.run.single)
 	} else {
 		r.ops = append(r.ops, q.op.op)
+		r.keepSingle([][]byte{q.msg})
 	}
 	r.to = to
 	if len(r.ops) >= runFold && r.fold() != nil {
 		return false // cannot happen for consecutive versions
 	}
 	return true
+}
+
+// keepSingle adds the messages of ops appended to the run, or lets the
+// run's go: past maxSingle, or if some are missing.
+func (r *opRun) keepSingle(msgs [][]byte) {
+	if r.single == nil {
+		return
+	}
+	if len(msgs) == 0 || len(r.single)+len(msgs) > maxSingle || slices.ContainsFunc(msgs, func(m []byte) bool { return m == nil }) {
+		r.single = nil
+		return
+	}
+	r.single = append(r.single, msgs...)
+}
+
+// hold marks doc as having an op of the client's in flight.
+func (o *outbox) hold(doc string) {
+	o.mu.Lock()
+	if o.held == nil {
+		o.held = make(map[string]bool, 1)
+	}
+	o.held[doc] = true
+	o.mu.Unlock()
+}
+
+// unhold ends doc's hold (the connection left it).
+func (o *outbox) unhold(doc string) {
+	o.mu.Lock()
+	delete(o.held, doc)
+	o.mu.Unlock()
 }
 
 // encodeRun composes and encodes a run as the writer takes it.
@@ -319,23 +377,22 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	o.mu.Lock()
 	o.lingering = false
 	n := min(len(o.msgs), max-len(batch))
-	runs := 0
+	var toEncode []*opRun // encoded below, outside the lock, where batch has nil
 	for _, q := range o.msgs[:n] {
-		if q.run != nil {
-			runs++ // encoded below, outside the lock
+		switch {
+		case q.run != nil && o.held[q.run.doc] && q.run.single != nil:
+			batch = append(batch, q.run.single...) // an edit in flight: the single ops
+		case q.run != nil:
+			toEncode = append(toEncode, q.run)
+			batch = append(batch, nil)
+		default:
+			batch = append(batch, q.msg)
 		}
-		batch = append(batch, q.msg)
 		if q.plain() {
 			o.plain--
 		}
-	}
-	var toEncode []*opRun
-	if runs > 0 {
-		toEncode = make([]*opRun, 0, runs)
-		for _, q := range o.msgs[:n] {
-			if q.run != nil {
-				toEncode = append(toEncode, q.run)
-			}
+		if q.answers != "" {
+			delete(o.held, q.answers)
 		}
 	}
 	rest := copy(o.msgs, o.msgs[n:])
@@ -354,7 +411,7 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	if len(toEncode) > 0 {
 		// The runs, composed and encoded on the writer's goroutine.
 		k := 0
-		for i := len(batch) - n; i < len(batch); i++ {
+		for i := range batch {
 			if batch[i] == nil {
 				batch[i] = encodeRun(toEncode[k])
 				k++

@@ -226,3 +226,67 @@ func TestOutboxCompactsOnlyWhenBehind(t *testing.T) {
 		t.Fatalf("after the oldest waited past behindAfter: %d messages, want 2 (ops 1..40 composed, then 41)", n)
 	}
 }
+
+// TestOutboxHold: while the client has an op in flight on a document, its
+// ops are not composed, and a run composed before goes out as its single
+// ops; taking the op's answer ends the hold, after which ops compose
+// again; a queue half way to its hard limit is compacted all the same.
+func TestOutboxHold(t *testing.T) {
+	o := newOutbox(4, true, 0)
+	var text string
+	v := int64(0)
+	op := func(doc string) queued {
+		n := len(text)
+		v++
+		text += "x"
+		return queued{msg: fmt.Appendf(nil, `{"type":"op","version":%d}`, v), op: &remoteOp{doc: doc, from: v, to: v, op: ot.Insertion(n, n, "x")}}
+	}
+	for range 8 { // compacted at the fifth and the eighth push: a run of ops 1..7, then op 8
+		o.push(op("d"))
+	}
+	if n := o.len(); n != 2 {
+		t.Fatalf("before the hold: %d messages, want a run and an op", n)
+	}
+	o.hold("d")
+	for range 6 {
+		o.push(op("d"))
+	}
+	if n := o.len(); n != 8 {
+		t.Fatalf("held: %d messages, want the run, op 8 and 6 single ops", n)
+	}
+	o.push(queued{msg: []byte(`{"type":"ack","doc":"d","id":"mine","version":15}`), answers: "d"})
+	got := o.take(nil, 100)
+	if len(got) != 15 {
+		t.Fatalf("took %d messages, want 8 + 6 single ops and the ack: %q", len(got), got)
+	}
+	for i, m := range got[:14] {
+		if want := fmt.Sprintf(`{"type":"op","version":%d}`, i+1); string(m) != want {
+			t.Errorf("message %d: %s, want %s", i, m, want)
+		}
+	}
+	if o.held["d"] {
+		t.Fatal("the hold outlived the ack")
+	}
+	for range 6 {
+		o.push(op("d"))
+	}
+	if n := o.len(); n >= 6 {
+		t.Fatalf("after the ack: %d messages for 6 ops, not composed", n)
+	}
+
+	// Another document's hold leaves this one's ops alone; a queue half
+	// way to its hard limit compacts a held document too.
+	big := newOutbox(4, true, 0)
+	big.hold("other")
+	big.hold("d")
+	text, v = "", 0
+	half := compactedLimit * 4 / 2
+	for range half + 10 {
+		if !big.push(op("d")) {
+			t.Fatal("refused")
+		}
+	}
+	if n := big.len(); n >= half {
+		t.Fatalf("a held queue half way to its limit holds %d messages: not compacted", n)
+	}
+}

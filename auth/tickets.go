@@ -54,8 +54,12 @@ func ticketAEAD(secret string) cipher.AEAD {
 
 // issueTicket stores a fresh ticket for the app token raw (whose caller
 // is c), valid for the ticket TTL and never past the token's own expiry,
-// and returns it.
+// and returns it. A token past its exp (accepted within JWTLeeway, for
+// clock skew) gets no ticket: one would be expired before it was issued.
 func (s *Service) issueTicket(ctx context.Context, c Caller, raw string) (string, time.Time, error) {
+	if c.Grants != nil && !c.Grants.Expires.After(s.now()) {
+		return "", time.Time{}, store.Errorf(store.CodeUnauthorized, "the token has expired: a socket ticket would outlive it")
+	}
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	secret := ticketPrefix + base64.RawURLEncoding.EncodeToString(b[:])

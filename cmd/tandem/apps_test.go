@@ -343,6 +343,14 @@ func TestSocketTickets(t *testing.T) {
 	if _, status := e.dial(ctx, "?ticket="+ticket(), http.Header{"Origin": {"https://evil.example.com"}}); status != 403 {
 		t.Errorf("a ticket from a foreign origin: %d, want 403", status)
 	}
+	// A token past its exp, but within the leeway allowed for clock
+	// skew, still reads the API; it gets no ticket (one would be born
+	// expired) but a clear 401.
+	lapsed := e.claims()
+	lapsed["exp"] = time.Now().Add(-3 * time.Second).Unix()
+	lc := e.bearer(e.sign(lapsed))
+	lc.want(lc.do("GET", "/api/me", nil), 200, "", "a token within the leeway")
+	lc.want(lc.do("POST", "/api/socket-tickets", nil), 401, "unauthorized", "a ticket for a token past its exp")
 	person := newClient(t, e.srv)
 	person.want(person.do("POST", "/api/login", map[string]string{"email": "admin@example.com", "password": "correct horse"}), 200, "", "login")
 	person.want(person.do("POST", "/api/socket-tickets", nil), 403, "forbidden", "a ticket for a cookie")

@@ -101,8 +101,8 @@ func (c *Conn) writeLoop() {
 			}
 			return
 		}
-		if wait := c.busy(batch, c.lastWrite); wait > 0 {
-			batch = c.linger(batch, wait)
+		if c.busy(batch, c.lastWrite) {
+			batch = c.linger(batch)
 		}
 		c.lastWrite = time.Now()
 		if err := c.write(batch); err != nil {
@@ -146,19 +146,13 @@ func (c *Conn) flushes() bool {
 // ackPrefix starts every encoded ack.
 var ackPrefix = []byte(`{"type":"ack"`)
 
-// busy returns how long the writer should linger before writing batch: the
-// rest of the linger period since its last frame, when coalescing is on,
-// the connection is receiving a stream (it wrote a frame within the
-// period), and batch holds no ack, which its author is waiting for. A quiet
-// room, and every author's ack, go out at once. The period runs from the
-// last frame, not from now: a socket gets a frame at most once a period,
-// and a message waits for the rest of it, not for a whole one.
-func (c *Conn) busy(batch [][]byte, lastWrite time.Time) time.Duration {
+// busy reports whether the writer should linger before writing msg: only
+// when coalescing is on, the connection is receiving a stream (it wrote a
+// frame within the linger period), and msg is not an ack, which its author
+// is waiting for. A quiet room, and every author's ack, go out at once.
+func (c *Conn) busy(batch [][]byte, lastWrite time.Time) bool {
 	linger := c.lingerPeriod()
-	if linger <= 0 || len(batch) >= maxFrameMsgs-1 || hasAck(batch) {
-		return 0
-	}
-	return max(0, linger-time.Since(lastWrite))
+	return linger > 0 && time.Since(lastWrite) < linger && len(batch) < maxFrameMsgs-1 && !hasAck(batch)
 }
 
 // lingerPeriod is the coalescing window: --coalesce, or longer in a room
@@ -170,14 +164,13 @@ func (c *Conn) lingerPeriod() time.Duration {
 	return c.out.lingerFor(c.hub.cfg.Coalesce)
 }
 
-// linger gathers more messages for wait (the rest of the coalescing
-// period): in a busy room one frame then carries several, and a write
-// syscall per message per subscriber is what limits a big room. The writer
-// sleeps through it, woken early only by an ack (never held back) or a
-// full frame.
-func (c *Conn) linger(batch [][]byte, wait time.Duration) [][]byte {
+// linger gathers more messages for up to the coalescing period: in a busy
+// room one frame then carries several, and a write syscall per message per
+// subscriber is what limits a big room. The writer sleeps through the
+// period, woken early only by an ack (never held back) or a full frame.
+func (c *Conn) linger(batch [][]byte) [][]byte {
 	if c.out.startLinger(len(batch)) {
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(c.lingerPeriod())
 		select {
 		case <-c.out.ready:
 		case <-timer.C:

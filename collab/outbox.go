@@ -61,6 +61,9 @@ type outbox struct {
 	// that meets a composed op must fetch its single ops over REST
 	// (protocol §5), and in a crowded room that is many fetches at once.
 	held map[string]bool
+	// singles counts the single ops' messages the queue's runs keep, at
+	// most maxSingle in all.
+	singles int
 }
 
 // queued is one message waiting, with what compaction needs to know.
@@ -87,13 +90,13 @@ type opRun struct {
 	from, to int64
 	ops      []ot.Op
 	// single are the run's ops as they were encoded, one message each,
-	// while the run is at most maxSingle long (nil after, or if a part
-	// had none): a held document's run is sent as them.
+	// while its outbox's runs keep at most maxSingle of them in all (nil
+	// after, or if a part had none): a held document's run is sent as them.
 	single [][]byte
 }
 
-// maxSingle is how many ops' messages a run keeps (references to the
-// messages every member's queue shares, not copies).
+// maxSingle is how many ops' messages an outbox's runs keep (references
+// to the messages every member's queue shares, not copies).
 const maxSingle = 512
 
 // runFold is how many ops a run gathers before they are composed into one.
@@ -312,17 +315,25 @@ func (o *outbox) composeLocked(q queued, full bool) bool {
 	if o.held[doc] && !full {
 		return false // the client has an edit in flight on doc
 	}
+	kept := 0            // singles counted in o.singles that this merge takes in
 	if prev.run == nil { // the op becomes a run of this queue's own
 		prev.run = &opRun{doc: pdoc, from: pfrom, to: pto, ops: []ot.Op{prev.op.op}, single: [][]byte{prev.msg}}
 		prev.op, prev.msg = nil, nil
+	} else {
+		kept = len(prev.run.single)
 	}
 	r := prev.run
 	if q.run != nil {
+		kept += len(q.run.single)
 		r.ops = append(r.ops, q.run.ops...)
 		r.keepSingle(q.run.single)
 	} else {
 		r.ops = append(r.ops, q.op.op)
 		r.keepSingle([][]byte{q.msg})
+	}
+	if o.singles += len(r.single) - kept; o.singles > maxSingle {
+		o.singles -= len(r.single)
+		r.single = nil
 	}
 	r.to = to
 	if len(r.ops) >= runFold && r.fold() != nil {
@@ -332,12 +343,12 @@ func (o *outbox) composeLocked(q queued, full bool) bool {
 }
 
 // keepSingle adds the messages of ops appended to the run, or lets the
-// run's go: past maxSingle, or if some are missing.
+// run's go if some are missing.
 func (r *opRun) keepSingle(msgs [][]byte) {
 	if r.single == nil {
 		return
 	}
-	if len(msgs) == 0 || len(r.single)+len(msgs) > maxSingle || slices.ContainsFunc(msgs, func(m []byte) bool { return m == nil }) {
+	if len(msgs) == 0 || slices.ContainsFunc(msgs, func(m []byte) bool { return m == nil }) {
 		r.single = nil
 		return
 	}
@@ -379,6 +390,9 @@ func (o *outbox) take(batch [][]byte, max int) [][]byte {
 	n := min(len(o.msgs), max-len(batch))
 	var toEncode []*opRun // encoded below, outside the lock, where batch has nil
 	for _, q := range o.msgs[:n] {
+		if q.run != nil {
+			o.singles -= len(q.run.single)
+		}
 		switch {
 		case q.run != nil && o.held[q.run.doc] && q.run.single != nil:
 			batch = append(batch, q.run.single...) // an edit in flight: the single ops

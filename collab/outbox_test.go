@@ -274,6 +274,24 @@ func TestOutboxHold(t *testing.T) {
 		t.Fatalf("after the ack: %d messages for 6 ops, not composed", n)
 	}
 
+	// The runs keep at most maxSingle single ops in all: a longer run
+	// goes out composed even for a held document, and a drained outbox
+	// keeps none.
+	o.take(nil, 100)
+	for range 2 * maxSingle {
+		o.push(op("d"))
+		if o.singles > maxSingle {
+			t.Fatalf("%d single ops kept", o.singles)
+		}
+	}
+	o.hold("d")
+	if got := o.take(nil, 100); len(got) > 4 || !strings.Contains(string(got[0]), `"from"`) {
+		t.Fatalf("a run past maxSingle, held: %d messages, want it composed (and at most the 3 ops after it)", len(got))
+	}
+	if o.singles != 0 {
+		t.Fatalf("a drained outbox counts %d single ops", o.singles)
+	}
+
 	// Another document's hold leaves this one's ops alone; a queue half
 	// way to its hard limit compacts a held document too.
 	big := newOutbox(4, true, 0)

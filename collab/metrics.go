@@ -11,7 +11,7 @@ type metrics struct {
 	ackLatency prometheus.Histogram
 	dropped    prometheus.Counter
 	limited    prometheus.Counter
-	frames     prometheus.Counter // frames written to client sockets
+	frames     prometheus.Counter // frames written to sockets (clients' and links')
 	framedMsgs prometheus.Counter // messages in them
 
 	// In a cluster.
@@ -40,9 +40,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tandem_ack_latency_seconds", Help: "From receiving an operation to acknowledging it (after commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_socket_frames_total", Help: "WebSocket frames written to clients (a frame holds one message or a JSON array of several)."}),
+			Name: "tandem_socket_frames_total", Help: "WebSocket frames written, to clients and to relay nodes' links (a frame holds one message or a JSON array of several)."}),
 		framedMsgs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_socket_messages_total", Help: "Messages written to clients, in all their frames: over tandem_socket_frames_total, how well writes are coalesced."}),
+			Name: "tandem_socket_messages_total", Help: "Messages written in those frames: over tandem_socket_frames_total, how well writes are coalesced."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_slow_subscribers_dropped_total", Help: "Connections dropped from a room for falling behind."}),
 		limited: prometheus.NewCounter(prometheus.CounterOpts{

@@ -52,6 +52,34 @@ func (r *rawReader) frame(d time.Duration) ([]map[string]any, int, error) {
 	return batch, len(data), err
 }
 
+// newBacklog starts a server with cfg on SQLite, where an owner has an
+// empty document and a second user, with role on it, has joined it over a
+// raw socket (closed when the test ends); it returns the server's
+// connection of that user last.
+func newBacklog(t *testing.T, cfg Config, role store.Role) (*env, *user, string, *rawReader, *Conn) {
+	t.Helper()
+	env := newEnv(t, "sqlite", cfg)
+	owner := env.signup("owner@example.com")
+	doc := owner.createDoc("")
+	reader := env.signup("reader@example.com")
+	owner.share(doc, reader, role)
+	r := reader.dialRaw()
+	t.Cleanup(func() { r.ws.CloseNow() })
+	if err := r.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"join","doc":"`+doc+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for joined := false; !joined; {
+		batch, _, err := r.frame(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range batch {
+			joined = joined || m["type"] == "joined"
+		}
+	}
+	return env, owner, doc, r, env.connOf(reader.id)
+}
+
 // connOf is the hub's connection of a user (the only one it has).
 func (e *env) connOf(userID string) *Conn {
 	e.hub.mu.Lock()
@@ -77,30 +105,8 @@ func TestSlowReaderStays(t *testing.T) {
 	cfg.PingTimeout = 10 * time.Second
 	cfg.OpsPerSecond, cfg.OpsBurst = 100000, 100000
 	cfg.WriteBytesPerMin = 1 << 30
-	env := newEnv(t, "sqlite", cfg)
-	owner := env.signup("owner@example.com")
-	doc := owner.createDoc("")
-	slow := env.signup("slow@example.com")
-	owner.share(doc, slow, store.RoleViewer)
-
-	r := slow.dialRaw()
-	defer r.ws.CloseNow()
-	if err := r.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"join","doc":"`+doc+`"}`)); err != nil {
-		t.Fatal(err)
-	}
-	text, version := "", int64(-1)
-	for version < 0 {
-		batch, _, err := r.frame(5 * time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range batch {
-			if m["type"] == "joined" {
-				text, version = m["content"].(string), num(m["version"])
-			}
-		}
-	}
-	conn := env.connOf(slow.id)
+	env, owner, doc, r, conn := newBacklog(t, cfg, store.RoleViewer)
+	text, version := "", int64(0)
 
 	// The writer: 3,000 ops of 4 KB as fast as the room commits them (an
 	// insert, then its delete: the document stays small), far more than
@@ -204,4 +210,87 @@ func TestSlowReaderStays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestInFlightOpGetsSingleOps: a client whose queue was compacted while it
+// did not read, and which then sends an op at the version it has, gets
+// every op up to that op's ack one by one, not composed (a composed op
+// there would cost it a history fetch, protocol §5); the ops after the
+// ack may be composed again.
+func TestInFlightOpGetsSingleOps(t *testing.T) {
+	cfg := testEngine()
+	cfg.OutQueue = 64 // compacted only once the writer is stuck on a full socket, not while it keeps up
+	cfg.BehindAfter = 0
+	cfg.SendBuffer = 4096
+	cfg.PingInterval, cfg.PingTimeout = time.Minute, time.Minute // it answers pings only as it reads
+	cfg.OpsPerSecond, cfg.OpsBurst = 100000, 100000
+	cfg.WriteBytesPerMin = 1 << 30
+	env, owner, doc, r, conn := newBacklog(t, cfg, store.RoleEditor)
+
+	// While the reader does not read: 400 ops of 4 KB (an insert, then its
+	// delete), far more than the sockets' buffers hold.
+	const ops = 400
+	chunk := strings.Repeat("w", 4000)
+	for i := range ops {
+		op := ot.Insertion(0, 0, chunk)
+		if i%2 == 1 {
+			op = ot.Deletion(len(chunk), 0, len(chunk))
+		}
+		if _, err := env.hub.Submit(context.Background(), doc, owner.id, int64(i), fmt.Sprint("w", i), op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := func() (n int) {
+		conn.out.mu.Lock()
+		defer conn.out.mu.Unlock()
+		for _, q := range conn.out.msgs {
+			if q.run != nil {
+				n++
+			}
+		}
+		return n
+	}
+	queuedRuns := runs()
+	if queuedRuns == 0 {
+		t.Fatal("the reader's queue holds no composed run: nothing to test")
+	}
+
+	// The reader's op, made at version 0, the last it has.
+	if err := r.ws.Write(context.Background(), websocket.MessageText,
+		[]byte(`{"type":"op","doc":"`+doc+`","version":0,"id":"mine","op":["r"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	version, acked, composedAfter := int64(0), false, 0
+	for version < ops+1 {
+		batch, _, err := r.frame(10 * time.Second)
+		if err != nil {
+			t.Fatalf("at version %d: %v", version, err)
+		}
+		for _, m := range batch {
+			switch m["type"] {
+			case "ack":
+				if version != num(m["version"])-1 {
+					t.Fatalf("ack at %v after version %d", m["version"], version)
+				}
+				acked, version = true, num(m["version"])
+			case "op":
+				from := num(m["version"])
+				if f, ok := m["from"]; ok {
+					if !acked {
+						t.Fatalf("a composed op (%v..%v) before the ack of the op in flight", f, m["version"])
+					}
+					from = num(f)
+					composedAfter++
+				}
+				if from != version+1 {
+					t.Fatalf("op %v..%v after version %d", from, m["version"], version)
+				}
+				version = num(m["version"])
+			}
+		}
+	}
+	if !acked {
+		t.Fatal("no ack")
+	}
+	t.Logf("%d runs were queued when the op was sent; %d composed ops after its ack", queuedRuns, composedAfter)
 }

@@ -144,24 +144,37 @@ type storedOp struct {
 }
 
 // rss reads the server's resident memory from /metrics (0 if absent).
-func (a *api) rss(ctx context.Context) (float64, error) {
+func (a *api) rss(ctx context.Context) (rss float64, err error) {
+	err = a.eachMetric(ctx, func(line string) bool {
+		v, ok := strings.CutPrefix(line, "process_resident_memory_bytes ")
+		if ok {
+			rss, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+		return !ok
+	})
+	return rss, err
+}
+
+// eachMetric hands fn each line of the server's /metrics until fn
+// returns false.
+func (a *api) eachMetric(ctx context.Context, fn func(line string) bool) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", a.base+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !fn(sc.Text()) {
+			return nil
 		}
 	}
-	return 0, sc.Err()
+	return sc.Err()
 }
 
 // opsBetween is a document's stored ops from version from to to, as the

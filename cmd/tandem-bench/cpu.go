@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"net/http"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -54,44 +52,33 @@ func selfSample() cpuSample {
 func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
 
 // serverSample reads a Tandem node's process_cpu_seconds_total and
-// go_sched_latencies_seconds from /metrics; ok is false if it has neither.
+// go_sched_latencies_seconds from /metrics; ok is false if it reports no
+// CPU (or cannot be read).
 func (a *api) serverSample(ctx context.Context) (s cpuSample, ok bool) {
-	req, err := http.NewRequestWithContext(ctx, "GET", a.base+"/metrics", nil)
-	if err != nil {
-		return s, false
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return s, false
-	}
-	defer resp.Body.Close()
 	s.at = time.Now()
 	var cum uint64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	err := a.eachMetric(ctx, func(line string) bool {
 		if v, found := strings.CutPrefix(line, "process_cpu_seconds_total "); found {
 			s.cpu, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
 			ok = true
-			continue
+			return true
 		}
 		rest, found := strings.CutPrefix(line, `go_sched_latencies_seconds_bucket{le="`)
 		if !found {
-			continue
+			return true
 		}
 		le, count, found := strings.Cut(rest, `"} `)
 		if !found {
-			continue
+			return true
 		}
 		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
 		n, err2 := strconv.ParseUint(strings.TrimSpace(count), 10, 64)
-		if err1 != nil || err2 != nil || n < cum {
-			continue
+		if err1 == nil && err2 == nil && n >= cum {
+			s.bounds, s.counts, cum = append(s.bounds, bound), append(s.counts, n-cum), n
 		}
-		s.bounds, s.counts, cum = append(s.bounds, bound), append(s.counts, n-cum), n
-	}
-	return s, ok
+		return true
+	})
+	return s, ok && err == nil
 }
 
 // loadBetween is the CPU used and the scheduler's waits from a to b.

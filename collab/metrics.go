@@ -9,6 +9,7 @@ type metrics struct {
 	sequenced  prometheus.Counter
 	batch      prometheus.Histogram
 	ackLatency prometheus.Histogram
+	commitTime prometheus.Histogram // a batch's write to the store
 	dropped    prometheus.Counter
 	limited    prometheus.Counter
 	frames     prometheus.Counter // frames written to sockets (clients' and links')
@@ -39,6 +40,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tandem_ack_latency_seconds", Help: "From receiving an operation to acknowledging it (after commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tandem_commit_seconds", Help: "Writing one room's batch of operations to the store, from handing it over to its outcome (store appends are group-committed, so this includes waiting for the commit before).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tandem_socket_frames_total", Help: "WebSocket frames written, to clients and to relay nodes' links (a frame holds one message or a JSON array of several)."}),
 		framedMsgs: prometheus.NewCounter(prometheus.CounterOpts{
@@ -68,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.webhooks.WithLabelValues(o)
 	}
 	reg.MustRegister(m.webhooks)
-	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.dropped, m.limited, m.frames, m.framedMsgs,
+	reg.MustRegister(m.rooms, m.conns, m.sequenced, m.batch, m.ackLatency, m.commitTime, m.dropped, m.limited, m.frames, m.framedMsgs,
 		m.leases, m.linksIn, m.linksOut, m.failovers, m.fenced, m.stepDowns)
 	return m
 }

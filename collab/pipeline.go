@@ -180,12 +180,14 @@ func (r *room) startCommit() {
 	r.commitGen++
 	gen, lease := r.commitGen, r.lease
 	go func() {
+		start := time.Now()
 		var err error
 		if lease != nil {
 			err = r.hub.cluster.Store.AppendOpsUnder(r.hub.ctx, *lease, head, batch)
 		} else {
 			err = r.hub.store.AppendOps(r.hub.ctx, r.id, head, batch)
 		}
+		r.hub.metrics.commitTime.Observe(time.Since(start).Seconds())
 		select {
 		case r.commits <- commitResult{gen: gen, err: err}:
 		case <-r.done: // stopped: nobody waits for it (stepped down meanwhile)

@@ -62,7 +62,7 @@ func TestSocketThroughServer(t *testing.T) {
 			t.Errorf("content = %q", c.Content)
 		}
 		m := string(ann.do("GET", "/metrics", nil).body)
-		for _, want := range []string{"tandem_rooms_open 1", "tandem_connections_open 1", "tandem_ops_sequenced_total 1", "tandem_commit_batch_ops_count 1", "tandem_ack_latency_seconds_count 1"} {
+		for _, want := range []string{"tandem_rooms_open 1", "tandem_connections_open 1", "tandem_ops_sequenced_total 1", "tandem_commit_batch_ops_count 1", "tandem_ack_latency_seconds_count 1", "tandem_commit_seconds_count 1"} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %q", want)
 			}

@@ -197,7 +197,7 @@ func cell(sc scenario, rs []*result) string {
 	var s string
 	switch sc.show {
 	case "memory":
-		if rs[0].Target == "sharedb" {
+		if med(func(r *result) float64 { return r.RSSPerConn }) == 0 {
 			return "not measured"
 		}
 		s = fmt.Sprintf("%.1f KiB/socket", med(func(r *result) float64 { return r.RSSPerConn })/1024)

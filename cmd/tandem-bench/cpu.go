@@ -51,8 +51,8 @@ func selfSample() cpuSample {
 
 func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
 
-// serverSample reads a Tandem node's process_cpu_seconds_total and
-// go_sched_latencies_seconds from /metrics; ok is false if it reports no
+// serverSample reads a server's process_cpu_seconds_total and (a Tandem
+// node's) go_sched_latencies_seconds from /metrics; ok is false if it reports no
 // CPU (or cannot be read).
 func (a *api) serverSample(ctx context.Context) (s cpuSample, ok bool) {
 	s.at = time.Now()

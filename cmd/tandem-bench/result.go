@@ -59,15 +59,19 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
 	fmt.Fprintf(tw, "  send → ack (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Ack.P50, r.Ack.P95, r.Ack.P99, r.Ack.Max)
 	fmt.Fprintf(tw, "  send → others (ms)\t%.2f\t%.2f\t%.2f\t%.2f\n", r.Remote.P50, r.Remote.P95, r.Remote.P99, r.Remote.Max)
-	if r.Target == "sharedb" {
-		fmt.Fprintf(tw, "server RSS per socket\tnot measured (ShareDB)\n")
-	} else {
+	if r.RSSPerConn > 0 {
 		fmt.Fprintf(tw, "server RSS per socket\t%.1f KiB\n", r.RSSPerConn/1024)
+	} else {
+		fmt.Fprintf(tw, "server RSS per socket\tnot measured\n")
 	}
 	if r.Composed > 0 {
 		fmt.Fprintf(tw, "composed ops received\t%d (the timed ops in them timed at their arrival)\n", r.Composed)
 	}
-	if r.Server != nil {
+	switch {
+	case r.Server != nil && r.Target == "sharedb":
+		// Node has no scheduler waits to report.
+		fmt.Fprintf(tw, "server CPU\t%.0f%% of a core\n", 100*r.Server.Cores)
+	case r.Server != nil:
 		fmt.Fprintf(tw, "server CPU\t%.0f%% of a core, %.1f%% of its scheduler waits over ~1 ms\n", 100*r.Server.Cores, 100*r.Server.WaitsOver1ms)
 	}
 	fmt.Fprintf(tw, "load generator CPU\t%.0f%% of a core, %.1f%% of its scheduler waits over 1 ms (p99 %.1f ms)\n",

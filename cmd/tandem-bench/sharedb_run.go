@@ -44,7 +44,10 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 		docs[d] = fmt.Sprintf("bench-%s-%d", tag, d)
 	}
 	sockets := c.docs*c.editors + c.idle
-	r := &run{measuring: make(chan struct{})}
+	// The server's memory and CPU, from its GET /metrics (server.js).
+	mon := newAPI("http" + strings.TrimPrefix(wsURL, "ws"))
+	rssBefore, _ := mon.rss(ctx)
+	r := &run{measuring: make(chan struct{}), serverSample: mon.serverSample}
 	eds := make([]*sdbEditor, c.docs*c.editors)
 	fmt.Fprintf(progress, "connecting %d sockets to ShareDB at %s...\n", sockets, wsURL)
 	closeAll := func(conns []*sdbEditor) {
@@ -78,7 +81,11 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 		}()
 	}
 
+	rssAfter, _ := mon.rss(ctx)
 	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "sharedb", Full: c.editors, Nodes: 1, PerNode: []nodeLoad{{URL: wsURL, Editors: len(eds), Idle: c.idle}}})
+	if res != nil && sockets > 0 && rssAfter > rssBefore {
+		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
+	}
 	if err != nil {
 		return res, err
 	}

@@ -94,6 +94,9 @@ func TestShareDB(t *testing.T) {
 				args = append(args, "--db", "postgres", "--database-url", db)
 			}
 			url := startShareDB(t, dir, args...)
+			if rss, err := newAPI("http" + strings.TrimPrefix(url, "ws")).rss(context.Background()); err != nil || rss <= 0 {
+				t.Errorf("GET /metrics: resident memory %v, %v", rss, err)
+			}
 			for _, c := range []config{
 				{target: "sharedb", url: url, docs: 1, editors: 4, duration: 2 * time.Second, warmup: 300 * time.Millisecond, seed: 1, connectPar: 8},
 				{target: "sharedb", url: url, docs: 2, editors: 5, rate: 20, idle: 2, duration: 1500 * time.Millisecond, warmup: 300 * time.Millisecond, seed: 2, connectPar: 8},
@@ -107,6 +110,9 @@ func TestShareDB(t *testing.T) {
 				}
 				if !res.Converged || res.AckedOps == 0 || res.Ack.Count == 0 || res.Remote.Count == 0 || res.FinalOps < res.AckedOps {
 					t.Fatalf("result %+v", res)
+				}
+				if res.Server == nil || res.Server.Cores <= 0 {
+					t.Errorf("the server's CPU was not read from its /metrics: %+v", res.Server)
 				}
 				t.Logf("%d docs × %d editors: %.0f acked ops/s, p99 ack %.2f ms, p99 remote %.2f ms, %d edits stored",
 					c.docs, c.editors, res.OpsPerSec, res.Ack.P99, res.Remote.P99, res.FinalOps)

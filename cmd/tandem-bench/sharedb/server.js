@@ -5,9 +5,13 @@
 //   node server.js --init --database-url URL    (creates sharedb-postgres's tables, then exits)
 //
 // Documents are made on demand: the first subscribe or fetch of a document
-// that does not exist creates it as a json0 document {text: ""}.
+// that does not exist creates it as a json0 document {text: ""}. GET /metrics
+// on the same port reports the process's resident memory and CPU seconds, in
+// the Prometheus text format and under the names a Tandem node uses, so that
+// the load generator measures both servers alike.
 'use strict';
 
+const http = require('node:http');
 const { parseArgs } = require('node:util');
 const ShareDB = require('sharedb');
 const WebSocket = require('ws');
@@ -116,6 +120,21 @@ function docMaker(backend) {
   };
 }
 
+// metrics is the body of GET /metrics: this process's resident memory and
+// the CPU it has used (user and system), as a Tandem node names them.
+function metrics() {
+  const cpu = process.cpuUsage();
+  return [
+    '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+    '# TYPE process_resident_memory_bytes gauge',
+    `process_resident_memory_bytes ${process.memoryUsage().rss}`,
+    '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.',
+    '# TYPE process_cpu_seconds_total counter',
+    `process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`,
+    '',
+  ].join('\n');
+}
+
 async function serve(opts) {
   const backend = new ShareDB({ db: database(opts) });
   const ensure = docMaker(backend);
@@ -130,7 +149,16 @@ async function serve(opts) {
     next();
   });
 
-  const wss = new WebSocket.Server({ host: opts.host, port: opts.port, maxPayload: 16 << 20 });
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
+      res.end(metrics());
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' });
+    res.end('not found: WebSocket on any path, or GET /metrics\n');
+  });
+  const wss = new WebSocket.Server({ server, maxPayload: 16 << 20 });
   wss.on('connection', (ws) => {
     ws.on('error', () => ws.terminate());
     const stream = new WebSocketJSONStream(ws);
@@ -138,16 +166,16 @@ async function serve(opts) {
     backend.listen(stream);
   });
   await new Promise((resolve, reject) => {
-    wss.once('listening', resolve);
-    wss.once('error', reject);
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, resolve);
   });
-  const { address, port } = wss.address();
+  const { address, port } = server.address();
   const host = address.includes(':') ? `[${address}]` : address;
   console.log(`sharedb: serving on ws://${host}:${port} (${opts.db})`);
 
   const stop = () => {
     for (const ws of wss.clients) ws.terminate();
-    wss.close(() => backend.close(() => process.exit(0)));
+    wss.close(() => server.close(() => backend.close(() => process.exit(0))));
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.on('SIGINT', stop);

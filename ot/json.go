@@ -80,7 +80,9 @@ func parseOp(data []byte, stored bool) (Op, error) {
 	if !p.consume('[') {
 		return Op{}, p.fail("an operation must be a JSON array")
 	}
-	var b Builder
+	// Most ops are a retain, an insert or delete, and a retain: room for
+	// four components saves growing the slice three times.
+	b := Builder{op: Op{comps: make([]component, 0, 4)}}
 	p.space()
 	if p.consume(']') {
 		return p.finish(&b)

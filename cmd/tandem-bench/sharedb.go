@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +70,17 @@ type sdbConn struct {
 	src   string // the id the server gave this connection; it marks our ops
 	msgs  chan sdbMsg
 	ended chan error
+	done  chan struct{} // closed by close: the reader stops waiting to hand over a message
+	once  sync.Once
+}
+
+// close closes the socket and lets its reader go, even if nobody takes
+// the messages it holds (an editor given up on after a failed run):
+// otherwise the reader, and up to 4,096 messages, would stay for the
+// rest of the process (tandem-bench compare runs many scenarios).
+func (c *sdbConn) close() {
+	c.once.Do(func() { close(c.done) })
+	c.ws.CloseNow()
 }
 
 // sdbDial connects and shakes hands.
@@ -77,15 +90,15 @@ func sdbDial(ctx context.Context, url, name string) (*sdbConn, error) {
 		return nil, fmt.Errorf("%s: dial: %w", name, err)
 	}
 	ws.SetReadLimit(64 << 20)
-	c := &sdbConn{name: name, ws: ws, msgs: make(chan sdbMsg, 4096), ended: make(chan error, 1)}
+	c := &sdbConn{name: name, ws: ws, msgs: make(chan sdbMsg, 4096), ended: make(chan error, 1), done: make(chan struct{})}
 	go c.read()
 	if err := c.send(map[string]any{"a": "hs", "id": nil, "protocol": 1, "protocolMinor": 1}); err != nil {
-		ws.CloseNow()
+		c.close()
 		return nil, err
 	}
 	m, err := c.await(ctx, func(m sdbMsg) bool { return m.A == "hs" })
 	if err != nil {
-		ws.CloseNow()
+		c.close()
 		return nil, err
 	}
 	c.src = m.ID
@@ -105,7 +118,12 @@ func (c *sdbConn) read() {
 			c.ended <- fmt.Errorf("bad message %.200s: %w", data, err)
 			return
 		}
-		c.msgs <- m
+		select {
+		case c.msgs <- m:
+		case <-c.done:
+			c.ended <- errors.New("closed")
+			return
+		}
 	}
 }
 
@@ -235,7 +253,7 @@ func sdbJoin(ctx context.Context, url, doc, name string, r *run, seed uint64) (*
 	}
 	text, v, err := c.subscribe(ctx, doc)
 	if err != nil {
-		c.ws.CloseNow()
+		c.close()
 		return nil, err
 	}
 	return &sdbEditor{sdbConn: c, doc: doc, run: r, rng: rand.New(rand.NewPCG(seed, 7)),

@@ -53,7 +53,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 	closeAll := func(conns []*sdbEditor) {
 		for _, e := range conns {
 			if e != nil {
-				e.ws.CloseNow()
+				e.close()
 			}
 		}
 	}
@@ -95,7 +95,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 	if err != nil {
 		return res, err
 	}
-	defer checker.ws.CloseNow()
+	defer checker.close()
 	states := make(map[string]docState, c.docs)
 	snapshotV := make(map[string]int64, c.docs)
 	for _, d := range docs {

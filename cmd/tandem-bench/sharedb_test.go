@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +14,56 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"tandem/ot"
 	"tandem/store/postgres/pgtest"
 )
+
+// TestShareDBConnClose checks that closing a connection lets its reader
+// go though nobody takes its messages: a server that answers the
+// handshake and then sends more than the reader's channel holds, and a
+// client that never reads them. Before close had a way to stop the
+// reader, it waited to hand over a message for the rest of the process,
+// holding them all: in a compare run, gigabytes after ShareDB's failed
+// runs.
+func TestShareDBConnClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx := r.Context()
+		if _, _, err := ws.Read(ctx); err != nil {
+			return
+		}
+		_ = ws.Write(ctx, websocket.MessageText, []byte(`{"a":"hs","id":"src1"}`))
+		for i := 0; ; i++ {
+			if err := ws.Write(ctx, websocket.MessageText, []byte(`{"a":"op","v":1}`)); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := sdbDial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.msgs) < cap(c.msgs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader's channel holds %d of %d", len(c.msgs), cap(c.msgs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.close()
+	select {
+	case <-c.ended: // the reader returned
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader still waits to hand over a message after close")
+	}
+}
 
 // TestShareDBJSON0 converts ops to json0 components and back, with
 // characters that take two UTF-16 units.

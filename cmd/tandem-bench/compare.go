@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -122,11 +126,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 						fmt.Fprintf(stderr, "run %d/%d %-10s %-16s starts on a busy machine (%.0f%% of CPU in use after %v)\n", run+1, *runs, sc.name, sv.label, 100*busy, *settleFor)
 					}
 				}
-				do := bench
-				if sv.target == "sharedb" {
-					do = benchShareDB
-				}
-				res, err := do(ctx, c, io.Discard)
+				res, err := runApart(ctx, c)
 				if ctx.Err() != nil {
 					return 1
 				}
@@ -266,4 +266,41 @@ func printCompare(w io.Writer, chosen []scenario, servers []server, out map[stri
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// runApart runs the benchmark c in a process of its own (this program
+// again, with c's flags and --json), so that no run inherits another's
+// heap, garbage or goroutines: the generator collects garbage rarely
+// (GOGC 400), and a run against a server that fell far behind leaves
+// gigabytes to collect. It returns the result the process printed, if
+// any, and the error it ended with.
+func runApart(ctx context.Context, c config) (*result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program: %w", err)
+	}
+	c.jsonOut = true
+	cmd := exec.CommandContext(ctx, exe, c.args()...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var res *result
+	if stdout.Len() > 0 {
+		res = new(result)
+		if err := json.Unmarshal(stdout.Bytes(), res); err != nil {
+			return nil, fmt.Errorf("read the run's result: %w", err)
+		}
+	}
+	if runErr != nil {
+		// Its last line says why: "tandem-bench: ...".
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		why, _ := strings.CutPrefix(lines[len(lines)-1], "tandem-bench: ")
+		if why == "" {
+			why = runErr.Error()
+		}
+		return res, errors.New(why)
+	}
+	return res, nil
 }

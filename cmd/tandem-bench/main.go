@@ -36,6 +36,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,9 +76,22 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(ctx, args[1:], stdout, stderr)
 	}
+	fs, c := configFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	return runOne(ctx, *c, stdout, stderr)
+}
+
+// configFlags is tandem-bench's flag set, which fills the config it
+// returns.
+func configFlags(stderr io.Writer) (*flag.FlagSet, *config) {
 	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var c config
+	c := new(config)
 	fs.StringVar(&c.target, "target", "tandem", "the server: tandem, or sharedb (cmd/tandem-bench/sharedb/server.js; --url ws://127.0.0.1:PORT)")
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL, or a comma-separated list of the base URLs of one cluster's nodes\n(accounts and documents are made through the first; each document's sockets are dealt over the nodes in turn)")
 	fs.IntVar(&c.docs, "docs", 1, "documents (D)")
@@ -97,12 +111,29 @@ func run1(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "Usage: tandem-bench [flags]\n\nDrives a running tandem server, or the nodes of one cluster, and reports throughput,\nlatency and convergence.\n\n  tandem-bench --url http://127.0.0.1:8080 --docs 10 --editors 4\n  tandem-bench --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 --docs 10 --editors 6\n  tandem-bench compare --server 'Tandem=http://127.0.0.1:8080' --server 'ShareDB=ws://127.0.0.1:8090'   (the README's table)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	return fs, c
+}
+
+// args are the flags that give c (with --json when c.jsonOut).
+func (c config) args() []string {
+	a := []string{"--target", c.target, "--url", c.url, "--docs", strconv.Itoa(c.docs), "--editors", strconv.Itoa(c.editors),
+		"--full-editors", strconv.Itoa(c.full), "--rate", strconv.FormatFloat(c.rate, 'g', -1, 64), "--idle", strconv.Itoa(c.idle),
+		"--users", strconv.Itoa(c.users), "--duration", c.duration.String(), "--warmup", c.warmup.String(),
+		"--seed", strconv.FormatUint(c.seed, 10), "--connect-parallel", strconv.Itoa(c.connectPar)}
+	if c.jsonOut {
+		a = append(a, "--json")
 	}
+	if c.allowRemote {
+		a = append(a, "--allow-remote")
+	}
+	if c.cpuProfile != "" {
+		a = append(a, "--cpuprofile", c.cpuProfile)
+	}
+	return a
+}
+
+// runOne runs the benchmark c and prints its result.
+func runOne(ctx context.Context, c config, stdout, stderr io.Writer) int {
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		return 2

@@ -281,6 +281,7 @@ func runApart(ctx context.Context, c config) (*result, error) {
 	}
 	c.jsonOut = true
 	cmd := exec.CommandContext(ctx, exe, c.args()...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -304,3 +305,8 @@ func runApart(ctx context.Context, c config) (*result, error) {
 	}
 	return res, nil
 }
+
+// childEnv is set to 1 in the environment of a run that runApart starts.
+// tandem-bench itself does not need it; a test binary, which runApart
+// also starts (os.Executable), runs the benchmark when it is set.
+const childEnv = "TANDEM_BENCH_CHILD"

@@ -366,9 +366,7 @@ func bench(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	rssAfter := clusterRSS(ctx, owner, nodes)
 
 	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "tandem", Full: min(c.full, c.editors), Nodes: len(nodes), PerNode: load})
-	if res != nil && sockets > 0 && rssAfter > rssBefore {
-		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
-	}
+	res.setRSSPerConn(rssBefore, rssAfter, sockets)
 	if err != nil {
 		return res, err
 	}

@@ -40,6 +40,15 @@ type nodeLoad struct {
 	Idle    int    `json:"idle_sockets"`
 }
 
+// setRSSPerConn records the server's memory per socket from its resident
+// memory before and after the run's sockets connected (nothing if it did
+// not grow, or r is nil).
+func (r *result) setRSSPerConn(before, after float64, sockets int) {
+	if r != nil && sockets > 0 && after > before {
+		r.RSSPerConn = (after - before) / float64(sockets)
+	}
+}
+
 func (r *result) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	mode := "closed loop"

@@ -28,6 +28,10 @@ func sharedbURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
+// sharedbHTTP is the http(s) base URL of the ShareDB server at wsURL
+// (server.js serves GET /metrics on the WebSocket's port).
+func sharedbHTTP(wsURL string) string { return "http" + strings.TrimPrefix(wsURL, "ws") }
+
 // benchShareDB runs the scenario against ShareDB (cmd/tandem-bench/sharedb):
 // the same editors, rates, warm-up and measurement as bench, and the same
 // checks at the end, with the server's snapshot and op history fetched over
@@ -45,7 +49,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 	}
 	sockets := c.docs*c.editors + c.idle
 	// The server's memory and CPU, from its GET /metrics (server.js).
-	mon := newAPI("http" + strings.TrimPrefix(wsURL, "ws"))
+	mon := newAPI(sharedbHTTP(wsURL))
 	rssBefore, _ := mon.rss(ctx)
 	r := &run{measuring: make(chan struct{}), serverSample: mon.serverSample}
 	eds := make([]*sdbEditor, c.docs*c.editors)
@@ -83,9 +87,7 @@ func benchShareDB(ctx context.Context, c config, progress io.Writer) (*result, e
 
 	rssAfter, _ := mon.rss(ctx)
 	res, err := measureRun(ctx, r, c, eds, progress, result{Target: "sharedb", Full: c.editors, Nodes: 1, PerNode: []nodeLoad{{URL: wsURL, Editors: len(eds), Idle: c.idle}}})
-	if res != nil && sockets > 0 && rssAfter > rssBefore {
-		res.RSSPerConn = (rssAfter - rssBefore) / float64(sockets)
-	}
+	res.setRSSPerConn(rssBefore, rssAfter, sockets)
 	if err != nil {
 		return res, err
 	}

@@ -143,7 +143,7 @@ func TestShareDB(t *testing.T) {
 				args = append(args, "--db", "postgres", "--database-url", db)
 			}
 			url := startShareDB(t, dir, args...)
-			if rss, err := newAPI("http" + strings.TrimPrefix(url, "ws")).rss(context.Background()); err != nil || rss <= 0 {
+			if rss, err := newAPI(sharedbHTTP(url)).rss(context.Background()); err != nil || rss <= 0 {
 				t.Errorf("GET /metrics: resident memory %v, %v", rss, err)
 			}
 			for _, c := range []config{
